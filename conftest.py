@@ -1,0 +1,42 @@
+"""Stops the suite at once, naming what to start, when PostgreSQL or Redis cannot be reached.
+
+The suite never skips its real tests: it runs against the real services or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+
+_HOW_TO_START = {
+    "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    "Redis": "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no",
+}
+
+
+def _reachable(url: str, default_port: int) -> tuple[str, int, bool]:
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or default_port
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return host, port, True
+    except OSError:
+        return host, port, False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    checks = [
+        ("PostgreSQL", os.environ.get("DATABASE_URL", ""), 5432),
+        ("Redis", os.environ.get("CELERY_BROKER_URL", ""), 6379),
+    ]
+    for name, url, port in checks:
+        if not url or url.startswith(("sqlite", "filesystem")):
+            pytest.exit(f"The test suite needs {name}; its URL is {url!r}. Set it (see README.md).", returncode=3)
+        host, port, ok = _reachable(url, port)
+        if not ok:
+            pytest.exit(
+                f"{name} is not reachable at {host}:{port}. Start it, e.g.: {_HOW_TO_START[name]}", returncode=3
+            )

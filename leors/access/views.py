@@ -1,0 +1,159 @@
+"""Officer portal views: parse, check access, call one service, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from leors import policy
+from leors.access import selectors, services
+from leors.access.forms import AnswerForm, ApplicationForm
+from leors.core.audit import Actor, audit_record
+from leors.core.errors import ActionRefused
+
+
+def _apply_errors(form: ApplicationForm | AnswerForm, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, field_errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, field_errors)
+    else:
+        form.add_error(None, error)
+
+
+@never_cache
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return render(request, "portal/landing.html")
+    if request.user.is_staff:
+        return redirect("admin:index")
+    now = timezone.now()
+    officer = selectors.officer_for(user=request.user)
+    return render(
+        request,
+        "portal/home.html",
+        {
+            "officer": officer,
+            "access_current": officer is not None and officer.is_access_current(now),
+            "applications": selectors.applications_of_applicant(user=request.user),
+            "now": now,
+        },
+    )
+
+
+@never_cache
+def apply(request: HttpRequest) -> HttpResponse:
+    """R1 + R3: the public application form."""
+    if request.method == "POST":
+        form = ApplicationForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                services.application_submit(
+                    data=form.to_data(),
+                    password=form.cleaned_data["password1"],
+                    documents=form.cleaned_data["documents"],
+                    actor=Actor.from_request(request),
+                    now=timezone.now(),
+                )
+            except ValidationError as error:
+                _apply_errors(form, error)
+            else:
+                # The same page whether or not the address already had an account (no enumeration).
+                return redirect("portal:apply_sent")
+    else:
+        form = ApplicationForm()
+    return render(
+        request,
+        "portal/apply.html",
+        {"form": form, "undertaking": policy.UNDERTAKINGS[policy.CURRENT_UNDERTAKING_VERSION],
+         "undertaking_version": policy.CURRENT_UNDERTAKING_VERSION},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def apply_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/apply_sent.html")
+
+
+@never_cache
+def application_verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a button; only the POST verifies, so mail scanners that follow links change nothing."""
+    if request.method == "POST":
+        try:
+            application = services.application_verify_email(token=token, actor=Actor.from_request(request), now=timezone.now())
+        except ActionRefused as refusal:
+            return render(request, "portal/verify_email.html", {"error": refusal.message}, status=400)
+        return render(request, "portal/verify_email.html", {"verified": application})
+    return render(request, "portal/verify_email.html", {"token": token})
+
+
+@login_required
+@never_cache
+def application_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    application = selectors.application_get_for(user=request.user, reference=reference, perm="access.respond_accessapplication")
+    return render(
+        request,
+        "portal/application_detail.html",
+        {
+            "application": application,
+            "messages_list": application.messages.all(),
+            "answer_form": AnswerForm(),
+            "now": timezone.now(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def application_answer(request: HttpRequest, reference: str) -> HttpResponse:
+    application = selectors.application_get_for(user=request.user, reference=reference, perm="access.respond_accessapplication")
+    form = AnswerForm(request.POST)
+    if form.is_valid():
+        try:
+            services.application_answer(application=application, answer=form.cleaned_data["answer"],
+                                        actor=Actor.from_request(request), now=timezone.now())
+        except ValidationError as error:
+            _apply_errors(form, error)
+        except ActionRefused as refusal:
+            form.add_error(None, refusal.message)
+        else:
+            messages.success(request, "Your answer was sent. Your application is back in the review queue.")
+            return redirect("portal:application_detail", reference=application.reference)
+    return render(
+        request,
+        "portal/application_detail.html",
+        {"application": application, "messages_list": application.messages.all(), "answer_form": form, "now": timezone.now()},
+        status=400,
+    )
+
+
+@login_required
+@require_POST
+def application_withdraw(request: HttpRequest, reference: str) -> HttpResponse:
+    application = selectors.application_get_for(user=request.user, reference=reference, perm="access.respond_accessapplication")
+    try:
+        services.application_withdraw(application=application, actor=Actor.from_request(request), now=timezone.now())
+    except ActionRefused as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, "Your application was withdrawn.")
+    return redirect("portal:application_detail", reference=application.reference)
+
+
+@login_required
+def application_document_download(request: HttpRequest, document_id: int) -> FileResponse:
+    """Permission-checked and audited; served as an attachment, never rendered inline."""
+    document = selectors.application_document_get_for(user=request.user, document_id=document_id)
+    with transaction.atomic():
+        audit_record(actor=Actor.from_request(request), action="document.downloaded", obj=document,
+                     changes={"application": document.application.reference, "sha256": document.sha256})
+    response = FileResponse(document.file.open("rb"), as_attachment=True, filename=document.original_name,
+                            content_type=document.content_type)
+    response["Cache-Control"] = "no-store"
+    return response

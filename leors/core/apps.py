@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """Cross-cutting parts: the audit chain, the outbox, issued references (R12), files, health."""
+
+    name = "leors.core"
+    label = "core"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from leors.core import signals  # noqa: F401  (connects the sign-in audit receivers)

@@ -1,0 +1,82 @@
+"""Uploaded documents: type sniffed from content, size bounded, SHA-256 recorded, stored privately.
+
+Files are saved under a generated name in the private storage (outside the web root); the name
+the sender gave is kept only as data. Nothing in the application alters or deletes a stored file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+import filetype
+from django.core.exceptions import ValidationError
+from django.core.files.storage import Storage, storages
+from django.core.files.uploadedfile import UploadedFile
+from django.template.defaultfilters import filesizeformat
+
+from leors import policy
+
+PDF_OR_IMAGE = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+
+
+def private_storage() -> Storage:
+    return storages["private"]
+
+
+@dataclass(frozen=True)
+class InspectedFile:
+    original_name: str
+    content_type: str
+    extension: str
+    size: int
+    sha256: str
+
+
+def display_name(name: str) -> str:
+    """A file name safe to show: no path, no control or bidirectional-override characters."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable() and ch not in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    return cleaned[:200] or "unnamed"
+
+
+def file_inspect(upload: UploadedFile, *, allowed: dict[str, str] = PDF_OR_IMAGE) -> InspectedFile:
+    """Check one upload; raise ValidationError naming the file and what is wrong with it."""
+    name = display_name(upload.name or "")
+    limit = policy.upload_max_bytes()
+    if upload.size is None or upload.size == 0:
+        raise ValidationError(f"“{name}” is empty. Choose the file again.")
+    if upload.size > limit:
+        raise ValidationError(
+            f"“{name}” is {filesizeformat(upload.size)}; the limit is {filesizeformat(limit)}. "
+            "Send a smaller scan or split the document."
+        )
+    upload.seek(0)
+    head = upload.read(8192)
+    kind = filetype.guess(head)
+    content_type = kind.mime if kind else "unknown"
+    if content_type not in allowed:
+        accepted = ", ".join(sorted({ext.lstrip('.').upper() for ext in allowed.values()}))
+        raise ValidationError(
+            f"“{name}” is not a file type we accept (its content is {content_type}, whatever its name). "
+            f"Accepted: {accepted}."
+        )
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return InspectedFile(
+        original_name=name,
+        content_type=content_type,
+        extension=allowed[content_type],
+        size=upload.size,
+        sha256=digest.hexdigest(),
+    )
+
+
+def file_store(upload: UploadedFile, *, inspected: InspectedFile, folder: str) -> str:
+    """Save under a generated name; return the storage name."""
+    upload.seek(0)
+    return private_storage().save(f"{folder}/{uuid.uuid4().hex}{inspected.extension}", upload)

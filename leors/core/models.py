@@ -1,0 +1,98 @@
+"""Cross-cutting records: the audit chain, the outbox and the references LEORS has issued."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    """One audited action. Append-only: never updated or deleted (a PostgreSQL trigger refuses both).
+
+    `hash` chains each event to the one before it (`prev_hash`), so removing or editing a row is
+    detected by `manage.py audit_verify`, which names the first broken link.
+    """
+
+    created_at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_label = models.CharField(max_length=254, help_text="Who acted, as they were known then.")
+    action = models.CharField(max_length=80, db_index=True)
+    object_type = models.CharField(max_length=80)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200)
+    changes = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["object_type", "object_id", "id"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_repr}"
+
+
+class IssuedReference(models.Model):
+    """R12: a reference and verification code LEORS put into a message it sent.
+
+    The public /verify/ page looks a pair up here. Only a keyed digest of the code is stored.
+    """
+
+    reference = models.CharField(max_length=40, db_index=True)
+    code_digest = models.CharField(max_length=64)
+    purpose = models.CharField(max_length=60)
+    issued_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reference", "code_digest"], name="issued_reference_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} ({self.purpose})"
+
+
+class OutboxMessage(models.Model):
+    """Something to send outside (e-mail now, webhooks later), written in the transaction that causes it.
+
+    `key` is unique: the same cause can never queue the same message twice. Delivery is done by a
+    task that locks the row, so two workers never send one message twice.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "E-mail"
+        WEBHOOK = "webhook", "Webhook"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed (gave up)"
+
+    key = models.CharField(max_length=200, unique=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    recipient = models.CharField(max_length=500)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="outbox_pending_due_idx",
+                condition=models.Q(status="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.recipient} ({self.status})"

@@ -1,0 +1,50 @@
+"""Public endpoints: health and the official-verification page (R12)."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django_ratelimit.core import is_ratelimited
+
+from leors.access.forms import ReferenceCheckForm
+from leors.core.outbox import reference_check
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Database and broker reachability, as JSON; 200 when both answer, 503 otherwise."""
+    from leors.celery import app
+
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as error:
+        checks["database"] = f"error: {type(error).__name__}"
+    try:
+        with app.connection_for_write() as broker:
+            broker.ensure_connection(max_retries=1, timeout=2)
+        checks["broker"] = "ok"
+    except Exception as error:
+        checks["broker"] = f"error: {type(error).__name__}"
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503)
+
+
+@never_cache
+def verify(request: HttpRequest) -> HttpResponse:
+    """R12: anyone can check that a reference and code really came from LEORS."""
+    result = None
+    form = ReferenceCheckForm(request.POST or None)
+    if request.method == "POST":
+        # Bounded guessing: ten checks a minute per address.
+        if is_ratelimited(request, group="verify", key="ip", rate="10/m", method="POST", increment=True):
+            form.add_error(None, "Too many checks from your address. Wait a minute and try again.")
+        elif form.is_valid():
+            issued = reference_check(reference=form.cleaned_data["reference"], code=form.cleaned_data["code"])
+            result = {"genuine": issued is not None, "issued": issued}
+    status = 429 if form.non_field_errors() else (400 if request.method == "POST" and form.errors else 200)
+    return render(request, "core/verify.html", {"form": form, "result": result}, status=status)

@@ -1,0 +1,76 @@
+"""The numbers of the rules (DESIGN.md), in one place, read from settings.
+
+Views, services and tasks ask this module; no duration appears as a literal anywhere else.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+
+# R3: the undertaking an applicant accepts. A new wording gets a new version; old versions stay
+# here so that what an applicant accepted can always be shown again.
+UNDERTAKINGS: dict[str, str] = {
+    "2026-11-01": (
+        "I acknowledge and undertake that I am an official of a governmental or judicial body, duly "
+        "authorised to make the requests I will make through LEORS, and that every request I make "
+        "will be made in connection with official legal proceedings pursuant to applicable laws. "
+        "I understand that unauthorised requests will not be processed and may lead to prosecution "
+        "and referral to the appropriate enforcement agencies."
+    ),
+}
+CURRENT_UNDERTAKING_VERSION = "2026-11-01"
+
+# R11: shown on the submission confirmation and every request page.
+NO_WAIVER_NOTICE = (
+    "Acceptance of a request through LEORS is for convenience and does not waive any objection, "
+    "including lack of jurisdiction or improper service. Processing times are for information only "
+    "and are not guaranteed."
+)
+
+# R12: printed in every e-mail and on the sign-in page.
+NEVER_ASK_NOTICE = (
+    "LEORS staff will never ask you for a password, a one-time code or a recovery code. "
+    "The only place to enter them is the LEORS sign-in page."
+)
+
+
+def business_calendar() -> str:
+    return settings.LEORS_BUSINESS_CALENDAR
+
+
+def access_review_due_soon_business_days() -> int:
+    """R2: the application enters its review window on this business day after submission."""
+    return settings.LEORS_ACCESS_REVIEW_DUE_SOON_BUSINESS_DAYS
+
+
+def access_review_due_business_days() -> int:
+    """R2: the application is overdue after this business day."""
+    return settings.LEORS_ACCESS_REVIEW_DUE_BUSINESS_DAYS
+
+
+def access_validity() -> timedelta:
+    """How long an approval lasts before the officer must be re-verified."""
+    return timedelta(days=settings.LEORS_ACCESS_VALIDITY_DAYS)
+
+
+def email_verification_max_age() -> timedelta:
+    return timedelta(hours=settings.LEORS_EMAIL_VERIFICATION_HOURS)
+
+
+def upload_max_bytes() -> int:
+    return settings.LEORS_UPLOAD_MAX_BYTES
+
+
+def upload_max_files() -> int:
+    return settings.LEORS_UPLOAD_MAX_FILES
+
+
+def outbox_max_attempts() -> int:
+    return settings.LEORS_OUTBOX_MAX_ATTEMPTS
+
+
+def outbox_retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff for outbox delivery: 1, 2, 4 … minutes, capped at an hour."""
+    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))

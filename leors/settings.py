@@ -1,0 +1,271 @@
+"""LEORS settings: one module, driven by environment variables (STYLE.md rule 8).
+
+Defaults give a working local demo on a fresh machine (SQLite, a file-system Celery broker,
+console e-mail). Production changes values only: DEBUG off, SECRET_KEY, DATABASE_URL (PostgreSQL),
+CELERY_BROKER_URL and CACHE_URL (Redis), ALLOWED_HOSTS, e-mail. See README.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+import holidays
+
+from leors.env import ImproperlyConfiguredEnv, env_bool, env_int, env_int_list, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("LEORS_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", True)
+if DEBUG:
+    # Only ever used for the local demo and tests; a deployment without DEBUG must set its own.
+    SECRET_KEY = env_str("SECRET_KEY", "demo-only-insecure-key-never-use-in-production-0123456789")
+else:
+    SECRET_KEY = env_str("SECRET_KEY")
+    if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("demo-only"):
+        raise ImproperlyConfiguredEnv("SECRET_KEY must be a random value of at least 50 characters.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+LEORS_SITE_URL = env_str("LEORS_SITE_URL", "http://localhost:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
+    "guardian",
+    "django_countries",
+    "leors.core",
+    "leors.access",
+    "cases",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "leors.core.middleware.SecondFactorRequiredMiddleware",
+    "leors.core.middleware.UserTimeZoneMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "leors.urls"
+WSGI_APPLICATION = "leors.wsgi.application"
+ASGI_APPLICATION = "leors.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "leors.core.context_processors.leors",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'leors.sqlite3'}")
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+except Exception as error:  # dj-database-url raises several types; all mean the same to an operator
+    raise ImproperlyConfiguredEnv(f"DATABASE_URL could not be parsed: {error}") from None
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (rate limits, one-time-code replay protection) -----------------------------------
+CACHE_URL = env_str("CACHE_URL", "")
+if CACHE_URL.startswith("redis"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL in ("", "file"):
+    # File cache so that the web process, worker and beat of the demo share rate-limit counters.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+elif CACHE_URL == "locmem":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfiguredEnv(f"CACHE_URL={CACHE_URL!r}: use redis://..., file or locmem.")
+
+# --- Authentication -------------------------------------------------------------------------
+AUTH_USER_MODEL = "access.User"
+AUTHENTICATION_BACKENDS = [
+    "allauth.account.auth_backends.AuthenticationBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_HASHERS = env_list(
+    "PASSWORD_HASHERS",
+    ["django.contrib.auth.hashers.PBKDF2PasswordHasher"],
+)
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "portal:home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+
+ACCOUNT_ADAPTER = "leors.access.adapters.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "none"  # LEORS verifies the official e-mail itself, in the application
+ACCOUNT_PREVENT_ENUMERATION = True  # password reset never reveals whether an account exists
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False  # a reset never signs in, so it cannot skip the second factor
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
+# Cool-off, not lockout: failed sign-ins are throttled per address and per IP for minutes.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env_str("LEORS_LOGIN_FAILED_RATE", "10/m/ip,5/5m/key"),
+    "reset_password": "20/m/ip,5/5m/key",
+    "reset_password_from_key": "20/m/ip",
+}
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[LEORS] "
+
+# The official e-mail is verified by LEORS itself (application flow) before an account is activated.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_TOTP_ISSUER = env_str("LEORS_TOTP_ISSUER", "LEORS")
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+MFA_PASSKEY_LOGIN_ENABLED = False
+# Security keys are required of staff wherever the browser can offer them (production default).
+LEORS_STAFF_REQUIRE_WEBAUTHN = env_bool("LEORS_STAFF_REQUIRE_WEBAUTHN", not DEBUG)
+
+# --- Sessions and cookies -------------------------------------------------------------------
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", True) else None
+
+# --- Time -----------------------------------------------------------------------------------
+USE_TZ = True
+TIME_ZONE = "UTC"
+USE_I18N = True
+LANGUAGE_CODE = "en"
+LEORS_BUSINESS_CALENDAR = env_str("LEORS_BUSINESS_CALENDAR", "SC")
+if LEORS_BUSINESS_CALENDAR not in holidays.list_supported_countries():
+    raise ImproperlyConfiguredEnv(
+        f"LEORS_BUSINESS_CALENDAR={LEORS_BUSINESS_CALENDAR!r} is not a country code known to `holidays`."
+    )
+
+# --- Policy numbers (read through leors.policy, never as literals elsewhere) -----------------
+LEORS_ACCESS_REVIEW_DUE_SOON_BUSINESS_DAYS = env_int("LEORS_ACCESS_REVIEW_DUE_SOON_BUSINESS_DAYS", 15, minimum=1)
+LEORS_ACCESS_REVIEW_DUE_BUSINESS_DAYS = env_int("LEORS_ACCESS_REVIEW_DUE_BUSINESS_DAYS", 20, minimum=1)
+LEORS_ACCESS_VALIDITY_DAYS = env_int("LEORS_ACCESS_VALIDITY_DAYS", 365, minimum=1)
+LEORS_EMAIL_VERIFICATION_HOURS = env_int("LEORS_EMAIL_VERIFICATION_HOURS", 48, minimum=1)
+LEORS_PRESERVATION_DAYS = env_int("LEORS_PRESERVATION_DAYS", 60, minimum=1)
+LEORS_PRESERVATION_EXTENSION_DAYS = env_int("LEORS_PRESERVATION_EXTENSION_DAYS", 60, minimum=1)
+LEORS_PRESERVATION_REMINDER_DAYS = env_int_list("LEORS_PRESERVATION_REMINDER_DAYS", [14, 7, 1])
+LEORS_FREEZE_MAX_DAYS = env_int("LEORS_FREEZE_MAX_DAYS", 30, minimum=1)
+LEORS_FREEZE_REMINDER_DAYS = env_int_list("LEORS_FREEZE_REMINDER_DAYS", [5, 1])
+LEORS_UPLOAD_MAX_BYTES = env_int("LEORS_UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+LEORS_UPLOAD_MAX_FILES = env_int("LEORS_UPLOAD_MAX_FILES", 10, minimum=1)
+LEORS_OUTBOX_MAX_ATTEMPTS = env_int("LEORS_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
+
+# --- Files ----------------------------------------------------------------------------------
+# Private documents live outside the web root and are served only by permission-checked views.
+LEORS_PRIVATE_MEDIA_ROOT = Path(env_str("LEORS_PRIVATE_MEDIA_ROOT", str(VAR_DIR / "private")))
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_PERMISSIONS = 0o600
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(LEORS_PRIVATE_MEDIA_ROOT)}},
+    "private": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(LEORS_PRIVATE_MEDIA_ROOT)}},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- E-mail ---------------------------------------------------------------------------------
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "-")
+EMAIL_HOST_USER = "" if EMAIL_HOST_USER == "-" else EMAIL_HOST_USER
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "-")
+EMAIL_HOST_PASSWORD = "" if EMAIL_HOST_PASSWORD == "-" else EMAIL_HOST_PASSWORD
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "LEORS <no-reply@leors.example>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_TIMEZONE = "UTC"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The embedded demo broker: messages are files in var/celery, shared by web, worker and beat.
+    _broker_dir = VAR_DIR / "celery"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+
+# --- Logging --------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# guardian: direct foreign-key permission tables only; no anonymous user row.
+ANONYMOUS_USER_NAME = None
+GUARDIAN_RAISE_403 = False
+GUARDIAN_RENDER_403 = False

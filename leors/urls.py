@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from allauth.account.decorators import secure_admin_login
+from django.contrib import admin
+from django.urls import include, path
+
+from leors.core import views as core_views
+
+# Staff sign in through allauth (with the second factor), never through the bare admin form.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
+admin.site.site_header = "LEORS staff workspace"
+admin.site.site_title = "LEORS staff"
+admin.site.index_title = "Work queues"
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("verify/", core_views.verify, name="verify"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("leors.access.urls")),
+]

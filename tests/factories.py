@@ -1,0 +1,155 @@
+"""Test data, built through the real services wherever a service exists (STYLE.md rule 10)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from typing import Any
+
+import factory
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value, yield_hotp_counters_from_time
+from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from leors.access import services
+from leors.access.models import AccessApplication, Agency, Officer, User
+from leors.core.audit import Actor
+
+_sequence = itertools.count(1)
+
+PDF_BYTES = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
+PASSWORD = "correct horse battery staple 42"
+
+
+def pdf_upload(name: str = "warrant-card.pdf", content: bytes = PDF_BYTES) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="application/pdf")
+
+
+def totp_code(secret: str) -> str:
+    """The current TOTP code for `secret` (what an authenticator app would show)."""
+    counter = next(iter(yield_hotp_counters_from_time()))
+    return format_hotp_value(hotp_value(secret, counter))
+
+
+def enrol_totp(user: User) -> str:
+    """Give `user` a TOTP authenticator, as enrolment at first sign-in does; return the secret."""
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    user.totp_secret = secret  # type: ignore[attr-defined]
+    return secret
+
+
+def make_user(*, email: str | None = None, password: str = PASSWORD, staff_role: str | None = None,
+              with_totp: bool = True, **extra: Any) -> User:
+    email = email or f"user{next(_sequence)}@example.gov"
+    user = User.objects.create_user(email=email, password=password, is_staff=staff_role is not None, **extra)
+    if staff_role is not None:
+        user.groups.add(Group.objects.get(name=staff_role))
+    if with_totp:
+        enrol_totp(user)
+    return User.objects.get(pk=user.pk)  # fresh: no cached permissions
+
+
+def make_lead(**kwargs: Any) -> User:
+    return make_user(staff_role=services.GROUP_LEGAL_LEAD, **kwargs)
+
+
+def make_reviewer(**kwargs: Any) -> User:
+    return make_user(staff_role=services.GROUP_LEGAL_REVIEWER, **kwargs)
+
+
+def make_auditor(**kwargs: Any) -> User:
+    return make_user(staff_role=services.GROUP_AUDITOR, **kwargs)
+
+
+def application_data(**overrides: Any) -> services.ApplicationData:
+    n = next(_sequence)
+    values: dict[str, Any] = {
+        "body_name": "Metropolitan Police Service",
+        "body_kind": "police",
+        "country": "GB",
+        "jurisdiction": "Greater London",
+        "applicant_name": f"Alex Officer {n}",
+        "rank_title": "Detective Sergeant",
+        "official_email": f"alex.officer{n}@met.police.example.uk",
+        "phone": "+44 20 7230 1212",
+        "supervisor_name": "Sam Supervisor",
+        "supervisor_email": "sam.supervisor@met.police.example.uk",
+        "undertaking_version": services.policy.CURRENT_UNDERTAKING_VERSION,
+    }
+    values.update(overrides)
+    return services.ApplicationData(**values)
+
+
+def submit_application(*, now: datetime | None = None, documents: list[SimpleUploadedFile] | None = None,
+                       **overrides: Any) -> AccessApplication:
+    application = services.application_submit(
+        data=application_data(**overrides),
+        password=PASSWORD,
+        documents=documents if documents is not None else [pdf_upload()],
+        actor=Actor(user=None, ip="198.51.100.7", user_agent="pytest"),
+        now=now or timezone.now(),
+    )
+    assert application is not None
+    return application
+
+
+def verification_token(application: AccessApplication) -> str:
+    from django.core import signing
+
+    return signing.dumps({"a": application.pk, "e": application.official_email}, salt=services._EMAIL_TOKEN_SALT)
+
+
+def verified_application(*, now: datetime | None = None, **overrides: Any) -> AccessApplication:
+    now = now or timezone.now()
+    application = submit_application(now=now, **overrides)
+    return services.application_verify_email(token=verification_token(application), actor=Actor(user=None), now=now)
+
+
+def complete_checklist(application: AccessApplication, *, by: User, now: datetime | None = None) -> AccessApplication:
+    now = now or timezone.now()
+    return services.application_checklist_update(
+        application=application,
+        data=services.ChecklistData(
+            check_body_exists=True,
+            check_domain_belongs=True,
+            supervisor_confirmed_with="Chief Inspector R. Hale",
+            supervisor_confirmation_method="phone",
+            supervisor_contact_source="Switchboard number on the force's official website",
+            supervisor_confirmed_at=now,
+        ),
+        actor=Actor(user=by),
+        now=now,
+    )
+
+
+def approved_officer(*, lead: User | None = None, now: datetime | None = None, with_totp: bool = True,
+                     **overrides: Any) -> Officer:
+    now = now or timezone.now()
+    lead = lead or make_lead()
+    application = verified_application(now=now, **overrides)
+    complete_checklist(application, by=lead, now=now)
+    officer = services.application_approve(application=application, actor=Actor(user=lead), now=now)
+    if with_totp:
+        enrol_totp(officer.user)
+    return Officer.objects.select_related("user", "agency").get(pk=officer.pk)
+
+
+class AgencyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Agency
+        django_get_or_create = ("country", "name")
+
+    name = factory.Sequence(lambda n: f"Regional Police {n}")
+    kind = "police"
+    country = "DE"
+    jurisdiction = "Land Berlin"
+    created_at = factory.LazyFunction(timezone.now)
+
+
+def in_transaction(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    with transaction.atomic():
+        return fn(*args, **kwargs)
