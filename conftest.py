@@ -40,3 +40,17 @@ def pytest_configure(config: pytest.Config) -> None:
             pytest.exit(
                 f"{name} is not reachable at {host}:{port}. Start it, e.g.: {_HOW_TO_START[name]}", returncode=3
             )
+
+
+if __name__ == "__main__":  # used by bin/test to fail fast before installing the browser or linting
+    import sys
+
+    for name, url, port in [
+        ("PostgreSQL", os.environ.get("DATABASE_URL", ""), 5432),
+        ("Redis", os.environ.get("CELERY_BROKER_URL", ""), 6379),
+    ]:
+        host, port, ok = _reachable(url, port)
+        if not ok:
+            print(f"{name} is not reachable at {host}:{port}. Start it, e.g.: {_HOW_TO_START[name]}", file=sys.stderr)
+            sys.exit(3)
+    print("PostgreSQL and Redis are reachable.")

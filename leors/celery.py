@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leors.settings")
 
@@ -19,9 +18,4 @@ app.autodiscover_tasks(["leors.core", "leors.access", "cases"])
 
 app.conf.beat_schedule = {
     "outbox-deliver-due": {"task": "leors.core.tasks.outbox_deliver_due", "schedule": 60.0},
-    "access-sweep": {"task": "leors.access.tasks.access_sweep", "schedule": 60.0},
-    "access-review-digest": {
-        "task": "leors.access.tasks.access_review_digest",
-        "schedule": crontab(hour=7, minute=0),
-    },
 }

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from leors.core.outbox import outbox_deliver_due
+
+
+class Command(BaseCommand):
+    help = "Run the scheduled sweeps once (for cron-based deployments); the same code Celery beat runs."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        now = timezone.now()
+        sent = outbox_deliver_due(now=now)
+        self.stdout.write(f"outbox: {sent} message(s) delivered")
