@@ -1,0 +1,518 @@
+"""The staff workspace for access applications, officers and agencies (R1-R3).
+
+Every admin here is read-only: no model field is ever edited through a Django form. Changes are
+made on workflow pages (extra admin URLs) that parse a form, check access through a selector
+(404 for "missing" and "forbidden" alike), call one service and render. The services check the
+state, write the audit event and queue the e-mails; the same services serve the portal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django_countries.filters import CountryFilter
+
+from leors.access import selectors, services
+from leors.access.admin_forms import (
+    ApplicationApproveForm,
+    ApplicationAssignForm,
+    ApplicationChecklistForm,
+    ApplicationQuestionForm,
+    ApplicationRejectForm,
+    OfficerRenewForm,
+    OfficerSuspendForm,
+    form_errors_from_service,
+)
+from leors.access.models import AccessApplication, Agency, AgencyDomain, ImpersonationReferral, Officer, User
+from leors.core.admin import ReadOnlyModelAdmin, ReadOnlyTabularInline
+from leors.core.audit import Actor, audit_history_for
+from leors.core.errors import ActionRefused
+
+PERM_ASSIGN = "access.assign_accessapplication"
+PERM_VET = "access.vet_accessapplication"
+PERM_DECIDE = "access.decide_accessapplication"
+PERM_SUSPEND = "access.suspend_officer"
+PERM_RENEW = "access.renew_officer"
+
+WORKFLOW_TEMPLATE = "admin/access/workflow_form.html"
+
+
+def _object_pk(object_id: Any) -> int:
+    # The admin passes the id from the URL as text; anything but a number is simply not there.
+    try:
+        return int(object_id)
+    except (TypeError, ValueError):
+        raise Http404("No such object.") from None
+
+
+class VisibleCountryFilter(CountryFilter):
+    """The country filter, offering only the countries of rows this user may see.
+
+    The stock filter reads every row of the table, which would tell a reviewer which countries
+    other (unassigned) applications come from.
+    """
+
+    def lookup_choices(self, changelist: ChangeList) -> Iterator[tuple[Any, Any]]:
+        codes = set(changelist.root_queryset.order_by().values_list(self.field_path, flat=True).distinct())
+        for code, name in self.field.get_choices(include_blank=False):
+            if code in codes:
+                yield code, name
+
+
+class ReviewClockFilter(admin.SimpleListFilter):
+    """R2: where open applications stand against their review window (15th-20th business day)."""
+
+    title = "review clock"
+    parameter_name = "review_clock"
+
+    OVERDUE = "overdue"
+    DUE_SOON = "due_soon"
+    NOT_YET_DUE = "not_yet_due"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(self.OVERDUE, "Overdue"), (self.DUE_SOON, "Due soon"), (self.NOT_YET_DUE, "Not yet due")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        # The same boundaries as AccessApplication.is_overdue / is_due_soon, as filters on the
+        # indexed due-time columns, so the list is right even when no sweep has run.
+        value = self.value()
+        if value is None:
+            return queryset
+        now = timezone.now()
+        open_applications = queryset.filter(status__in=AccessApplication.OPEN_STATUSES)
+        if value == self.OVERDUE:
+            return open_applications.filter(review_due_at__lte=now)
+        if value == self.DUE_SOON:
+            return open_applications.filter(review_window_opens_at__lte=now, review_due_at__gt=now)
+        if value == self.NOT_YET_DUE:
+            return open_applications.filter(review_window_opens_at__gt=now)
+        return queryset.none()
+
+
+class WorkflowPagesMixin:
+    """Renders a workflow page and runs its one service call, turning refusals into form errors."""
+
+    admin_site: admin.AdminSite
+    opts: Any
+
+    def _change_url(self, obj: Any) -> str:
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+
+    def _workflow_url(self, obj: Any, name: str) -> str:
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_{name}", args=[obj.pk])
+
+    def _workflow_page(
+        self,
+        request: HttpRequest,
+        *,
+        obj: Any,
+        form: forms.Form,
+        title: str,
+        submit_label: str,
+        perform: Callable[[], str],
+        intro: str = "",
+        facts: list[tuple[str, Any]] | None = None,
+    ) -> HttpResponse:
+        """On a valid POST call `perform` (the one service call, returning the success message)
+        and go back to the change page; otherwise show the form, keeping what was entered."""
+        is_post = request.method == "POST"
+        if is_post and form.is_valid():
+            try:
+                success_message = perform()
+            except ValidationError as error:
+                form_errors_from_service(form, error)
+            except ActionRefused as refusal:
+                form.add_error(None, refusal.message)
+            else:
+                messages.success(request, success_message)
+                return HttpResponseRedirect(self._change_url(obj))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "object": obj,
+            "form": form,
+            "submit_label": submit_label,
+            "intro": intro,
+            "facts": facts or [],
+            "back_url": self._change_url(obj),
+        }
+        # A POST that reaches this point was refused: 400, with the bound form re-rendered.
+        return TemplateResponse(request, WORKFLOW_TEMPLATE, context, status=400 if is_post else 200)
+
+    @staticmethod
+    def _form_data(request: HttpRequest) -> Any:
+        # Not `request.POST or None`: a confirmation form posts no fields and must still be bound.
+        return request.POST if request.method == "POST" else None
+
+
+# --- Access applications -------------------------------------------------------------------------
+
+@admin.register(AccessApplication)
+class AccessApplicationAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
+    change_form_template = "admin/access/accessapplication/change_form.html"
+    ordering = ("review_due_at", "pk")  # R2: the most urgent first
+    list_display = (
+        "reference", "body_name", "country", "body_kind", "status", "submitted_at", "review_due_at",
+        "review_clock", "domain_known", "assigned_to",
+    )
+    list_filter = ("status", ReviewClockFilter, "body_kind", ("country", VisibleCountryFilter))
+    search_fields = ("reference", "body_name", "official_email", "applicant_name")
+    list_select_related = ("agency", "assigned_to", "applicant")
+    fieldsets = (
+        ("Application", {"fields": (
+            "reference", "status", "review_clock", "body_name", "body_kind", "country", "jurisdiction", "agency",
+            "domain_known", "applicant_name", "rank_title", "official_email", "phone", "supervisor_name",
+            "supervisor_email",
+        )}),
+        ("Undertaking (R3)", {"fields": ("undertaking_version", "undertaking_accepted_at", "undertaking_ip")}),
+        ("Review window (R2)", {"fields": (
+            "created_at", "email_verified_at", "submitted_at", "review_window_opens_at", "review_due_at", "assigned_to",
+        )}),
+        ("Checklist", {"fields": (
+            "checklist_complete", "check_body_exists", "check_domain_belongs", "supervisor_confirmed_with",
+            "supervisor_confirmation_method", "supervisor_contact_source", "supervisor_confirmed_at",
+            "checklist_updated_by", "checklist_updated_at",
+        )}),
+        ("Decision", {"fields": ("decided_at", "decided_by", "decision_reason")}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AccessApplication]:
+        # Leads and auditors see every application; reviewers only those assigned to them.
+        return selectors.application_list_for(user=request.user)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return flatten_fieldsets(self.fieldsets)
+
+    @admin.display(description="Review")
+    def review_clock(self, obj: AccessApplication) -> str:
+        now = timezone.now()
+        if obj.is_overdue(now):
+            return "Overdue"
+        if obj.is_due_soon(now):
+            return "Due soon"
+        return ""
+
+    @admin.display(description="Domain", ordering="is_domain_known")
+    def domain_known(self, obj: AccessApplication) -> str:
+        # Annotated by the selector: is the e-mail domain already confirmed for the named agency?
+        return "known" if getattr(obj, "is_domain_known", False) else "NEW – check"
+
+    @admin.display(description="Checklist complete", boolean=True)
+    def checklist_complete(self, obj: AccessApplication) -> bool:
+        return obj.is_checklist_complete
+
+    # -- pages
+
+    def get_urls(self) -> list[URLPattern]:
+        info = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/assign/", wrap(self.assign_view), name=f"{info}_assign"),
+            path("<int:pk>/checklist/", wrap(self.checklist_view), name=f"{info}_checklist"),
+            path("<int:pk>/ask/", wrap(self.ask_view), name=f"{info}_ask"),
+            path("<int:pk>/approve/", wrap(self.approve_view), name=f"{info}_approve"),
+            path("<int:pk>/reject/", wrap(self.reject_view), name=f"{info}_reject"),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # The admin would redirect to the index for an object outside the queryset; a 404 says the
+        # same for "missing" and "not yours" (STYLE.md rule 5).
+        application = selectors.application_get_for(user=request.user, pk=_object_pk(object_id))
+        context = {
+            **(extra_context or {}),
+            "documents": application.documents.order_by("uploaded_at", "pk"),
+            "thread": application.messages.select_related("author"),
+            "audit_events": audit_history_for(application),
+            "workflow_actions": self._workflow_actions(request, application),
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        # Django's history lists admin edits, which never happen here; the audit trail is on the change page.
+        application = selectors.application_get_for(user=request.user, pk=_object_pk(object_id))
+        return HttpResponseRedirect(self._change_url(application) + "#audit-history")
+
+    def _workflow_actions(self, request: HttpRequest, application: AccessApplication) -> list[dict[str, str]]:
+        """The buttons this user may use on this application (the pages themselves check again)."""
+        if not application.is_open:
+            return []
+        user = request.user
+        candidates = [
+            (PERM_ASSIGN, "assign", "Assign"),
+            (PERM_VET, "checklist", "Checklist"),
+            (PERM_VET, "ask", "Ask the applicant"),
+            (PERM_DECIDE, "approve", "Approve"),
+            (PERM_DECIDE, "reject", "Reject"),
+        ]
+        return [
+            {"name": name, "label": label, "url": self._workflow_url(application, name)}
+            for perm, name, label in candidates
+            if selectors.user_may(user, perm, application)
+        ]
+
+    def _application_facts(self, application: AccessApplication) -> list[tuple[str, Any]]:
+        return [
+            ("Reference", application.reference),
+            ("Body", f"{application.body_name} ({application.get_body_kind_display()}, {application.get_country_display()})"),
+            ("Applicant", f"{application.applicant_name}, {application.rank_title} <{application.official_email}>"),
+            ("Status", application.get_status_display()),
+            ("Assigned to", application.assigned_to or "nobody"),
+        ]
+
+    def assign_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        application = selectors.application_get_for(user=request.user, pk=pk, perm=PERM_ASSIGN)
+        form = ApplicationAssignForm(self._form_data(request), initial={"reviewer": application.assigned_to_id})
+
+        def perform() -> str:
+            reviewer = form.cleaned_data["reviewer"]
+            services.application_assign(
+                application=application, reviewer=reviewer, actor=Actor.from_request(request), now=timezone.now()
+            )
+            return f"{application.reference} is assigned to {reviewer}."
+
+        return self._workflow_page(
+            request, obj=application, form=form, title=f"Assign {application.reference}", submit_label="Assign",
+            perform=perform, facts=self._application_facts(application),
+        )
+
+    def checklist_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        application = selectors.application_get_for(user=request.user, pk=pk, perm=PERM_VET)
+        form = ApplicationChecklistForm(
+            self._form_data(request), initial=ApplicationChecklistForm.initial_for(application)
+        )
+
+        def perform() -> str:
+            services.application_checklist_update(
+                application=application, data=form.to_data(), actor=Actor.from_request(request), now=timezone.now()
+            )
+            return f"The checklist of {application.reference} is saved."
+
+        return self._workflow_page(
+            request, obj=application, form=form, title=f"Checklist of {application.reference}",
+            submit_label="Save the checklist", perform=perform, facts=self._application_facts(application),
+            intro="Confirm the applicant through a supervisor contact you found yourself, never one the applicant gave.",
+        )
+
+    def ask_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        application = selectors.application_get_for(user=request.user, pk=pk, perm=PERM_VET)
+        form = ApplicationQuestionForm(self._form_data(request))
+
+        def perform() -> str:
+            services.application_request_information(
+                application=application, question=form.cleaned_data["question"],
+                actor=Actor.from_request(request), now=timezone.now(),
+            )
+            return f"The question was sent; {application.reference} now waits for the applicant's answer."
+
+        return self._workflow_page(
+            request, obj=application, form=form, title=f"Ask the applicant of {application.reference}",
+            submit_label="Send the question", perform=perform, facts=self._application_facts(application),
+        )
+
+    def approve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        application = selectors.application_get_for(user=request.user, pk=pk, perm=PERM_DECIDE)
+        form = ApplicationApproveForm(self._form_data(request))
+
+        def perform() -> str:
+            officer = services.application_approve(
+                application=application, actor=Actor.from_request(request), now=timezone.now()
+            )
+            return f"{application.reference} is approved: {officer.user.email} is now an officer of {officer.agency}."
+
+        facts = [
+            *self._application_facts(application),
+            ("Checklist complete", "yes" if application.is_checklist_complete else "NO"),
+            ("Domain", self.domain_known(application)),
+        ]
+        return self._workflow_page(
+            request, obj=application, form=form, title=f"Approve {application.reference}",
+            submit_label="Approve", perform=perform, facts=facts,
+            intro="Approving creates an officer account in this body's agency and confirms its e-mail domain.",
+        )
+
+    def reject_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        application = selectors.application_get_for(user=request.user, pk=pk, perm=PERM_DECIDE)
+        form = ApplicationRejectForm(self._form_data(request))
+
+        def perform() -> str:
+            services.application_reject(
+                application=application, reason=form.cleaned_data["reason"],
+                actor=Actor.from_request(request), now=timezone.now(),
+            )
+            return f"{application.reference} is rejected."
+
+        return self._workflow_page(
+            request, obj=application, form=form, title=f"Reject {application.reference}",
+            submit_label="Reject", perform=perform, facts=self._application_facts(application),
+        )
+
+
+# --- Officers ------------------------------------------------------------------------------------
+
+@admin.register(Officer)
+class OfficerAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
+    change_form_template = "admin/access/officer/change_form.html"
+    list_display = (
+        "user_email", "agency", "status", "is_supervisor", "approved_at", "access_expires_at", "access_current",
+    )
+    list_filter = ("status", ("agency__country", VisibleCountryFilter), "is_supervisor")
+    search_fields = ("user__email", "agency__name")
+    list_select_related = ("user", "agency")
+    ordering = ("user__email",)
+    fields = (
+        "user", "agency", "application", "rank_title", "status", "access_current", "is_supervisor", "approved_at",
+        "access_expires_at", "suspended_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="e-mail", ordering="user__email")
+    def user_email(self, obj: Officer) -> str:
+        return obj.user.email
+
+    @admin.display(description="access current?", boolean=True)
+    def access_current(self, obj: Officer) -> bool:
+        return obj.is_access_current(timezone.now())
+
+    def _officer_get(self, request: HttpRequest, pk: int, *, perm: str | None = None) -> Officer:
+        # Missing, not viewable and not permitted all answer 404 (STYLE.md rule 5). Suspension and
+        # renewal are role-wide powers: no object permission decides them.
+        if not self.has_view_permission(request) or (perm is not None and not request.user.has_perm(perm)):
+            raise Http404("No such officer.")
+        return get_object_or_404(Officer.objects.select_related("user", "agency"), pk=pk)
+
+    def get_urls(self) -> list[URLPattern]:
+        info = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/suspend/", wrap(self.suspend_view), name=f"{info}_suspend"),
+            path("<int:pk>/renew/", wrap(self.renew_view), name=f"{info}_renew"),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        officer = self._officer_get(request, _object_pk(object_id))
+        actions = []
+        if officer.status == Officer.Status.ACTIVE:
+            if request.user.has_perm(PERM_SUSPEND):
+                actions.append({"name": "suspend", "label": "Suspend (impersonation)",
+                                "url": self._workflow_url(officer, "suspend")})
+            if request.user.has_perm(PERM_RENEW):
+                actions.append({"name": "renew", "label": "Renew access", "url": self._workflow_url(officer, "renew")})
+        context = {
+            **(extra_context or {}),
+            "referrals": officer.referrals.select_related("created_by").order_by("created_at", "pk"),
+            "audit_events": audit_history_for(officer),
+            "workflow_actions": actions,
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        officer = self._officer_get(request, _object_pk(object_id))
+        return HttpResponseRedirect(self._change_url(officer) + "#audit-history")
+
+    def _officer_facts(self, officer: Officer) -> list[tuple[str, Any]]:
+        return [
+            ("Officer", f"{officer.user.full_name} <{officer.user.email}>"),
+            ("Agency", officer.agency),
+            ("Status", officer.get_status_display()),
+            ("Access until", officer.access_expires_at),
+        ]
+
+    def suspend_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        officer = self._officer_get(request, pk, perm=PERM_SUSPEND)
+        form = OfficerSuspendForm(self._form_data(request))
+
+        def perform() -> str:
+            services.officer_suspend(
+                officer=officer, note=form.cleaned_data["note"], referred_to=form.cleaned_data["referred_to"],
+                actor=Actor.from_request(request), now=timezone.now(),
+            )
+            return f"{officer.user.email} is suspended, signed out everywhere, and the referral is recorded."
+
+        return self._workflow_page(
+            request, obj=officer, form=form, title=f"Suspend {officer.user.email}", submit_label="Suspend now",
+            perform=perform, facts=self._officer_facts(officer),
+            intro="R3: suspected impersonation. The account is suspended at once, every session ends, "
+                  "and a referral is recorded.",
+        )
+
+    def renew_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        officer = self._officer_get(request, pk, perm=PERM_RENEW)
+        form = OfficerRenewForm(self._form_data(request))
+
+        def perform() -> str:
+            services.officer_access_renew(
+                officer=officer, note=form.cleaned_data["note"], actor=Actor.from_request(request), now=timezone.now()
+            )
+            return f"Access of {officer.user.email} is renewed until {timezone.localtime(officer.access_expires_at):%Y-%m-%d}."
+
+        return self._workflow_page(
+            request, obj=officer, form=form, title=f"Renew access of {officer.user.email}", submit_label="Renew",
+            perform=perform, facts=self._officer_facts(officer),
+            intro="Renew only after confirming that the officer still holds office.",
+        )
+
+
+# --- Agencies, referrals, users -----------------------------------------------------------------
+
+class AgencyDomainInline(ReadOnlyTabularInline):
+    model = AgencyDomain
+    fields = ("domain", "confirmed_at", "confirmed_by")
+    readonly_fields = fields
+
+
+@admin.register(Agency)
+class AgencyAdmin(ReadOnlyModelAdmin):
+    list_display = ("name", "kind", "country", "jurisdiction", "created_at")
+    list_filter = ("kind", ("country", VisibleCountryFilter))
+    search_fields = ("name", "jurisdiction", "domains__domain")
+    ordering = ("name",)
+    fields = ("name", "kind", "country", "jurisdiction", "created_at")
+    readonly_fields = fields
+    inlines = [AgencyDomainInline]
+
+
+@admin.register(ImpersonationReferral)
+class ImpersonationReferralAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "officer", "referred_to", "created_by")
+    search_fields = ("officer__user__email", "officer__agency__name", "referred_to")
+    list_select_related = ("officer__user", "officer__agency", "created_by")
+    ordering = ("-created_at",)
+    fields = ("officer", "note", "referred_to", "created_at", "created_by")
+    readonly_fields = fields
+
+
+@admin.register(User)
+class UserAdmin(ReadOnlyModelAdmin):
+    list_display = ("email", "full_name", "is_staff", "is_active", "group_names")
+    list_filter = ("is_staff", "is_active", "groups")
+    search_fields = ("email", "full_name")
+    ordering = ("email",)
+    # Never the password hash; roles are managed by leors.access.roles, not by hand.
+    fields = ("email", "full_name", "time_zone", "is_staff", "is_active", "groups", "last_login", "date_joined")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="groups")
+    def group_names(self, obj: User) -> str:
+        return ", ".join(sorted(group.name for group in obj.groups.all()))

@@ -1,0 +1,131 @@
+"""Forms of the staff workspace's workflow pages. They parse input only; the services hold the rules.
+
+Text fields that a service validates (a reason, a question, a note) are not `required` here on
+purpose: the service's own plain-English message (STYLE.md rule 9) is then the one the staff
+member reads, and the rule lives in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from leors.access.models import AccessApplication, User
+from leors.access.services import GROUP_LEGAL_LEAD, GROUP_LEGAL_REVIEWER, ChecklistData
+
+
+def form_errors_from_service(form: forms.Form, error: ValidationError) -> None:
+    """Attach a service's ValidationError to the fields it names; anything else to the form."""
+    if hasattr(error, "error_dict"):
+        for field, field_errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, field_errors)
+    else:
+        form.add_error(None, error)
+
+
+class ApplicationAssignForm(forms.Form):
+    reviewer = forms.ModelChoiceField(
+        queryset=User.objects.none(),
+        label="Assign to",
+        help_text="A legal reviewer or lead. The previous assignee loses access to this application.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only offers the people the service accepts; the service still checks (it is the rule).
+        self.fields["reviewer"].queryset = (  # type: ignore[attr-defined]
+            User.objects.filter(
+                is_active=True, is_staff=True, groups__name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]
+            )
+            .distinct()
+            .order_by("email")
+        )
+
+
+class ApplicationChecklistForm(forms.Form):
+    check_body_exists = forms.BooleanField(
+        required=False, label="The body exists", help_text="Checked against an official register or website."
+    )
+    check_domain_belongs = forms.BooleanField(
+        required=False, label="The e-mail domain is the body's", help_text="Not a look-alike or a private domain."
+    )
+    supervisor_confirmed_with = forms.CharField(
+        required=False, max_length=200, label="Supervisor confirmed with (who)"
+    )
+    supervisor_confirmation_method = forms.ChoiceField(
+        required=False,
+        choices=[("", "---------"), *AccessApplication.ConfirmationMethod.choices],
+        label="How",
+    )
+    supervisor_contact_source = forms.CharField(
+        required=False,
+        max_length=300,
+        label="Where the contact was found",
+        help_text="The independent source of the contact (never one the applicant supplied).",
+    )
+    supervisor_confirmed_at = forms.DateTimeField(
+        required=False,
+        label="When",
+        help_text="In your time zone.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    @classmethod
+    def initial_for(cls, application: AccessApplication) -> dict[str, Any]:
+        return {field: getattr(application, field) for field in ChecklistData.__dataclass_fields__}
+
+    def to_data(self) -> ChecklistData:
+        data = self.cleaned_data
+        return ChecklistData(
+            check_body_exists=data["check_body_exists"],
+            check_domain_belongs=data["check_domain_belongs"],
+            supervisor_confirmed_with=data["supervisor_confirmed_with"],
+            supervisor_confirmation_method=data["supervisor_confirmation_method"],
+            supervisor_contact_source=data["supervisor_contact_source"],
+            supervisor_confirmed_at=data["supervisor_confirmed_at"],
+        )
+
+
+class ApplicationQuestionForm(forms.Form):
+    question = forms.CharField(
+        required=False,  # the service says what is missing (see the module docstring)
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
+        help_text="The applicant reads this in the portal. Never ask for a password or a code.",
+    )
+
+
+class ApplicationApproveForm(forms.Form):
+    """A confirmation only: approving takes no input, but refusals still need a place to show."""
+
+
+class ApplicationRejectForm(forms.Form):
+    reason = forms.CharField(
+        required=False,  # the service says what is missing (see the module docstring)
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
+        help_text="The applicant reads this reason.",
+    )
+
+
+class OfficerSuspendForm(forms.Form):
+    note = forms.CharField(
+        required=False,  # the service says what is missing (see the module docstring)
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
+        label="Why the account is suspected",
+        help_text="Goes into the impersonation referral.",
+    )
+    referred_to = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Referred to",
+        help_text="The enforcement agency it was referred to, if any.",
+    )
+
+
+class OfficerRenewForm(forms.Form):
+    note = forms.CharField(
+        required=False,  # the service says what is missing (see the module docstring)
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        label="How the officer was re-verified",
+    )

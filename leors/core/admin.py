@@ -1,0 +1,78 @@
+"""The audit trail and the outbox in the staff workspace: to read, never to edit.
+
+Both tables are written only by services (the audit chain also by a PostgreSQL trigger that refuses
+UPDATE and DELETE), so the admin offers no add, change or delete to anyone, superusers included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
+
+from leors.core.models import AuditEvent, OutboxMessage
+
+
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """Looks, never touches: no add, change or delete for anyone, and no bulk actions at all
+    (which also removes Django's "delete selected"). Staff change things only through the
+    workflow pages, which call the services."""
+
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class ReadOnlyTabularInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "actor_label", "action", "object_type", "object_id", "object_repr", "ip")
+    list_filter = ("action", "object_type")
+    search_fields = ("object_repr", "actor_label", "object_id")
+    ordering = ("-id",)
+    date_hierarchy = "created_at"
+    fields = (
+        "created_at", "actor", "actor_label", "action", "object_type", "object_id", "object_repr",
+        "changes", "ip", "user_agent", "prev_hash", "hash",
+    )
+    readonly_fields = fields
+    list_select_related = ("actor",)
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyModelAdmin):
+    # The body and payload are not shown: an e-mail body carries the verification code of its
+    # reference (R12), which no one but the recipient should read.
+    list_display = (
+        "created_at", "subject", "recipient", "channel", "status", "attempts", "next_attempt_at", "sent_at", "last_error",
+    )
+    list_filter = ("status", "channel")
+    search_fields = ("recipient", "subject", "key")
+    ordering = ("-id",)
+    fields = (
+        "key", "channel", "recipient", "subject", "status", "attempts", "created_at", "next_attempt_at",
+        "sent_at", "last_error",
+    )
+    readonly_fields = fields
