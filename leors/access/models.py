@@ -44,9 +44,9 @@ class User(AbstractUser):
     time_zone = models.CharField(max_length=64, default="UTC", help_text="Times are shown in this zone.")
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS = []  # type: ignore[misc]
 
-    objects = UserManager()  # type: ignore[misc]
+    objects = UserManager()  # type: ignore[misc,assignment]
 
     def __str__(self) -> str:
         return self.full_name or self.email
@@ -76,7 +76,7 @@ class Agency(models.Model):
         constraints = [models.UniqueConstraint(fields=["country", "name"], name="agency_unique_name_per_country")]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.country.code})"
+        return f"{self.name} ({self.country})"
 
 
 class AgencyDomain(models.Model):

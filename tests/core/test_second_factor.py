@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from tests.conftest import signed_in_client
+from tests.factories import PASSWORD, approved_officer, make_lead, make_user
+
+
+@pytest.mark.django_db
+def test_r12_staff_without_security_key_must_register_one_where_required(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.LEORS_STAFF_REQUIRE_WEBAUTHN = True
+    lead = make_lead()  # enrolled in TOTP only
+    response = signed_in_client(lead).get("/admin/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("mfa_add_webauthn")
+
+
+@pytest.mark.django_db
+def test_r12_officers_need_no_security_key_when_staff_must_have_one(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.LEORS_STAFF_REQUIRE_WEBAUTHN = True
+    officer = approved_officer()
+    response = signed_in_client(officer.user).get(reverse("portal:home"))
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_r12_without_webauthn_requirement_staff_with_totp_reach_the_workspace(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.LEORS_STAFF_REQUIRE_WEBAUTHN = False
+    response = signed_in_client(make_lead()).get("/admin/")
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_r12_enrolment_pages_stay_reachable_before_enrolment() -> None:
+    user = make_user(with_totp=False)
+    client = Client()
+    response = client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD}, follow=True)
+    # Straight after the password the only place to go is enrolment, which (like every change of
+    # a second factor) first confirms the password once more.
+    activate = reverse("mfa_activate_totp")
+    assert [url for url, _ in response.redirect_chain][-2:] == [activate, f"{reverse('account_reauthenticate')}?next=%2Faccounts%2F2fa%2Ftotp%2Factivate%2F"]
+    response = client.post(response.redirect_chain[-1][0], {"password": PASSWORD}, follow=True)
+    assert response.redirect_chain[-1][0] == activate
+    assert b"authenticator_secret" in response.content
+    assert client.get(reverse("portal:home"))["Location"] == reverse("mfa_activate_totp")
+    assert client.get("/admin/")["Location"] == reverse("mfa_activate_totp")
