@@ -54,9 +54,10 @@ def make_user(*, email: str | None = None, password: str = PASSWORD, staff_role:
     user = User.objects.create_user(email=email, password=password, is_staff=staff_role is not None, **extra)
     if staff_role is not None:
         user.groups.add(Group.objects.get(name=staff_role))
-    if with_totp:
-        enrol_totp(user)
-    return User.objects.get(pk=user.pk)  # fresh: no cached permissions
+    secret = enrol_totp(user) if with_totp else None
+    fresh = User.objects.get(pk=user.pk)  # fresh: no cached permissions
+    fresh.totp_secret = secret  # type: ignore[attr-defined]
+    return fresh
 
 
 def make_lead(**kwargs: Any) -> User:

@@ -1,0 +1,206 @@
+"""The outbox: written in the caller's transaction, idempotent by key, delivered once under a row
+lock, retried with backoff after a failure, given up as failed after the configured attempts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
+from django.db import connection, transaction
+
+from leors import policy
+from leors.core import outbox
+from leors.core.models import IssuedReference, OutboxMessage
+from leors.core.outbox import email_enqueue, outbox_deliver, outbox_deliver_due, reference_check
+
+NOW = datetime(2026, 6, 3, 9, 0, tzinfo=UTC)
+THIS_MODULE = __name__
+
+
+class FailingBackend(BaseEmailBackend):
+    """A mail relay that refuses every connection."""
+
+    def send_messages(self, email_messages: Any) -> int:
+        raise ConnectionRefusedError("mail relay refused the connection")
+
+
+class GatedBackend(LocmemBackend):
+    """Sends like locmem, but only once the test opens the gate: a delivery caught mid-send."""
+
+    entered = threading.Event()
+    proceed = threading.Event()
+
+    def send_messages(self, email_messages: Any) -> int:
+        type(self).entered.set()
+        assert type(self).proceed.wait(10), "the test never opened the gate"
+        return super().send_messages(email_messages)
+
+
+def enqueue(key: str = "test:1", to: str = "officer@zephyr.police.example.uk", now: datetime = NOW) -> OutboxMessage:
+    with transaction.atomic():
+        return email_enqueue(key=key, to=to, template="application_update", reference="LEORS-APP-2026-000001",
+                             link_path="/applications/LEORS-APP-2026-000001/", now=now)
+
+
+@pytest.fixture
+def no_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Record the delivery requested on commit instead of sending a task to the broker."""
+    scheduled: list[int] = []
+    monkeypatch.setattr(outbox, "_schedule_delivery", scheduled.append)
+    yield scheduled
+
+
+@pytest.mark.django_db
+def test_enqueue_is_idempotent_by_key(no_broker: list[int]) -> None:
+    first = enqueue(key="application-decided:7")
+    again = enqueue(key="application-decided:7", to="someone.else@zephyr.police.example.uk")
+    other = enqueue(key="application-decided:8")
+
+    assert again.pk == first.pk and again.recipient == first.recipient
+    assert other.pk != first.pk
+    assert OutboxMessage.objects.count() == 2
+    assert IssuedReference.objects.count() == 2  # one code per message, none for the repeated enqueue
+    assert outbox_deliver_due(now=NOW) == 2
+    assert len(mail.outbox) == 2
+
+
+@pytest.mark.django_db
+def test_nothing_is_sent_before_the_transaction_commits(django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        message = enqueue()
+    assert len(callbacks) == 1  # delivery is only asked for on commit
+    assert mail.outbox == []
+    assert OutboxMessage.objects.get(pk=message.pk).status == OutboxMessage.Status.PENDING
+
+
+@pytest.mark.django_db
+def test_delivery_sends_once_even_when_the_sweep_runs_twice(no_broker: list[int]) -> None:
+    message = enqueue()
+    assert outbox_deliver_due(now=NOW) == 1
+    assert outbox_deliver_due(now=NOW) == 0
+    assert outbox_deliver(message_id=message.pk, now=NOW + timedelta(hours=1)) is False
+
+    (sent,) = mail.outbox
+    assert sent.to == ["officer@zephyr.police.example.uk"]
+    assert sent.extra_headers["X-LEORS-Outbox-Key"] == "test:1"
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.sent_at, message.last_error) == (
+        OutboxMessage.Status.SENT, 1, NOW, "")
+    # The code printed in the message is one LEORS can confirm (R12).
+    code = next(line.split(": ", 1)[1] for line in sent.body.splitlines() if line.startswith("Verification code: "))
+    assert reference_check(reference="LEORS-APP-2026-000001", code=code) is not None
+
+
+@pytest.mark.django_db
+def test_a_message_not_yet_due_is_left_alone(no_broker: list[int]) -> None:
+    enqueue(now=NOW)
+    assert outbox_deliver_due(now=NOW - timedelta(seconds=1)) == 0
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_being_sent_is_locked_against_a_second_worker(no_broker: list[int], settings: Any) -> None:
+    message = enqueue()
+    assert no_broker == [message.pk]  # asked for on commit
+    settings.EMAIL_BACKEND = f"{THIS_MODULE}.GatedBackend"
+    GatedBackend.entered.clear()
+    GatedBackend.proceed.clear()
+    results: dict[str, Any] = {}
+
+    def first_worker() -> None:
+        try:
+            results["first"] = outbox_deliver_due(now=NOW)
+        except Exception as error:  # surfaced by the assertion below
+            results["first"] = error
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=first_worker)
+    worker.start()
+    try:
+        assert GatedBackend.entered.wait(10), "the first worker never reached the send"
+        # The first worker holds the row lock while it sends: a second sweep and a direct delivery skip it.
+        assert outbox_deliver_due(now=NOW) == 0
+        assert outbox_deliver(message_id=message.pk, now=NOW) is False
+    finally:
+        GatedBackend.proceed.set()
+        worker.join(10)
+    assert results["first"] == 1
+    assert len(mail.outbox) == 1
+    assert outbox_deliver_due(now=NOW + timedelta(minutes=5)) == 0
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (OutboxMessage.Status.SENT, 1)
+
+
+@pytest.mark.django_db
+def test_a_failing_backend_is_retried_with_backoff_then_delivers(no_broker: list[int], settings: Any) -> None:
+    message = enqueue()
+    settings.EMAIL_BACKEND = f"{THIS_MODULE}.FailingBackend"
+
+    assert outbox_deliver_due(now=NOW) == 0
+    message.refresh_from_db()
+    assert message.status == OutboxMessage.Status.PENDING
+    assert message.attempts == 1
+    assert message.last_error == "ConnectionRefusedError: mail relay refused the connection"
+    assert message.next_attempt_at == NOW + timedelta(minutes=1)
+
+    # Not before the backoff has passed.
+    assert outbox_deliver_due(now=NOW + timedelta(seconds=59)) == 0
+    message.refresh_from_db()
+    assert message.attempts == 1
+
+    assert outbox_deliver_due(now=NOW + timedelta(minutes=1)) == 0
+    message.refresh_from_db()
+    assert message.attempts == 2
+    assert message.next_attempt_at == NOW + timedelta(minutes=1) + timedelta(minutes=2)
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert outbox_deliver_due(now=NOW + timedelta(minutes=3)) == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.last_error) == (OutboxMessage.Status.SENT, 3, "")
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
+def test_delivery_gives_up_as_failed_after_the_configured_attempts(no_broker: list[int], settings: Any) -> None:
+    settings.LEORS_OUTBOX_MAX_ATTEMPTS = 3
+    settings.EMAIL_BACKEND = f"{THIS_MODULE}.FailingBackend"
+    message = enqueue()
+
+    when = NOW
+    for attempt in range(1, 4):
+        assert outbox_deliver_due(now=when) == 0
+        message.refresh_from_db()
+        assert message.attempts == attempt
+        expected = OutboxMessage.Status.FAILED if attempt == 3 else OutboxMessage.Status.PENDING
+        assert message.status == expected, attempt
+        when = message.next_attempt_at
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert outbox_deliver_due(now=NOW + timedelta(days=30)) == 0
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (OutboxMessage.Status.FAILED, 3)
+    assert "ConnectionRefusedError" in message.last_error
+    assert mail.outbox == []
+
+
+def test_backoff_doubles_and_is_capped_at_an_hour() -> None:
+    delays = [policy.outbox_retry_delay(attempts) for attempts in range(1, 10)]
+    assert delays[:4] == [timedelta(minutes=minutes) for minutes in (1, 2, 4, 8)]
+    assert delays[-1] == timedelta(hours=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_outside_a_transaction_raises(no_broker: list[int]) -> None:
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        email_enqueue(key="test:outside", to="officer@zephyr.police.example.uk", template="application_update",
+                      reference="LEORS-APP-2026-000001", link_path="/", now=NOW)
+    assert not OutboxMessage.objects.exists()
+    assert not IssuedReference.objects.exists()
+    assert no_broker == []
