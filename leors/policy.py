@@ -36,6 +36,11 @@ NEVER_ASK_NOTICE = (
 )
 
 
+# Public forms: how often one network address may post them.
+APPLY_RATE = "10/h"
+VERIFY_RATE = "10/m"
+
+
 def business_calendar() -> str:
     return settings.LEORS_BUSINESS_CALENDAR
 

@@ -236,7 +236,7 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "-")
 EMAIL_HOST_USER = "" if EMAIL_HOST_USER == "-" else EMAIL_HOST_USER
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "-")
-EMAIL_HOST_PASSWORD = "" if EMAIL_HOST_PASSWORD == "-" else EMAIL_HOST_PASSWORD
+EMAIL_HOST_PASSWORD = "" if EMAIL_HOST_PASSWORD == "-" else EMAIL_HOST_PASSWORD  # noqa: S105
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "LEORS <no-reply@leors.example>")
@@ -255,13 +255,14 @@ CELERY_TIMEZONE = "UTC"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded demo broker: messages are files in var/celery, shared by web, worker and beat.
     _broker_dir = VAR_DIR / "celery"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        "control_folder": str(_broker_dir / "control"),
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

@@ -1,12 +1,43 @@
-"""allauth adapter: no self-service sign-up; accounts come from the application flow only (R1)."""
+"""allauth adapter: no self-service sign-up (R1); allauth's own e-mails go through the outbox
+and carry a LEORS reference and verification code like every other message (R12)."""
 
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context as allauth_context
+from django.contrib.sites.shortcuts import get_current_site
+from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
+
+from leors.core.outbox import outbox_email_write, reference_issue
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         # Officers apply through /apply/ and are vetted; staff accounts are created by a legal lead.
         return False
+
+    def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
+        now = timezone.now()
+        request = allauth_context.request
+        with transaction.atomic():
+            reference = f"LEORS-ACC-{now:%Y}-{secrets.token_hex(4).upper()}"
+            code = reference_issue(reference=reference, purpose=template_prefix.rsplit("/", 1)[-1], now=now)
+            message = self.render_mail(
+                template_prefix,
+                email,
+                {
+                    "request": request,
+                    "email": email,
+                    "current_site": get_current_site(request),
+                    **context,
+                    "leors_reference": reference,
+                    "leors_code": code,
+                },
+            )
+            body = message.body if isinstance(message.body, str) else str(message.body)
+            outbox_email_write(key=f"account:{reference}", to=email, subject=message.subject, body=body, now=now)

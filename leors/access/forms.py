@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import password_validation
 from django_countries import countries
-from django_countries.fields import LazyTypedChoiceField
+from django_countries.fields import LazyTypedChoiceField  # type: ignore[attr-defined]
 
 from leors import policy
 from leors.access.models import BodyKind

@@ -38,7 +38,7 @@ from leors.core.files import InspectedFile, file_inspect, file_store
 from leors.core.outbox import email_enqueue
 
 Status = AccessApplication.Status
-_EMAIL_TOKEN_SALT = "leors.access.application-email"
+_EMAIL_TOKEN_SALT = "leors.access.application-email"  # noqa: S105  (a salt, not a secret)
 
 # Role groups (created by migration access.0002); names are referenced by seed data and tests.
 GROUP_LEGAL_LEAD = "Legal lead"
@@ -136,7 +136,8 @@ def application_submit(
         existing = User.objects.filter(email=email).first()
         if existing is not None:
             email_enqueue(
-                key=f"account-exists:{existing.pk}:{now.isoformat()}",
+                # At most one such e-mail a day per account: the form cannot be used to flood an inbox.
+                key=f"account-exists:{existing.pk}:{now:%Y-%m-%d}",
                 to=email,
                 template="account_exists",
                 reference="LEORS-ACCOUNT",
@@ -210,9 +211,8 @@ def application_submit(
 def application_verify_email(*, token: str, actor: Actor, now: datetime) -> AccessApplication:
     """R1: the signed, expiring link proves the official e-mail; the application enters the queue
     and its R2 review window starts."""
-    max_age = policy.email_verification_max_age().total_seconds()
     try:
-        payload = signing.loads(token, salt=_EMAIL_TOKEN_SALT, max_age=max_age)
+        payload = signing.loads(token, salt=_EMAIL_TOKEN_SALT, max_age=policy.email_verification_max_age())
     except signing.SignatureExpired:
         raise ActionRefused(
             "This verification link has expired. Apply again, or contact the LEORS team through your agency."
@@ -267,7 +267,7 @@ def _require_staff(actor: Actor) -> User:
 def application_assign(*, application: AccessApplication, reviewer: User, actor: Actor, now: datetime) -> AccessApplication:
     """Give one reviewer the object permissions to vet this application (and take them from the last)."""
     _require_staff(actor)
-    if not reviewer.is_staff or not reviewer.groups.filter(name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]).exists():
+    if not reviewer.is_active or not reviewer.is_staff or not reviewer.groups.filter(name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]).exists():
         raise ActionRefused(f"{reviewer} is not a legal reviewer or lead.")
     with transaction.atomic():
         locked = AccessApplication.objects.select_for_update().get(pk=application.pk)
@@ -448,6 +448,9 @@ def application_approve(*, application: AccessApplication, actor: Actor, now: da
             approved_at=now,
             access_expires_at=now + policy.access_validity(),
         )
+        audit_record(actor=actor, action="officer.created", obj=officer,
+                     changes={"agency": agency.pk, "application": locked.reference,
+                              "access_expires_at": officer.access_expires_at}, now=now)
         audit_record(actor=actor, action="application.approved", obj=locked,
                      changes={"status": Status.APPROVED, "officer": officer.pk, "agency": agency.pk,
                               "access_expires_at": officer.access_expires_at}, now=now)

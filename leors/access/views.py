@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
+from django_ratelimit.core import is_ratelimited
 
 from leors import policy
 from leors.access import selectors, services
@@ -52,6 +53,10 @@ def apply(request: HttpRequest) -> HttpResponse:
     """R1 + R3: the public application form."""
     if request.method == "POST":
         form = ApplicationForm(request.POST, request.FILES)
+        # Bounded: an address can send a handful of applications an hour, no more.
+        if is_ratelimited(request, group="apply", key="ip", rate=policy.APPLY_RATE, method="POST", increment=True):
+            form.add_error(None, "Too many applications from your network. Wait an hour and try again.")
+            return render(request, "portal/apply.html", _apply_context(form), status=429)
         if form.is_valid():
             try:
                 services.application_submit(
@@ -68,13 +73,15 @@ def apply(request: HttpRequest) -> HttpResponse:
                 return redirect("portal:apply_sent")
     else:
         form = ApplicationForm()
-    return render(
-        request,
-        "portal/apply.html",
-        {"form": form, "undertaking": policy.UNDERTAKINGS[policy.CURRENT_UNDERTAKING_VERSION],
-         "undertaking_version": policy.CURRENT_UNDERTAKING_VERSION},
-        status=400 if request.method == "POST" else 200,
-    )
+    return render(request, "portal/apply.html", _apply_context(form), status=400 if request.method == "POST" else 200)
+
+
+def _apply_context(form: ApplicationForm) -> dict[str, object]:
+    return {
+        "form": form,
+        "undertaking": policy.UNDERTAKINGS[policy.CURRENT_UNDERTAKING_VERSION],
+        "undertaking_version": policy.CURRENT_UNDERTAKING_VERSION,
+    }
 
 
 def apply_sent(request: HttpRequest) -> HttpResponse:

@@ -83,16 +83,26 @@ def email_enqueue(
     }
     subject = render_to_string(f"emails/{template}_subject.txt", context).strip()
     body = render_to_string(f"emails/{template}.txt", context)
-    message = OutboxMessage.objects.create(
+    return outbox_email_write(key=key, to=to, subject=subject, body=body, now=now)
+
+
+def outbox_email_write(*, key: str, to: str, subject: str, body: str, now: datetime) -> OutboxMessage:
+    """Write an already rendered e-mail to the outbox (idempotent by key); deliver after commit."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("outbox_email_write must run inside the transaction of the change that causes it")
+    message, created = OutboxMessage.objects.get_or_create(
         key=key,
-        channel=OutboxMessage.Channel.EMAIL,
-        recipient=to,
-        subject=subject,
-        body=body,
-        created_at=now,
-        next_attempt_at=now,
+        defaults={
+            "channel": OutboxMessage.Channel.EMAIL,
+            "recipient": to,
+            "subject": " ".join(subject.split())[:200],
+            "body": body,
+            "created_at": now,
+            "next_attempt_at": now,
+        },
     )
-    transaction.on_commit(lambda: _schedule_delivery(message.pk))
+    if created:
+        transaction.on_commit(lambda: _schedule_delivery(message.pk))
     return message
 
 

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django_ratelimit.core import is_ratelimited
 
+from leors import policy
 from leors.access.forms import ReferenceCheckForm
 from leors.core.outbox import reference_check
 
@@ -41,7 +42,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     form = ReferenceCheckForm(request.POST or None)
     if request.method == "POST":
         # Bounded guessing: ten checks a minute per address.
-        if is_ratelimited(request, group="verify", key="ip", rate="10/m", method="POST", increment=True):
+        if is_ratelimited(request, group="verify", key="ip", rate=policy.VERIFY_RATE, method="POST", increment=True):
             form.add_error(None, "Too many checks from your address. Wait a minute and try again.")
         elif form.is_valid():
             issued = reference_check(reference=form.cleaned_data["reference"], code=form.cleaned_data["code"])

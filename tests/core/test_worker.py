@@ -37,7 +37,7 @@ def celery_worker_process(tmp_path: Path) -> Iterator[Path]:
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
     }
-    worker = subprocess.Popen(  # noqa: S603  (our own celery, fixed arguments)
+    worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "leors", "worker", "--pool=solo", "--loglevel=INFO",
          "--without-heartbeat", "--without-gossip", "--without-mingle"],
         cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
