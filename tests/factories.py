@@ -105,9 +105,7 @@ def submit_application(*, now: datetime | None = None, documents: list[SimpleUpl
 
 
 def verification_token(application: AccessApplication) -> str:
-    from django.core import signing
-
-    return signing.dumps({"a": application.pk, "e": application.official_email}, salt=services._EMAIL_TOKEN_SALT)
+    return services.application_verification_token(application)
 
 
 def verified_application(*, now: datetime | None = None, **overrides: Any) -> AccessApplication:

@@ -133,8 +133,20 @@ def application_submit(
 
     email = data.official_email.strip().lower()
     with transaction.atomic():
-        existing = User.objects.filter(email=email).first()
-        if existing is not None:
+        existing = User.objects.select_for_update().filter(email=email).first()
+        if existing is not None and _is_never_verified_applicant(existing):
+            # The earlier application's link was never used (it may have expired): the new one
+            # supersedes it, so a lost or late e-mail never locks an official out.
+            for stale in AccessApplication.objects.filter(applicant=existing, status=Status.EMAIL_UNVERIFIED):
+                _transition(stale, allowed_from=(Status.EMAIL_UNVERIFIED,), to=Status.WITHDRAWN,
+                            refusal="This application changed meanwhile.", decided_at=now)
+                audit_record(actor=actor, action="application.superseded", obj=stale,
+                             changes={"status": [Status.EMAIL_UNVERIFIED, Status.WITHDRAWN]}, now=now)
+            existing.set_password(password)
+            existing.full_name = data.applicant_name
+            existing.save(update_fields=["password", "full_name"])
+            user = existing
+        elif existing is not None:
             email_enqueue(
                 # At most one such e-mail a day per account: the form cannot be used to flood an inbox.
                 key=f"account-exists:{existing.pk}:{now:%Y-%m-%d}",
@@ -147,7 +159,9 @@ def application_submit(
             audit_record(actor=actor, action="application.duplicate_refused", obj=existing,
                          changes={"official_email": email}, now=now)
             return None
-        user = User.objects.create_user(email=email, password=password, full_name=data.applicant_name, is_active=False)
+        else:
+            user = User.objects.create_user(email=email, password=password, full_name=data.applicant_name,
+                                            is_active=False)
         matched_agency = Agency.objects.filter(country=data.country, name__iexact=data.body_name.strip()).first()
         application = AccessApplication.objects.create(
             reference=f"pending-{user.pk}-{now.timestamp()}",
@@ -196,16 +210,36 @@ def application_submit(
             },
             now=now,
         )
-        token = signing.dumps({"a": application.pk, "e": email}, salt=_EMAIL_TOKEN_SALT)
         email_enqueue(
             key=f"application-verify:{application.pk}",
             to=email,
             template="application_verify_email",
             reference=application.reference,
-            link_path=reverse("portal:application_verify_email", kwargs={"token": token}),
+            link_path=reverse("portal:application_verify_email",
+                              kwargs={"token": application_verification_token(application)}),
             now=now,
         )
     return application
+
+
+def _is_never_verified_applicant(user: User) -> bool:
+    """An account that exists only because of an application whose e-mail link was never used.
+
+    Suspended officers and deactivated staff are inactive too; they are not this.
+    """
+    return (
+        not user.is_active
+        and not user.is_staff
+        and user.last_login is None
+        and not Officer.objects.filter(user=user).exists()
+        and not user.applications.exclude(status__in=[Status.EMAIL_UNVERIFIED, Status.WITHDRAWN]).exists()
+        and user.applications.filter(status=Status.EMAIL_UNVERIFIED).exists()
+    )
+
+
+def application_verification_token(application: AccessApplication) -> str:
+    """The signed token of the e-mail verification link (valid for policy.email_verification_max_age)."""
+    return signing.dumps({"a": application.pk, "e": application.official_email}, salt=_EMAIL_TOKEN_SALT)
 
 
 def application_verify_email(*, token: str, actor: Actor, now: datetime) -> AccessApplication:

@@ -76,3 +76,19 @@ class OutboxMessageAdmin(ReadOnlyModelAdmin):
         "sent_at", "last_error",
     )
     readonly_fields = fields
+
+
+# Third-party admins would let a superuser edit, outside any service and audit, what LEORS
+# manages itself: second factors, sessions, e-mail addresses, role groups (kept by roles_sync).
+def _unregister_unaudited_admins() -> None:
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+    from allauth.usersessions.models import UserSession
+    from django.contrib.auth.models import Group
+
+    for model in (EmailAddress, Authenticator, UserSession, Group):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_unregister_unaudited_admins()

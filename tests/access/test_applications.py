@@ -48,6 +48,7 @@ from tests.factories import (
     PASSWORD,
     PDF_BYTES,
     PNG_BYTES,
+    application_data,
     approved_officer,
     complete_checklist,
     enrol_totp,
@@ -741,3 +742,40 @@ def test_document_download_is_audited_for_the_applicant_and_404_for_others(three
     event = AuditEvent.objects.get(action="document.downloaded")
     assert (event.object_id, event.actor) == (str(document.pk), three_applicants["owner"])
     assert event.changes["sha256"] == document.sha256
+
+
+# --- Applying again -------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_r1_applying_again_after_an_unused_link_supersedes_the_first_application() -> None:
+    first = submit_application(official_email="late.reader@met.police.example.uk")
+    with time_machine.travel(timezone.now() + policy.email_verification_max_age() + timedelta(hours=1)):
+        second = submit_application(official_email="late.reader@met.police.example.uk")
+        first.refresh_from_db()
+        assert first.status == AccessApplication.Status.WITHDRAWN
+        assert second.applicant_id == first.applicant_id
+        assert second.status == AccessApplication.Status.EMAIL_UNVERIFIED
+        # The first link no longer verifies anything; the new one does.
+        with pytest.raises(ActionRefused):
+            services.application_verify_email(token=verification_token(first), actor=Actor(user=None),
+                                              now=timezone.now())
+        verified = services.application_verify_email(token=verification_token(second), actor=Actor(user=None),
+                                                     now=timezone.now())
+        assert verified.status == AccessApplication.Status.SUBMITTED
+
+
+@pytest.mark.django_db
+def test_r3_a_suspended_officer_cannot_reapply_to_take_the_account_back() -> None:
+    officer = approved_officer()
+    services.officer_suspend(officer=officer, note="Forged warrant submitted from this account.", referred_to="",
+                             actor=Actor(user=make_reviewer()), now=timezone.now())
+    password_before = type(officer.user).objects.get(pk=officer.user_id).password
+    result = services.application_submit(
+        data=application_data(official_email=officer.user.email), password="another long password 99",
+        documents=[pdf_upload()], actor=Actor(user=None), now=timezone.now(),
+    )
+    assert result is None
+    account = type(officer.user).objects.get(pk=officer.user_id)
+    assert account.password == password_before
+    assert not account.is_active
+    assert AccessApplication.objects.filter(applicant=account).count() == 1

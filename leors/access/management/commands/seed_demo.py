@@ -75,9 +75,7 @@ class Command(BaseCommand):
             return
         if state == "email_unverified":
             return
-        from django.core import signing
-
-        token = signing.dumps({"a": application.pk, "e": email}, salt=services._EMAIL_TOKEN_SALT)
+        token = services.application_verification_token(application)
         services.application_verify_email(token=token, actor=Actor(user=None, ip="127.0.0.1"), now=submitted_at)
         services.application_assign(application=application, reviewer=reviewer, actor=lead, now=submitted_at)
         if state == "submitted":
