@@ -72,6 +72,21 @@ def upload_max_files() -> int:
     return settings.LEORS_UPLOAD_MAX_FILES
 
 
+def production_available_for() -> timedelta:
+    """How long a released production can be downloaded by the officer."""
+    return timedelta(days=settings.LEORS_PRODUCTION_AVAILABLE_DAYS)
+
+
+def language_min_letters() -> int:
+    """R4: below this many letters a document counts as having no text (a scan)."""
+    return settings.LEORS_LANGUAGE_MIN_LETTERS
+
+
+def language_min_confidence() -> float:
+    """R4: the detector must be at least this sure that a text is English."""
+    return settings.LEORS_LANGUAGE_MIN_CONFIDENCE
+
+
 def outbox_max_attempts() -> int:
     return settings.LEORS_OUTBOX_MAX_ATTEMPTS
 

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "allauth.usersessions",
     "guardian",
     "django_countries",
+    "django_htmx",
     "leors.core",
     "leors.access",
     "cases",
@@ -61,6 +62,7 @@ MIDDLEWARE = [
     "leors.core.middleware.SecondFactorRequiredMiddleware",
     "leors.core.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -207,6 +209,9 @@ LEORS_FREEZE_MAX_DAYS = env_int("LEORS_FREEZE_MAX_DAYS", 30, minimum=1)
 LEORS_FREEZE_REMINDER_DAYS = env_int_list("LEORS_FREEZE_REMINDER_DAYS", [5, 1])
 LEORS_UPLOAD_MAX_BYTES = env_int("LEORS_UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 LEORS_UPLOAD_MAX_FILES = env_int("LEORS_UPLOAD_MAX_FILES", 10, minimum=1)
+LEORS_PRODUCTION_AVAILABLE_DAYS = env_int("LEORS_PRODUCTION_AVAILABLE_DAYS", 30, minimum=1)
+LEORS_LANGUAGE_MIN_LETTERS = env_int("LEORS_LANGUAGE_MIN_LETTERS", 40, minimum=1)
+LEORS_LANGUAGE_MIN_CONFIDENCE = env_int("LEORS_LANGUAGE_MIN_CONFIDENCE_PERCENT", 50, minimum=0) / 100
 LEORS_OUTBOX_MAX_ATTEMPTS = env_int("LEORS_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
 
 # --- Files ----------------------------------------------------------------------------------

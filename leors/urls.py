@@ -17,5 +17,6 @@ urlpatterns = [
     path("verify/", core_views.verify, name="verify"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("cases/", include("cases.urls")),
     path("", include("leors.access.urls")),
 ]

@@ -158,3 +158,42 @@ class AgencyFactory(factory.django.DjangoModelFactory):
 def in_transaction(fn: Any, *args: Any, **kwargs: Any) -> Any:
     with transaction.atomic():
         return fn(*args, **kwargs)
+
+
+# --- Cases ----------------------------------------------------------------------------------------
+
+def document_input(content: bytes, name: str = "warrant.pdf", document_type: str = "warrant", **extra: Any) -> Any:
+    from cases.services.intake import DocumentInput
+
+    return DocumentInput(upload=SimpleUploadedFile(name, content), document_type=document_type,
+                         issuing_authority=extra.pop("issuing_authority", "Crown Court at Southwark"),
+                         document_reference=extra.pop("document_reference", "T20267781"), **extra)
+
+
+def case_input(**overrides: Any) -> Any:
+    """A valid user-information request with an English warrant; override any field."""
+    import uuid
+
+    from cases.services.intake import CaseInput, IdentifierInput
+    from tests.documents import ENGLISH_REQUEST, ENGLISH_WARRANT, pdf_with_text
+
+    values: dict[str, Any] = {
+        "request_type": "user_information",
+        "title": "Account behind a romance-scam wallet",
+        "request_text": ENGLISH_REQUEST,
+        "submission_key": uuid.uuid4().hex,
+        "case_reference": "OP-KESTREL-42",
+        "identifiers": [IdentifierInput(kind="wallet", value="0x52908400098527886E0F7030069857D2E4169EE7")],
+        "documents": [document_input(pdf_with_text(ENGLISH_WARRANT))],
+        "data_requested": "KYC data, login IP addresses, deposits and withdrawals",
+        "has_non_disclosure_instruction": False,
+    }
+    values.update(overrides)
+    return CaseInput(**values)
+
+
+def submit_case(officer: Officer, *, now: datetime | None = None, **overrides: Any) -> Any:
+    from cases.services.intake import case_submit
+
+    return case_submit(user=officer.user, data=case_input(**overrides), actor=Actor(user=officer.user),
+                       now=now or timezone.now())

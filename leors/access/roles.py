@@ -23,6 +23,12 @@ _READ_EVERYTHING = [
     "access.view_impersonationreferral",
     "core.view_auditevent",
     "core.view_outboxmessage",
+    "cases.view_all_cases",
+    "cases.view_case",
+    "cases.view_casedocument",
+    "cases.view_casemessage",
+    "cases.view_production",
+    "cases.view_subjectidentifier",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -33,6 +39,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "access.assign_accessapplication",
         "access.suspend_officer",
         "access.renew_officer",
+        "cases.review_case",
+        "cases.assign_case",
     ],
     # Sees the application list only as far as object permissions reach (assigned ones).
     GROUP_LEGAL_REVIEWER: [
@@ -41,6 +49,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "access.view_agencydomain",
         "access.view_officer",
         "access.suspend_officer",
+        "cases.view_case",
     ],
     GROUP_AUDITOR: list(_READ_EVERYTHING),
 }

@@ -546,6 +546,7 @@ def officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Act
         if updated != 1:
             raise ActionRefused("This officer is already suspended.")
         account = User.objects.select_for_update().get(pk=officer.user_id)
+        account.groups.remove(agency_supervisors_group(officer.agency))
         account.is_active = False
         account.set_unusable_password()
         account.save(update_fields=["is_active", "password"])
@@ -580,3 +581,30 @@ def officer_access_renew(*, officer: Officer, note: str, actor: Actor, now: date
 
 def staff_group(name: str) -> Group:
     return Group.objects.get(name=name)
+
+
+def agency_supervisors_group(agency: Agency) -> Group:
+    """The group of one agency's supervisors: every case of the agency is granted to it."""
+    group, _ = Group.objects.get_or_create(name=f"agency:{agency.pk}:supervisors")
+    return group
+
+
+def officer_supervisor_set(*, officer: Officer, is_supervisor: bool, actor: Actor, now: datetime) -> Officer:
+    """Make an officer their agency's supervisor (they see all its cases), or end that."""
+    _require_staff(actor)
+    with transaction.atomic():
+        locked = Officer.objects.select_for_update().get(pk=officer.pk)
+        if locked.is_supervisor == is_supervisor:
+            raise ActionRefused("Nothing to change.")
+        group = agency_supervisors_group(locked.agency)
+        if is_supervisor:
+            if locked.status != Officer.Status.ACTIVE:
+                raise ActionRefused("A suspended officer cannot be made a supervisor.")
+            locked.user.groups.add(group)
+        else:
+            locked.user.groups.remove(group)
+        Officer.objects.filter(pk=locked.pk).update(is_supervisor=is_supervisor)
+        audit_record(actor=actor, action="officer.supervisor_set", obj=locked,
+                     changes={"is_supervisor": [not is_supervisor, is_supervisor]}, now=now)
+    officer.refresh_from_db()
+    return officer

@@ -19,6 +19,26 @@ from django.template.defaultfilters import filesizeformat
 from leors import policy
 
 PDF_OR_IMAGE = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Legal documents and message attachments: what a court or police office sends.
+LEGAL_DOCUMENT_TYPES = {**PDF_OR_IMAGE, DOCX: ".docx", "text/plain": ".txt"}
+# Productions: what the legal team hands over.
+PRODUCTION_TYPES = {**LEGAL_DOCUMENT_TYPES, XLSX: ".xlsx", "text/csv": ".csv", "application/zip": ".zip"}
+
+
+def _sniff_text(head: bytes, name: str, allowed: dict[str, str]) -> str | None:
+    """Plain text has no magic number: accept valid UTF-8 without NUL bytes where text is allowed."""
+    if b"\x00" in head:
+        return None
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 4:  # a multi-byte character cut at the end of the sample is fine
+            return None
+    if name.lower().endswith(".csv") and "text/csv" in allowed:
+        return "text/csv"
+    return "text/plain" if "text/plain" in allowed else None
 
 
 def private_storage() -> Storage:
@@ -55,7 +75,7 @@ def file_inspect(upload: UploadedFile, *, allowed: dict[str, str] = PDF_OR_IMAGE
     upload.seek(0)
     head = upload.read(8192)
     kind = filetype.guess(head)
-    content_type = kind.mime if kind else "unknown"
+    content_type = kind.mime if kind else (_sniff_text(head, name, allowed) or "unknown")
     if content_type not in allowed:
         accepted = ", ".join(sorted({ext.lstrip('.').upper() for ext in allowed.values()}))
         raise ValidationError(

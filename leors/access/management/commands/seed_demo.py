@@ -96,7 +96,7 @@ class Command(BaseCommand):
             ))
         officer = services.application_approve(application=application, actor=lead, now=submitted_at)
         if state == "approved_supervisor":
-            type(officer).objects.filter(pk=officer.pk).update(is_supervisor=True)
+            services.officer_supervisor_set(officer=officer, is_supervisor=True, actor=lead, now=submitted_at)
         if state == "suspended":
             services.officer_suspend(officer=officer, actor=lead, now=now, referred_to="Landeskriminalamt Berlin",
                                      note="Sign-in from an unknown network followed by a freeze request for an unrelated case.")

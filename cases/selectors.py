@@ -1,0 +1,123 @@
+"""Reads for cases. Access is one call: a case a user may not see is the same 404 as no case."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from cases.models import Case, CaseDocument, CaseMessage, Production, SubjectIdentifier
+from leors.core.audit import audit_history_for
+from leors.core.models import AuditEvent
+from leors.core.permissions import objects_for
+
+# What the officer's timeline shows of the audit trail, in words; everything else is staff-only.
+OFFICER_TIMELINE = {
+    "case.submitted": "Request submitted",
+    "case.assigned": "Review started",
+    "case.information_requested": "The legal team asked for more information",
+    "case.answered": "You answered",
+    "case.message_posted": "Message",
+    "case.decided": "Decision recorded",
+    "case.production_released": "Production released",
+    "production.downloaded": "Production downloaded",
+    "case.fulfilled": "Fulfilled",
+    "case.closed": "Closed",
+    "case.withdrawn": "Withdrawn",
+    "case.shared": "Shared with a colleague",
+}
+
+
+def user_may(user: Any, perm: str, obj: Any) -> bool:
+    """A role-wide (global) permission, or the same permission on this one object."""
+    return bool(user.is_active and (user.has_perm(perm) or user.has_perm(perm, obj)))
+
+
+def case_list_for(*, user: Any) -> QuerySet[Case]:
+    """Every case for legal leads and auditors; otherwise the cases the user holds view permission on
+    (their own, shared with them, their agency's as a supervisor, assigned to them as a reviewer)."""
+    base = Case.objects.select_related("agency", "officer__user", "assigned_to")
+    if getattr(user, "is_authenticated", False) and user.is_active and user.is_staff and user.has_perm(
+            "cases.view_all_cases"):
+        return base
+    return objects_for(user, "cases.view_case", base)
+
+
+def case_get_for(*, user: Any, reference: str | None = None, pk: int | None = None, perm: str | None = None) -> Case:
+    lookup = {"reference": reference} if reference is not None else {"pk": pk}
+    case = case_list_for(user=user).filter(**lookup).first()
+    if case is None or (perm is not None and not user_may(user, perm, case)):
+        raise Http404("No such case.")
+    return case
+
+
+def case_search_for(*, user: Any, query: str = "", status: str = "", request_type: str = "") -> QuerySet[Case]:
+    cases = case_list_for(user=user)
+    if status:
+        cases = cases.filter(status=status)
+    if request_type:
+        cases = cases.filter(request_type=request_type)
+    query = query.strip()
+    if query:
+        cases = cases.filter(
+            Q(reference__icontains=query) | Q(title__icontains=query) | Q(case_reference__icontains=query)
+            | Q(subjects__normalized__iexact=query) | Q(subjects__value__icontains=query)
+        ).distinct()
+    return cases.order_by("-submitted_at", "-pk")
+
+
+def case_messages_for(*, user: Any, case: Case) -> QuerySet[CaseMessage]:
+    """Internal notes are for the legal team only."""
+    messages = case.messages.select_related("author").prefetch_related("attachments")
+    return messages if user.is_staff else messages.filter(is_internal=False)
+
+
+def case_timeline_for_officer(*, case: Case) -> list[tuple[AuditEvent, str]]:
+    return [(event, OFFICER_TIMELINE[event.action]) for event in _case_events(case) if event.action in OFFICER_TIMELINE]
+
+
+def _case_events(case: Case) -> list[AuditEvent]:
+    events = audit_history_for(case)
+    production_ids = [str(pk) for pk in case.productions.values_list("pk", flat=True)]
+    if production_ids:
+        events += list(AuditEvent.objects.filter(object_type="cases.production", object_id__in=production_ids))
+    return sorted(events, key=lambda event: event.pk)
+
+
+def related_cases_for(*, case: Case) -> QuerySet[Case]:
+    """Other cases, from any agency, about the same subject (staff only: never shown to officers)."""
+    subjects = list(case.subjects.values_list("kind", "normalized"))
+    if not subjects:
+        return Case.objects.none()
+    match = Q()
+    for kind, normalized in subjects:
+        match |= Q(kind=kind, normalized=normalized)
+    case_ids = SubjectIdentifier.objects.filter(match).exclude(case=case).values("case_id")
+    return Case.objects.filter(pk__in=case_ids).select_related("agency").order_by("-submitted_at")
+
+
+def case_document_get_for(*, user: Any, document_id: int) -> CaseDocument:
+    document = CaseDocument.objects.select_related("case", "message").filter(pk=document_id).first()
+    if document is None:
+        raise Http404("No such document.")
+    case_get_for(user=user, pk=document.case_id)
+    if document.message is not None and document.message.is_internal and not user.is_staff:
+        raise Http404("No such document.")
+    return document
+
+
+def production_get_for(*, user: Any, production_id: int) -> Production:
+    """Officers see only released productions of cases they may see; staff see all of a visible case."""
+    production = Production.objects.select_related("case").filter(pk=production_id).first()
+    if production is None:
+        raise Http404("No such production.")
+    case_get_for(user=user, pk=production.case_id)
+    if not user.is_staff and production.released_at is None:
+        raise Http404("No such production.")
+    return production
+
+
+def productions_for(*, user: Any, case: Case) -> QuerySet[Production]:
+    productions = case.productions.all()
+    return productions if user.is_staff else productions.filter(released_at__isnull=False)

@@ -1,0 +1,1 @@
+"""Writes for cases, one module per concern: intake, review, productions, sharing."""

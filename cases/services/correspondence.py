@@ -1,0 +1,129 @@
+"""Messages on a case, answers to questions, withdrawal and sharing (R10, R12)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from guardian.shortcuts import assign_perm
+
+from cases.language import detect_document
+from cases.models import Case, CaseDocument, CaseMessage
+from cases.services.common import case_transition, officer_case_path, staff_case_path
+from cases.services.intake import language_name, language_status_of
+from leors.access.models import Officer, User
+from leors.core.audit import Actor, audit_record
+from leors.core.errors import ActionRefused
+from leors.core.files import LEGAL_DOCUMENT_TYPES, file_inspect, file_store
+from leors.core.outbox import email_enqueue
+
+Status = Case.Status
+
+
+def _attachments_store(*, case: Case, message: CaseMessage, uploads: list[UploadedFile], user: User,
+                       now: datetime) -> list[CaseDocument]:
+    """R4 applies to attachments too: English, or a scan flagged for the manual check."""
+    checked = []
+    problems: list[str] = []
+    for upload in uploads:
+        try:
+            inspected = file_inspect(upload, allowed=LEGAL_DOCUMENT_TYPES)
+        except ValidationError as error:
+            problems.extend(error.messages)
+            continue
+        language = detect_document(upload, inspected.content_type)
+        status = language_status_of(language)
+        if status == CaseDocument.LanguageStatus.NOT_ENGLISH:
+            problems.append(f"“{inspected.original_name}” is in {language_name(language.language)}. Attach it with its "
+                            "certified English translation, as a new document of the request (R4).")
+            continue
+        checked.append((upload, inspected, language, status))
+    if problems:
+        raise ValidationError({"attachments": problems})
+    return [
+        CaseDocument.objects.create(
+            case=case, role=CaseDocument.Role.ATTACHMENT, message=message,
+            file=file_store(upload, inspected=inspected, folder=f"cases/{case.pk}"),
+            original_name=inspected.original_name, content_type=inspected.content_type, size=inspected.size,
+            sha256=inspected.sha256, uploaded_at=now, uploaded_by=user, language_status=status,
+            language=language.language, language_confidence=language.confidence,
+        )
+        for upload, inspected, language, status in checked
+    ]
+
+
+def case_message_post(*, case: Case, body: str, attachments: list[UploadedFile], is_internal: bool, actor: Actor,
+                      now: datetime) -> CaseMessage:
+    """A message on the case. Staff may write internal notes, which the officer never sees; the other
+    side is told by an e-mail with no content (R12). An officer's answer to an open question puts
+    the case back into review."""
+    user = actor.user
+    if user is None:
+        raise ActionRefused("Sign in to write a message.")
+    body = body.strip()
+    if not body:
+        raise ValidationError({"body": "Write the message before sending it."})
+    from_staff = user.is_staff
+    if is_internal and not from_staff:
+        raise ActionRefused("Only the legal team can write internal notes.")
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if locked.status in (Status.CLOSED, Status.WITHDRAWN):
+            raise ActionRefused("This case is closed; messages can no longer be added.")
+        message = CaseMessage.objects.create(case=locked, author=user, body=body, is_internal=is_internal,
+                                             created_at=now)
+        documents = _attachments_store(case=locked, message=message, uploads=attachments, user=user, now=now)
+        changes: dict[str, object] = {"message": message.pk, "internal": is_internal,
+                                      "attachments": [{"name": d.original_name, "sha256": d.sha256} for d in documents]}
+        if not from_staff and locked.status == Status.INFORMATION_REQUESTED:
+            case_transition(locked, allowed_from=(Status.INFORMATION_REQUESTED,), to=Status.IN_REVIEW,
+                            refusal="The case changed meanwhile.")
+            changes["status"] = [Status.INFORMATION_REQUESTED, Status.IN_REVIEW]
+            action = "case.answered"
+        else:
+            action = "case.note_added" if is_internal else "case.message_posted"
+        audit_record(actor=actor, action=action, obj=locked, changes=changes, now=now)
+        if not is_internal:
+            if from_staff:
+                email_enqueue(key=f"case-message:{message.pk}", to=locked.submitted_by.email, template="case_update",
+                              reference=locked.reference, link_path=officer_case_path(locked), now=now)
+            elif locked.assigned_to is not None:
+                email_enqueue(key=f"case-message:{message.pk}", to=locked.assigned_to.email,
+                              template="staff_case_message", reference=locked.reference,
+                              link_path=staff_case_path(locked), now=now)
+    return message
+
+
+def case_withdraw(*, case: Case, actor: Actor, now: datetime) -> Case:
+    if actor.user is None or not actor.user.has_perm("cases.respond_case", case):
+        raise ActionRefused("Only the officers of this case can withdraw it.")
+    with transaction.atomic():
+        case_transition(case, allowed_from=Case.WITHDRAWABLE_STATUSES, to=Status.WITHDRAWN,
+                        refusal="This case can no longer be withdrawn.", closed_at=now)
+        audit_record(actor=actor, action="case.withdrawn", obj=case, changes={"status": Status.WITHDRAWN}, now=now)
+        if case.assigned_to is not None:
+            email_enqueue(key=f"case-withdrawn:{case.pk}", to=case.assigned_to.email, template="staff_case_message",
+                          reference=case.reference, link_path=staff_case_path(case), now=now)
+    return case
+
+
+def case_share(*, case: Case, colleague_email: str, actor: Actor, now: datetime) -> User:
+    """An officer shares the case with a named colleague of the same agency (view and respond)."""
+    if actor.user is None or not actor.user.has_perm("cases.share_case", case):
+        raise ActionRefused("Only the officer who made the request can share it.")
+    colleague = Officer.objects.select_related("user").filter(
+        user__email=colleague_email.strip().lower(), agency_id=case.agency_id).first()
+    if colleague is None or not colleague.is_access_current(now) or not colleague.user.is_active:
+        # The same answer for "no such person" and "another agency": nothing about other agencies leaks.
+        raise ValidationError({"colleague_email": "No officer of your agency with current access has this address."})
+    if colleague.user_id == actor.user.pk:
+        raise ValidationError({"colleague_email": "This is your own address."})
+    with transaction.atomic():
+        for perm in ("view_case", "respond_case"):
+            assign_perm(f"cases.{perm}", colleague.user, case)
+        audit_record(actor=actor, action="case.shared", obj=case, changes={"with": colleague.user.email}, now=now)
+        email_enqueue(key=f"case-shared:{case.pk}:{colleague.user_id}", to=colleague.user.email,
+                      template="case_update", reference=case.reference, link_path=officer_case_path(case), now=now)
+    return colleague.user

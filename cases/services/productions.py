@@ -1,0 +1,82 @@
+"""Productions: what the legal team hands over, released only after review (R10) and the
+notification decision (R6); downloads are audited and the download window expires."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from cases.models import Case, CaseDocument, Production, RequestType
+from cases.services.common import officer_case_path, require_staff
+from leors import policy
+from leors.core.audit import Actor, audit_record
+from leors.core.errors import ActionRefused
+from leors.core.files import PRODUCTION_TYPES, file_inspect, file_store
+from leors.core.outbox import email_enqueue
+
+
+def production_upload(*, case: Case, upload: UploadedFile, description: str, actor: Actor, now: datetime) -> Production:
+    user = require_staff(actor)
+    inspected = file_inspect(upload, allowed=PRODUCTION_TYPES)
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if locked.status not in Case.ACCEPTED_STATUSES:
+            raise ActionRefused("Productions can be prepared only for an accepted case (R10).")
+        production = Production.objects.create(
+            case=locked, file=file_store(upload, inspected=inspected, folder=f"productions/{locked.pk}"),
+            original_name=inspected.original_name, content_type=inspected.content_type, size=inspected.size,
+            sha256=inspected.sha256, description=description.strip()[:300], uploaded_at=now, uploaded_by=user,
+        )
+        audit_record(actor=actor, action="case.production_uploaded", obj=locked, now=now,
+                     changes={"production": production.pk, "name": production.original_name, "sha256": production.sha256})
+    return production
+
+
+def production_release_blockers(case: Case, now: datetime) -> list[str]:
+    blockers = []
+    if case.status not in Case.ACCEPTED_STATUSES:
+        blockers.append("The case must be accepted (in full or in part) before anything is released (R10).")
+    if case.request_type == RequestType.USER_INFORMATION and not case.notification_decision:
+        blockers.append("Record the notification decision first: notified (when), withheld under the non-disclosure "
+                        "instruction, or waived (why) (R6).")
+    return blockers
+
+
+def production_release(*, production: Production, actor: Actor, now: datetime) -> Production:
+    """Make a production downloadable by the case's officers until the window ends."""
+    user = require_staff(actor)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=production.case_id)
+        blockers = production_release_blockers(case, now)
+        if blockers:
+            raise ActionRefused(" ".join(blockers))
+        available_until = now + policy.production_available_for()
+        updated = Production.objects.filter(pk=production.pk, released_at__isnull=True).update(
+            released_at=now, released_by=user, available_until=available_until)
+        if updated != 1:
+            raise ActionRefused("This production was already released.")
+        audit_record(actor=actor, action="case.production_released", obj=case, now=now, changes={
+            "production": production.pk, "sha256": production.sha256, "available_until": available_until,
+            "notification_decision": case.notification_decision,
+        })
+        email_enqueue(key=f"production-released:{production.pk}", to=case.submitted_by.email, template="case_update",
+                      reference=case.reference, link_path=officer_case_path(case), now=now)
+    production.refresh_from_db()
+    return production
+
+
+def production_download_record(*, production: Production, actor: Actor, now: datetime) -> None:
+    """Every download is audited; an officer can download only within the window."""
+    if actor.user is not None and not actor.user.is_staff and not production.is_available(now):
+        raise ActionRefused("This download has expired or has not been released. Ask the legal team through a message.")
+    with transaction.atomic():
+        audit_record(actor=actor, action="production.downloaded", obj=production, now=now,
+                     changes={"case": production.case.reference, "sha256": production.sha256})
+
+
+def case_document_download_record(*, document: CaseDocument, actor: Actor, now: datetime) -> None:
+    with transaction.atomic():
+        audit_record(actor=actor, action="document.downloaded", obj=document, now=now,
+                     changes={"case": document.case.reference, "sha256": document.sha256})

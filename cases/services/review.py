@@ -1,0 +1,268 @@
+"""Independent review of a case (R10), with the gates of R4 (language), R5 (legal process) and R6
+(notification). Every step is a transition claimed on the row, audited, and told to the officer by
+an e-mail that carries no case content (R12)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from guardian.shortcuts import assign_perm, remove_perm
+
+from cases.models import CHECKLIST_FIELDS, Case, CaseDocument, CaseMessage, RequestType
+from cases.services.common import case_transition, officer_case_path, require_staff, staff_case_path
+from leors.access.models import User
+from leors.access.services import GROUP_LEGAL_LEAD, GROUP_LEGAL_REVIEWER
+from leors.core.audit import Actor, audit_record
+from leors.core.errors import ActionRefused
+from leors.core.outbox import email_enqueue
+
+Status = Case.Status
+REVIEWER_CASE_PERMISSIONS = ("view_case", "review_case")
+MIN_REASONS_LENGTH = 20
+
+
+def _tell_officer(case: Case, *, what: str, now: datetime) -> None:
+    email_enqueue(key=f"case-update:{case.pk}:{what}:{now.isoformat()}", to=case.submitted_by.email,
+                  template="case_update", reference=case.reference, link_path=officer_case_path(case), now=now)
+
+
+def case_assign(*, case: Case, reviewer: User, actor: Actor, now: datetime) -> Case:
+    """Give one reviewer the object permissions on this case only; the case enters review."""
+    require_staff(actor)
+    if not reviewer.is_active or not reviewer.is_staff or not reviewer.groups.filter(
+            name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]).exists():
+        raise ActionRefused(f"{reviewer} is not an active legal reviewer or lead.")
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if not locked.is_open:
+            raise ActionRefused("Only an open case can be assigned.")
+        previous = locked.assigned_to
+        if previous is not None and previous != reviewer:
+            for perm in REVIEWER_CASE_PERMISSIONS:
+                remove_perm(f"cases.{perm}", previous, locked)
+        for perm in REVIEWER_CASE_PERMISSIONS:
+            assign_perm(f"cases.{perm}", reviewer, locked)
+        changes: dict[str, object] = {"assigned_to": [previous.email if previous else None, reviewer.email]}
+        Case.objects.filter(pk=locked.pk).update(assigned_to=reviewer)
+        if locked.status == Status.SUBMITTED:
+            case_transition(locked, allowed_from=(Status.SUBMITTED,), to=Status.IN_REVIEW,
+                            refusal="The case changed meanwhile.")
+            changes["status"] = [Status.SUBMITTED, Status.IN_REVIEW]
+        audit_record(actor=actor, action="case.assigned", obj=locked, changes=changes, now=now)
+        email_enqueue(key=f"case-assigned:{locked.pk}:{reviewer.pk}:{now.isoformat()}", to=reviewer.email,
+                      template="staff_case_assigned", reference=locked.reference, link_path=staff_case_path(locked),
+                      now=now)
+    case.refresh_from_db()
+    return case
+
+
+@dataclass(frozen=True)
+class ReviewChecklist:
+    check_issuing_authority: bool
+    check_jurisdiction: bool
+    check_signature_or_seal: bool
+    check_dates: bool
+    check_subject_identifiers: bool
+    check_scope: bool
+    checklist_notes: str = ""
+
+
+def case_checklist_update(*, case: Case, data: ReviewChecklist, actor: Actor, now: datetime) -> Case:
+    """R10: record what the reviewer checked: issuing authority, jurisdiction, signature or seal,
+    dates, subject identifiers, scope."""
+    user = require_staff(actor)
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if locked.status not in (Status.SUBMITTED, Status.IN_REVIEW, Status.INFORMATION_REQUESTED):
+            raise ActionRefused("The checklist can only change while the case is under review.")
+        after = {f.name: getattr(data, f.name) for f in fields(ReviewChecklist)}
+        after["checklist_notes"] = after["checklist_notes"].strip()
+        changed = {name: [getattr(locked, name), value] for name, value in after.items() if getattr(locked, name) != value}
+        Case.objects.filter(pk=locked.pk).update(**after, checklist_updated_by=user, checklist_updated_at=now)
+        audit_record(actor=actor, action="case.checklist_updated", obj=locked, changes=changed, now=now)
+    case.refresh_from_db()
+    return case
+
+
+def case_request_information(*, case: Case, question: str, actor: Actor, now: datetime) -> Case:
+    """R10: ask the officer for more; the case waits for the answer."""
+    user = require_staff(actor)
+    question = question.strip()
+    if len(question) < 10:
+        raise ValidationError({"question": "Write the question so the officer knows exactly what to send."})
+    with transaction.atomic():
+        case_transition(case, allowed_from=(Status.SUBMITTED, Status.IN_REVIEW), to=Status.INFORMATION_REQUESTED,
+                        refusal="More information can only be asked while the case is in review.")
+        message = CaseMessage.objects.create(case=case, author=user, body=question, is_question=True, created_at=now)
+        audit_record(actor=actor, action="case.information_requested", obj=case,
+                     changes={"status": case.status, "message": message.pk}, now=now)
+        _tell_officer(case, what="question", now=now)
+    return case
+
+
+def case_document_verify(*, document: CaseDocument, actor: Actor, now: datetime) -> CaseDocument:
+    """R5: the reviewer has checked this legal process (authority, signature or seal, validity)."""
+    user = require_staff(actor)
+    if document.role != CaseDocument.Role.LEGAL_PROCESS:
+        raise ActionRefused("Only a legal-process document can be verified.")
+    with transaction.atomic():
+        updated = CaseDocument.objects.filter(pk=document.pk, verified_at__isnull=True).update(verified_by=user,
+                                                                                              verified_at=now)
+        if updated != 1:
+            raise ActionRefused("This document is already verified.")
+        audit_record(actor=actor, action="case.document_verified", obj=document.case, now=now,
+                     changes={"document": document.pk, "name": document.original_name,
+                              "document_type": document.document_type, "sha256": document.sha256})
+    document.refresh_from_db()
+    return document
+
+
+def case_document_language_clear(*, document: CaseDocument, language_status: str, reason: str, actor: Actor,
+                                 now: datetime) -> CaseDocument:
+    """R4: a reviewer records the language of a scan (the manual check), or overrides a detection.
+
+    An override (anything other than confirming a scan) needs a reason; it is audited with the
+    detector's result, so the record shows who decided what against which evidence.
+    """
+    user = require_staff(actor)
+    if language_status not in (CaseDocument.LanguageStatus.ENGLISH, CaseDocument.LanguageStatus.NOT_ENGLISH):
+        raise ValidationError({"language_status": "Choose English or not English."})
+    reason = reason.strip()
+    is_override = document.language_status != CaseDocument.LanguageStatus.NO_TEXT
+    if (is_override or language_status == CaseDocument.LanguageStatus.NOT_ENGLISH) and len(reason) < 10:
+        raise ValidationError({"reason": "Record why (at least a sentence): it goes into the audit trail."})
+    with transaction.atomic():
+        locked = CaseDocument.objects.select_for_update().get(pk=document.pk)
+        if not Case.objects.filter(pk=locked.case_id, status__in=Case.OPEN_STATUSES).exists():
+            raise ActionRefused("The language can only be recorded while the case is under review.")
+        CaseDocument.objects.filter(pk=locked.pk).update(language_cleared_by=user, language_cleared_at=now,
+                                                         language_cleared_as=language_status,
+                                                         language_override_reason=reason)
+        audit_record(actor=actor, action="case.document_language_recorded", obj=locked.case, now=now, changes={
+            "document": locked.pk, "name": locked.original_name, "detected": locked.language_status,
+            "detected_language": locked.language, "confidence": locked.language_confidence,
+            "recorded_as": language_status, "override": is_override, "reason": reason,
+        })
+    document.refresh_from_db()
+    return document
+
+
+def case_acceptance_blockers(case: Case) -> list[str]:
+    """What stands between this case and an acceptance: R10 checklist, R4 language, R5 legal process."""
+    blockers: list[str] = []
+    if not case.is_checklist_complete:
+        missing = [name.removeprefix("check_").replace("_", " ") for name in CHECKLIST_FIELDS if not getattr(case, name)]
+        blockers.append("Complete the review checklist (missing: " + ", ".join(missing) + ").")
+    documents = list(case.documents.all())
+    for document in documents:
+        if document.needs_manual_language_check:
+            blockers.append(f"“{document.original_name}” has no text layer: record its language first (R4).")
+        elif (document.effective_language_status == CaseDocument.LanguageStatus.NOT_ENGLISH
+              and document.role == CaseDocument.Role.LEGAL_PROCESS
+              and not any(t.effective_language_status == CaseDocument.LanguageStatus.ENGLISH
+                          for t in document.translations.all())):
+            blockers.append(f"“{document.original_name}” is not in English and has no English translation (R4).")
+    if case.request_type == RequestType.USER_INFORMATION and not any(
+            d.role == CaseDocument.Role.LEGAL_PROCESS and d.document_type in CaseDocument.COMPELLING_TYPES
+            and d.verified_at is not None for d in documents):
+        blockers.append("Disclosure of user information needs a warrant, court order or local equivalent on the "
+                        "case, verified by the reviewer (R5). Decline, or ask the officer for it.")
+    return blockers
+
+
+def case_decide(*, case: Case, decision: str, reasons: str, actor: Actor, now: datetime) -> Case:
+    """R10: accept, accept in part or decline, with reasons specific enough for the officer to act on.
+
+    Acceptance is blocked while `case_acceptance_blockers` lists anything (R4, R5, R10). A decline is
+    always possible: it needs only the reasons.
+    """
+    user = require_staff(actor)
+    reasons = reasons.strip()
+    if decision not in Case.Decision.values:
+        raise ValidationError({"decision": "Choose accept, accept in part or decline."})
+    if len(reasons) < MIN_REASONS_LENGTH:
+        raise ValidationError({"reasons": "Give reasons the officer can act on: what was checked, what is missing "
+                                          "or why (never a bare “rejected”)."})
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if locked.status != Status.IN_REVIEW:
+            raise ActionRefused("Only a case in review, with no open question, can be decided. "
+                                f"The case is now: {locked.get_status_display().lower()}.")
+        if decision != Case.Decision.DECLINE:
+            blockers = case_acceptance_blockers(locked)
+            if blockers:
+                raise ActionRefused(" ".join(blockers))
+        case_transition(locked, allowed_from=(Status.IN_REVIEW,), to=decision, refusal="The case changed meanwhile.",
+                        decided_by=user, decided_at=now, decision_reasons=reasons)
+        audit_record(actor=actor, action="case.decided", obj=locked,
+                     changes={"status": decision, "reasons": reasons}, now=now)
+        _tell_officer(locked, what="decision", now=now)
+    case.refresh_from_db()
+    return case
+
+
+def case_notification_record(*, case: Case, decision: str, notified_at: datetime | None, waiver_reason: str,
+                             actor: Actor, now: datetime) -> Case:
+    """R6: record whether the user was told before disclosure: notified (when), withheld under the
+    non-disclosure instruction (only while one is in force), or waived (why)."""
+    user = require_staff(actor)
+    if case.request_type != RequestType.USER_INFORMATION:
+        raise ActionRefused("A notification decision belongs to user-information requests only.")
+    waiver_reason = waiver_reason.strip()
+    if decision == Case.NotificationDecision.NOTIFIED:
+        if notified_at is None or notified_at > now:
+            raise ValidationError({"notified_at": "Give when the user was notified (not in the future)."})
+    elif decision == Case.NotificationDecision.WITHHELD:
+        if not case.is_non_disclosure_in_force(now):
+            raise ValidationError({"decision": "Notification can be withheld only under a non-disclosure instruction "
+                                               "in force; this case has none (or it has ended)."})
+        notified_at = None
+    elif decision == Case.NotificationDecision.WAIVED:
+        if len(waiver_reason) < 10:
+            raise ValidationError({"waiver_reason": "Say why notification is waived (at least a sentence)."})
+        notified_at = None
+    else:
+        raise ValidationError({"decision": "Choose notified, withheld or waived."})
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if locked.status not in Case.ACCEPTED_STATUSES:
+            raise ActionRefused("Record the notification decision after the case is accepted and before release.")
+        if locked.productions.filter(released_at__isnull=False).exists():
+            raise ActionRefused("A production was already released; the notification decision can no longer change.")
+        Case.objects.filter(pk=locked.pk).update(
+            notification_decision=decision, notified_at=notified_at,
+            notification_waiver_reason=waiver_reason if decision == Case.NotificationDecision.WAIVED else "",
+            notification_decided_by=user, notification_decided_at=now,
+        )
+        audit_record(actor=actor, action="case.notification_recorded", obj=locked, now=now, changes={
+            "decision": decision, "notified_at": notified_at, "waiver_reason": waiver_reason,
+            "non_disclosure_until": locked.non_disclosure_until,
+        })
+    case.refresh_from_db()
+    return case
+
+
+def case_fulfil(*, case: Case, actor: Actor, now: datetime) -> Case:
+    """The exchange has done what it accepted to do."""
+    require_staff(actor)
+    with transaction.atomic():
+        if case.request_type == RequestType.USER_INFORMATION and not case.productions.filter(
+                released_at__isnull=False).exists():
+            raise ActionRefused("Release the production to the officer before marking the case fulfilled.")
+        case_transition(case, allowed_from=Case.ACCEPTED_STATUSES, to=Status.FULFILLED,
+                        refusal="Only an accepted case can be fulfilled.")
+        audit_record(actor=actor, action="case.fulfilled", obj=case, changes={"status": Status.FULFILLED}, now=now)
+        _tell_officer(case, what="fulfilled", now=now)
+    return case
+
+
+def case_close(*, case: Case, actor: Actor, now: datetime) -> Case:
+    require_staff(actor)
+    with transaction.atomic():
+        case_transition(case, allowed_from=(Status.FULFILLED, Status.DECLINED, Status.WITHDRAWN), to=Status.CLOSED,
+                        refusal="Only a fulfilled, declined or withdrawn case can be closed.", closed_at=now)
+        audit_record(actor=actor, action="case.closed", obj=case, changes={"status": Status.CLOSED}, now=now)
+    return case

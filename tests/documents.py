@@ -1,0 +1,75 @@
+"""Real documents for tests and the demo: PDFs with a text layer, scans without one, DOCX files."""
+
+from __future__ import annotations
+
+import io
+
+ENGLISH_WARRANT = (
+    "SEARCH WARRANT. The Crown Court at Southwark orders the production of all records held in respect of the "
+    "account identified below, including identity documents, login addresses and the history of deposits and "
+    "withdrawals between 1 January and 30 June 2026, in connection with an investigation into fraud by false "
+    "representation contrary to section 2 of the Fraud Act 2006. Signed and sealed by the court."
+)
+FRENCH_WARRANT = (
+    "RÉQUISITION JUDICIAIRE. Le juge d'instruction près le tribunal judiciaire de Paris ordonne la communication "
+    "de toutes les informations détenues concernant le compte identifié ci-dessous, y compris les documents "
+    "d'identité, les adresses de connexion et l'historique des dépôts et des retraits, dans le cadre d'une "
+    "information judiciaire pour escroquerie en bande organisée et blanchiment. Fait à Paris, signé et scellé."
+)
+FRENCH_WARRANT_TRANSLATION = (
+    "CERTIFIED TRANSLATION. JUDICIAL REQUISITION. The investigating judge of the Paris Judicial Court orders the "
+    "disclosure of all information held concerning the account identified below, including identity documents, "
+    "login addresses and the history of deposits and withdrawals, in the course of a judicial investigation for "
+    "organised fraud and money laundering. Done at Paris, signed and sealed."
+)
+GERMAN_ORDER = (
+    "BESCHLUSS. Das Amtsgericht Berlin-Tiergarten ordnet die Herausgabe sämtlicher Unterlagen zu dem unten "
+    "bezeichneten Konto an, einschließlich der Ausweisdokumente, der Anmeldeadressen und des Verlaufs der "
+    "Einzahlungen und Auszahlungen, im Rahmen eines Ermittlungsverfahrens wegen gewerbsmäßigen Betrugs."
+)
+ENGLISH_REQUEST = (
+    "We are investigating a fraud in which victims were persuaded to send cryptocurrency to the wallet listed "
+    "below. We request the identity of the account holder, the login IP addresses and the transaction history "
+    "for the period stated, under the attached warrant."
+)
+FRENCH_REQUEST = (
+    "Nous enquêtons sur une escroquerie dans laquelle les victimes ont été persuadées d'envoyer des "
+    "cryptomonnaies vers le portefeuille ci-dessous. Nous demandons l'identité du titulaire du compte."
+)
+
+
+def pdf_with_text(text: str) -> bytes:
+    """A PDF whose text layer holds `text` (what a word processor or a court's system produces)."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, text.encode("latin-1", errors="replace").decode("latin-1"))
+    return bytes(pdf.output())
+
+
+def scanned_pdf() -> bytes:
+    """A PDF made of an image only, as a scanner makes it: no text layer at all."""
+    from fpdf import FPDF
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (400, 200), "white")
+    ImageDraw.Draw(image).text((20, 80), "SCANNED ORDER", fill="black")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    buffer.seek(0)
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.image(buffer, x=10, y=10, w=180)
+    return bytes(pdf.output())
+
+
+def docx_with_text(text: str) -> bytes:
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph(text)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
