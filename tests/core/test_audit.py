@@ -80,19 +80,19 @@ def _checked() -> dict[str, Any]:
 SERVICES: dict[str, ServiceCall] = {
     "application_submit": ServiceCall(
         "application.submitted", dict,
-        lambda d: services.application_submit(data=application_data(), password=PASSWORD, documents=[pdf_upload()],
+        lambda d: services.application_submit(data=application_data(), documents=[pdf_upload()],
                                               actor=Actor(user=None, ip="198.51.100.7"), now=NOW),
     ),
     "application_submit (address taken)": ServiceCall(
         "application.duplicate_refused",
-        lambda: {"taken": submit_application(now=NOW).official_email},
-        lambda d: services.application_submit(data=application_data(official_email=d["taken"]), password=PASSWORD,
+        lambda: {"taken": verified_application(now=NOW).official_email},
+        lambda d: services.application_submit(data=application_data(official_email=d["taken"]),
                                               documents=[pdf_upload()], actor=Actor(user=None), now=NOW),
     ),
     "application_verify_email": ServiceCall(
         "application.email_verified",
         lambda: {"token": verification_token(submit_application(now=NOW))},
-        lambda d: services.application_verify_email(token=d["token"], actor=Actor(user=None), now=NOW),
+        lambda d: services.application_verify_email(token=d["token"], password=PASSWORD, actor=Actor(user=None), now=NOW),
     ),
     "application_assign": ServiceCall(
         "application.assigned",

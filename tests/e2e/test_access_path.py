@@ -63,20 +63,22 @@ def test_r1_r12_apply_verify_question_answer_approve_and_sign_in_with_totp(brows
     page.fill("input[name=supervisor_name]", "DCI Rowan Hale")
     page.fill("input[name=supervisor_email]", "rowan.hale@met.police.example.uk")
     page.set_input_files("input[name=documents]", str(proof))
-    page.fill("input[name=password1]", PASSWORD)
-    page.fill("input[name=password2]", PASSWORD)
     page.check("input[name=accept_undertaking]")
     page.click("main form button[type=submit]")
     page.wait_for_url(f"{base}/apply/sent/")
     application = AccessApplication.objects.get(official_email=email)
     assert application.status == AccessApplication.Status.EMAIL_UNVERIFIED
 
-    # 2. The verification link from the e-mail; the e-mail carries no application content (R12).
+    # 2. The verification link from the e-mail (which carries no application content, R12); the owner
+    #    of the mailbox sees what was applied for and chooses the password.
     body = _latest_mail_to(email)
     assert "Metropolitan" not in body and "Dana Jones" not in body
     link = re.search(r"(http://\S+/apply/verify/\S+/)", body)
     assert link is not None
     page.goto(link.group(1))
+    page.get_by_text("Metropolitan Police Service").wait_for()  # what was applied for in this name
+    page.fill("input[name=password1]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
     page.click("main form button[type=submit]")
     page.get_by_text("Your e-mail is verified").wait_for()
     application.refresh_from_db()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import Group
@@ -15,6 +16,7 @@ from leors.access import services
 from leors.access.models import AccessApplication, User
 from leors.core.audit import Actor
 
+DEMO_DOCUMENTS = Path(__file__).resolve().parents[4] / "demo" / "documents"
 DEMO_PASSWORD = "leors-demo-2026!"  # noqa: S105  (demo accounts on a developer's machine only)
 _PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
@@ -52,6 +54,7 @@ class Command(BaseCommand):
             if User.objects.filter(email=email).exists():
                 continue
             self._applicant(email, name, rank, body, state, lead=lead, reviewer=staff[services.GROUP_LEGAL_REVIEWER], now=now)
+        self._cases(lead=lead, reviewer=staff[services.GROUP_LEGAL_REVIEWER], now=now)
         self._print_logins()
 
     def _staff(self, email: str, name: str, role: str) -> User:
@@ -67,7 +70,7 @@ class Command(BaseCommand):
                                          undertaking_version=policy.CURRENT_UNDERTAKING_VERSION, **body)
         submitted_at = now - timedelta(days=24 if state == "submitted" else 10)
         application = services.application_submit(
-            data=data, password=DEMO_PASSWORD,
+            data=data,
             documents=[SimpleUploadedFile("letter-of-appointment.pdf", _PDF, content_type="application/pdf")],
             actor=Actor(user=None, ip="127.0.0.1", user_agent="seed_demo"), now=submitted_at,
         )
@@ -76,7 +79,8 @@ class Command(BaseCommand):
         if state == "email_unverified":
             return
         token = services.application_verification_token(application)
-        services.application_verify_email(token=token, actor=Actor(user=None, ip="127.0.0.1"), now=submitted_at)
+        services.application_verify_email(token=token, password=DEMO_PASSWORD, actor=Actor(user=None, ip="127.0.0.1"),
+                                          now=submitted_at)
         services.application_assign(application=application, reviewer=reviewer, actor=lead, now=submitted_at)
         if state == "submitted":
             return
@@ -101,6 +105,59 @@ class Command(BaseCommand):
             services.officer_suspend(officer=officer, actor=lead, now=now, referred_to="Landeskriminalamt Berlin",
                                      note="Sign-in from an unknown network followed by a freeze request for an unrelated case.")
 
+    def _cases(self, *, lead: Actor, reviewer: User, now: Any) -> None:
+        """A few requests in several states; submission keys make this idempotent."""
+        from cases.models import Case
+        from cases.services import review
+        from cases.services.intake import CaseInput, DocumentInput, IdentifierInput, case_submit
+
+        def document(name: str, document_type: str, **extra: Any) -> DocumentInput:
+            content = (DEMO_DOCUMENTS / name).read_bytes()
+            return DocumentInput(upload=SimpleUploadedFile(name, content), document_type=document_type, **extra)
+
+        shared_wallet = IdentifierInput(kind="wallet", value="bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")
+        requests = [
+            ("dc.jones@met.police.example.uk", CaseInput(
+                request_type="user_information", submission_key="demo-user-information",
+                title="Holder of a wallet used in an investment fraud", case_reference="OP-KESTREL-42",
+                request_text=("Victims of an investment fraud sent bitcoin to the wallet below. Under the attached order "
+                              "of the Paris investigating judge, relayed through our liaison, we request the identity "
+                              "of the account holder, login IP addresses and the transaction history."),
+                identifiers=[shared_wallet, IdentifierInput(kind="email", value="k.marlow@example.net")],
+                documents=[
+                    document("french-warrant.pdf", "court_order", issuing_authority="Tribunal judiciaire de Paris",
+                             document_reference="JI-2026-0412"),
+                    document("french-warrant-certified-translation.pdf", "court_order", translation_of=0,
+                             issuing_authority="Tribunal judiciaire de Paris", document_reference="JI-2026-0412",
+                             translator_certification="Claire Martin, sworn translator at the Paris Court of Appeal, "
+                                                      "certifies this translation as true and accurate."),
+                ],
+                data_requested="KYC data, login IP addresses, deposits and withdrawals since 1 January 2026",
+                has_non_disclosure_instruction=True, non_disclosure_until=(now + timedelta(days=90)).date(),
+            ), "assign"),
+            ("k.schmidt@bka.example.de", CaseInput(
+                request_type="freeze", submission_key="demo-freeze", title="Freeze of the receiving account",
+                request_text=("The account below received proceeds of a ransomware attack on a hospital. The attached "
+                              "order of the Amtsgericht freezes it for thirty days while the investigation proceeds."),
+                identifiers=[shared_wallet], freeze_duration_days=30,
+                documents=[document("scanned-freeze-order.pdf", "freeze_order", issuing_authority="Amtsgericht Berlin")],
+            ), None),
+            ("ds.patel@met.police.example.uk", CaseInput(
+                request_type="preservation", submission_key="demo-preservation",
+                title="Preserve records of a suspect's account",
+                request_text=("Please preserve all records of the account below pending a production order; the "
+                              "suspect is under investigation for fraud by false representation."),
+                identifiers=[IdentifierInput(kind="uid", value="88412377")],
+                documents=[document("english-warrant.pdf", "preservation_letter",
+                                    issuing_authority="Metropolitan Police Service")],
+            ), None),
+        ]
+        for email, data, step in requests:
+            user = User.objects.get(email=email)
+            case = case_submit(user=user, data=data, actor=Actor(user=user, label_override="seed_demo"), now=now)
+            if step == "assign" and case.status == Case.Status.SUBMITTED:
+                review.case_assign(case=case, reviewer=reviewer, actor=lead, now=now)
+
     def _print_logins(self) -> None:
         self.stdout.write(self.style.SUCCESS("\nLEORS demo is ready at http://localhost:8000/"))
         self.stdout.write(f"Every demo account's password: {DEMO_PASSWORD}")
@@ -117,3 +174,4 @@ class Command(BaseCommand):
                 application.get_status_display().lower() if application else "?")
             self.stdout.write(f"  {email:34} {status}")
         self.stdout.write("E-mails (verification links included) are printed by the worker's console.")
+        self.stdout.write(f"Sample documents to upload (French warrant and its translation, a scan …): {DEMO_DOCUMENTS}")
