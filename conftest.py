@@ -27,6 +27,22 @@ def _reachable(url: str, default_port: int) -> tuple[str, int, bool]:
         return host, port, False
 
 
+def _postgres_login_problem(url: str) -> str | None:
+    """A real connection: a port that answers may still refuse us (pg_hba, password, no database)."""
+    import psycopg
+
+    parsed = urlparse(url)
+    try:
+        with psycopg.connect(host=parsed.hostname or "127.0.0.1", port=parsed.port or 5432,
+                             user=parsed.username or "postgres", password=parsed.password or None,
+                             dbname="postgres", connect_timeout=3):
+            return None
+    except psycopg.Error as error:
+        return (f"PostgreSQL answers but refuses the connection: {str(error).strip()}. The suite connects as "
+                f"{parsed.username or 'postgres'} to {parsed.hostname}:{parsed.port or 5432}; allow it (trust or a "
+                "password in DATABASE_URL) and let it create databases.")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     checks = [
         ("PostgreSQL", os.environ.get("DATABASE_URL", ""), 5432),
@@ -40,6 +56,9 @@ def pytest_configure(config: pytest.Config) -> None:
             pytest.exit(
                 f"{name} is not reachable at {host}:{port}. Start it, e.g.: {_HOW_TO_START[name]}", returncode=3
             )
+    problem = _postgres_login_problem(os.environ["DATABASE_URL"])
+    if problem:
+        pytest.exit(problem, returncode=3)
 
 
 if __name__ == "__main__":  # used by bin/test to fail fast before installing the browser or linting
@@ -53,4 +72,8 @@ if __name__ == "__main__":  # used by bin/test to fail fast before installing th
         if not ok:
             print(f"{name} is not reachable at {host}:{port}. Start it, e.g.: {_HOW_TO_START[name]}", file=sys.stderr)
             sys.exit(3)
+    problem = _postgres_login_problem(os.environ.get("DATABASE_URL", ""))
+    if problem:
+        print(problem, file=sys.stderr)
+        sys.exit(3)
     print("PostgreSQL and Redis are reachable.")

@@ -17,7 +17,9 @@ from leors.env import ImproperlyConfiguredEnv, env_bool, env_int, env_int_list, 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("LEORS_VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env_bool("DEBUG", True)
+# Deny by default: a deployment that forgets DEBUG gets production behaviour (and must set a key).
+# bin/demo and the test suite set DEBUG=true themselves.
+DEBUG = env_bool("DEBUG", False)
 if DEBUG:
     # Only ever used for the local demo and tests; a deployment without DEBUG must set its own.
     SECRET_KEY = env_str("SECRET_KEY", "demo-only-insecure-key-never-use-in-production-0123456789")
@@ -137,6 +139,8 @@ PASSWORD_HASHERS = env_list(
     "PASSWORD_HASHERS",
     ["django.contrib.auth.hashers.PBKDF2PasswordHasher"],
 )
+if not DEBUG and any("MD5" in hasher or "Unsalted" in hasher for hasher in PASSWORD_HASHERS):
+    raise ImproperlyConfiguredEnv("PASSWORD_HASHERS: fast hashers are for tests only, never with DEBUG off.")
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "portal:home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
@@ -151,9 +155,11 @@ ACCOUNT_PREVENT_ENUMERATION = True  # password reset never reveals whether an ac
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False  # a reset never signs in, so it cannot skip the second factor
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
-# Cool-off, not lockout: failed sign-ins are throttled per address and per IP for minutes.
+# Cool-off, not lockout: failed sign-ins are throttled per client address for minutes. There is
+# deliberately no per-account limit: anyone could use it to keep a named officer out, and the
+# second factor already makes a guessed password useless on its own.
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": env_str("LEORS_LOGIN_FAILED_RATE", "10/m/ip,5/5m/key"),
+    "login_failed": env_str("LEORS_LOGIN_FAILED_RATE", "10/m/ip,30/h/ip"),
     "reset_password": "20/m/ip,5/5m/key",
     "reset_password_from_key": "20/m/ip",
 }
@@ -167,6 +173,11 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
 MFA_PASSKEY_LOGIN_ENABLED = False
 # Security keys are required of staff wherever the browser can offer them (production default).
 LEORS_STAFF_REQUIRE_WEBAUTHN = env_bool("LEORS_STAFF_REQUIRE_WEBAUTHN", not DEBUG)
+
+# Proxies in front of LEORS that append to X-Forwarded-For (0: clients connect directly).
+LEORS_TRUSTED_PROXY_COUNT = env_int("LEORS_TRUSTED_PROXY_COUNT", 0, minimum=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = LEORS_TRUSTED_PROXY_COUNT
+RATELIMIT_IP_META_KEY = "leors.core.audit.client_ip"
 
 # --- Sessions and cookies -------------------------------------------------------------------
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import include, path
 
 from leors.core import views as core_views
@@ -12,7 +13,13 @@ admin.site.site_header = "LEORS staff workspace"
 admin.site.site_title = "LEORS staff"
 admin.site.index_title = "Work queues"
 
+def _not_offered(request: HttpRequest) -> HttpResponse:
+    raise Http404
+
+
 urlpatterns = [
+    # The official e-mail is the vetted identity of an officer: it is never changed by its user.
+    path("accounts/email/", _not_offered),
     path("healthz", core_views.healthz, name="healthz"),
     path("verify/", core_views.verify, name="verify"),
     path("accounts/", include("allauth.urls")),

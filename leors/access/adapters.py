@@ -4,13 +4,16 @@ and carry a LEORS reference and verification code like every other message (R12)
 from __future__ import annotations
 
 import secrets
+from urllib.parse import quote
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
+from django.conf import settings
 from django.contrib.sites.shortcuts import get_current_site
 from django.db import transaction
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from leors.core.outbox import outbox_email_write, reference_issue
@@ -20,6 +23,12 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         # Officers apply through /apply/ and are vetted; staff accounts are created by a legal lead.
         return False
+
+    def get_reset_password_from_key_url(self, key: str) -> str:
+        # Links in e-mails are built on the configured site address, never on the request's Host
+        # header (which a client chooses).
+        path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
+        return settings.LEORS_SITE_URL + path.replace("UID-KEY", quote(key))
 
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         now = timezone.now()
@@ -36,6 +45,7 @@ class AccountAdapter(DefaultAccountAdapter):
                     "current_site": get_current_site(request),
                     **context,
                     "leors_reference": reference,
+                    "leors_site_url": settings.LEORS_SITE_URL,
                     "leors_code": code,
                 },
             )

@@ -308,16 +308,21 @@ def application_verify_email(*, token: str, password: str, actor: Actor, now: da
 
 # --- Vetting -------------------------------------------------------------------------------------
 
-def _require_staff(actor: Actor) -> User:
-    # Nothing is ever decided automatically (R2): every vetting step names a staff member.
-    if actor.user is None or not actor.user.is_staff:
+def _require_staff(actor: Actor, perm: str, obj: Any = None) -> User:
+    """Nothing is ever decided automatically (R2): every vetting step names a staff member holding
+    the permission for it (role-wide, or on this object). Checked here, not only in the views, so
+    no caller (admin, task, shell) can skip it."""
+    user = actor.user
+    if user is None or not user.is_staff or not user.is_active:
         raise ActionRefused("Only a member of the legal team can do this.")
-    return actor.user
+    if not (user.has_perm(perm) or (obj is not None and user.has_perm(perm, obj))):
+        raise ActionRefused("Your role does not allow this.")
+    return user
 
 
 def application_assign(*, application: AccessApplication, reviewer: User, actor: Actor, now: datetime) -> AccessApplication:
     """Give one reviewer the object permissions to vet this application (and take them from the last)."""
-    _require_staff(actor)
+    _require_staff(actor, "access.assign_accessapplication", application)
     if not reviewer.is_active or not reviewer.is_staff or not reviewer.groups.filter(name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]).exists():
         raise ActionRefused(f"{reviewer} is not a legal reviewer or lead.")
     with transaction.atomic():
@@ -360,7 +365,7 @@ def application_checklist_update(
 ) -> AccessApplication:
     """Record the vetter's checklist: the body exists, the domain is the body's, and who confirmed
     the applicant through a supervisor contact the vetter found independently (how, when)."""
-    user = _require_staff(actor)
+    user = _require_staff(actor, "access.vet_accessapplication", application)
     if data.supervisor_confirmed_at is not None and data.supervisor_confirmed_at > now:
         raise ValidationError({"supervisor_confirmed_at": "The confirmation cannot be in the future."})
     with transaction.atomic():
@@ -382,7 +387,7 @@ def application_request_information(
     *, application: AccessApplication, question: str, actor: Actor, now: datetime
 ) -> AccessApplication:
     """Ask the applicant a question; the application waits for the answer."""
-    user = _require_staff(actor)
+    user = _require_staff(actor, "access.vet_accessapplication", application)
     question = question.strip()
     if not question:
         raise ValidationError({"question": "Write the question the applicant should answer."})
@@ -462,7 +467,7 @@ def application_approve(*, application: AccessApplication, actor: Actor, now: da
     Requires a complete checklist. Creates (or reuses) the agency, records the e-mail domain as
     the agency's, creates the officer in that agency only, with access until the re-verification date.
     """
-    user = _require_staff(actor)
+    user = _require_staff(actor, "access.decide_accessapplication", application)
     with transaction.atomic():
         locked = AccessApplication.objects.select_for_update().get(pk=application.pk)
         if not locked.is_checklist_complete:
@@ -519,7 +524,7 @@ def application_approve(*, application: AccessApplication, actor: Actor, now: da
 
 def application_reject(*, application: AccessApplication, reason: str, actor: Actor, now: datetime) -> AccessApplication:
     """A legal lead rejects, with a reason the applicant will read."""
-    user = _require_staff(actor)
+    user = _require_staff(actor, "access.decide_accessapplication", application)
     reason = reason.strip()
     if len(reason) < 10:
         raise ValidationError({"reason": "Give the applicant a reason they can act on (at least a sentence)."})
@@ -552,7 +557,7 @@ def officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Act
     """R3: suspend on suspicion of impersonation. Sign-in is refused and every session ends at once
     (the password is made unusable, which invalidates the session hash of every open session);
     a referral is recorded."""
-    user = _require_staff(actor)
+    user = _require_staff(actor, "access.suspend_officer")
     note = note.strip()
     if len(note) < 10:
         raise ValidationError({"note": "Say why the account is suspected (at least a sentence); it goes into the referral."})
@@ -579,7 +584,7 @@ def officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Act
 
 def officer_access_renew(*, officer: Officer, note: str, actor: Actor, now: datetime) -> Officer:
     """Re-verification: a legal lead confirms the officer still holds office; access runs another period."""
-    _require_staff(actor)
+    _require_staff(actor, "access.renew_officer")
     note = note.strip()
     if len(note) < 10:
         raise ValidationError({"note": "Record how the officer was re-verified."})
@@ -608,7 +613,7 @@ def agency_supervisors_group(agency: Agency) -> Group:
 
 def officer_supervisor_set(*, officer: Officer, is_supervisor: bool, actor: Actor, now: datetime) -> Officer:
     """Make an officer their agency's supervisor (they see all its cases), or end that."""
-    _require_staff(actor)
+    _require_staff(actor, "access.renew_officer")
     with transaction.atomic():
         locked = Officer.objects.select_for_update().get(pk=officer.pk)
         if locked.is_supervisor == is_supervisor:

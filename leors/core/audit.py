@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model
 from django.http import HttpRequest
@@ -54,13 +55,28 @@ class Actor:
         )
 
     @classmethod
+    def from_request_for(cls, request: HttpRequest, user: User | None) -> Actor:
+        """The request's context, acting as `user` (e.g. in sign-in signals, before request.user is set)."""
+        return cls(user=user, ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:512])
+
+    @classmethod
     def system(cls, label: str = "system:scheduler") -> Actor:
         return cls(user=None, label_override=label)
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR only: a deployment behind a proxy sets it from X-Forwarded-For in the proxy
-    # layer it trusts; reading the header here would let any client choose its logged address.
+    """The client's address, for the audit trail and every rate limit.
+
+    Behind LEORS_TRUSTED_PROXY_COUNT proxies the address is read from X-Forwarded-For, counting
+    that many hops from the right (the entries the trusted proxies appended); anything further left
+    was written by the client and is ignored. With no trusted proxy, REMOTE_ADDR is the client.
+    """
+    trusted = settings.LEORS_TRUSTED_PROXY_COUNT
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if trusted > 0 and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if len(hops) >= trusted:
+            return hops[-trusted]
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -11,9 +11,23 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 
-# Paths a signed-in user without a second factor may still reach: enrolment itself, sign-out,
-# and public pages. Everything else, portal and staff workspace alike, waits for enrolment.
-_OPEN_PREFIXES = ("/accounts/", "/static/", "/healthz", "/verify/", "/apply/")
+# Paths a signed-in user without a second factor may still reach: enrolment itself (and the
+# password confirmation it asks for), sign-out, and public pages. Everything else — the portal,
+# the staff workspace and the rest of the account pages — waits for enrolment.
+_OPEN_PREFIXES = (
+    "/accounts/login/",
+    "/accounts/logout/",
+    "/accounts/reauthenticate/",
+    "/accounts/2fa/totp/activate/",
+    "/accounts/2fa/webauthn/add/",
+    "/accounts/2fa/reauthenticate/",
+    "/accounts/2fa/recovery-codes/",
+    "/accounts/password/reset/",
+    "/static/",
+    "/healthz",
+    "/verify/",
+    "/apply/",
+)
 
 
 class SecondFactorRequiredMiddleware:

@@ -9,15 +9,13 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from leors.core.audit import Actor, audit_record
+from leors.core.audit import Actor, audit_record, client_ip
 
 
 @receiver(user_logged_in, dispatch_uid="leors.audit.signed_in")
 def _signed_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
     with transaction.atomic():
-        audit_record(actor=Actor(user=user, ip=request.META.get("REMOTE_ADDR"),
-                                 user_agent=request.META.get("HTTP_USER_AGENT", "")[:512]),
-                     action="auth.signed_in", obj=user)
+        audit_record(actor=Actor.from_request_for(request, user), action="auth.signed_in", obj=user)
 
 
 @receiver(user_logged_out, dispatch_uid="leors.audit.signed_out")
@@ -25,9 +23,7 @@ def _signed_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> 
     if user is None:
         return
     with transaction.atomic():
-        audit_record(actor=Actor(user=user, ip=request.META.get("REMOTE_ADDR"),
-                                 user_agent=request.META.get("HTTP_USER_AGENT", "")[:512]),
-                     action="auth.signed_out", obj=user)
+        audit_record(actor=Actor.from_request_for(request, user), action="auth.signed_out", obj=user)
 
 
 @receiver(user_login_failed, dispatch_uid="leors.audit.sign_in_failed")
@@ -36,8 +32,41 @@ def _sign_in_failed(sender: Any, credentials: dict[str, Any], request: HttpReque
     tried = str(credentials.get("email") or credentials.get("username") or "")[:254]
     with transaction.atomic():
         audit_record(
-            actor=Actor(user=None, ip=request.META.get("REMOTE_ADDR") if request else None,
+            actor=Actor(user=None, ip=client_ip(request) if request else None,
                         user_agent=request.META.get("HTTP_USER_AGENT", "")[:512] if request else "",
                         label_override=f"unauthenticated:{tried}"),
             action="auth.sign_in_failed", object_type="access.user", object_id="", object_repr=tried,
         )
+
+
+# Changes to a person's credentials are state changes of their account: audited, every one.
+def _credential_event(action: str) -> Any:
+    def receiver_(sender: Any, request: HttpRequest | None = None, user: Any = None, **kwargs: Any) -> None:
+        if user is None:
+            return
+        authenticator = kwargs.get("authenticator")
+        changes = {"type": authenticator.type} if authenticator is not None else {}
+        with transaction.atomic():
+            actor = Actor.from_request_for(request, user) if request is not None else Actor(user=user)
+            audit_record(actor=actor, action=action, obj=user, changes=changes)
+
+    return receiver_
+
+
+def _connect_credential_audit() -> None:
+    from allauth.account import signals as account_signals
+    from allauth.mfa import signals as mfa_signals
+
+    for signal, action in (
+        (account_signals.password_changed, "auth.password_changed"),
+        (account_signals.password_reset, "auth.password_reset"),
+        (account_signals.password_set, "auth.password_set"),
+        (mfa_signals.authenticator_added, "auth.second_factor_added"),
+        (mfa_signals.authenticator_removed, "auth.second_factor_removed"),
+        (mfa_signals.authenticator_reset, "auth.second_factor_reset"),
+        (mfa_signals.authentication_failed, "auth.second_factor_failed"),
+    ):
+        signal.connect(_credential_event(action), weak=False, dispatch_uid=f"leors.audit.{action}")
+
+
+_connect_credential_audit()

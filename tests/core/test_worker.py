@@ -37,10 +37,11 @@ def celery_worker_process(tmp_path: Path) -> Iterator[Path]:
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
     }
+    log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "leors", "worker", "--pool=solo", "--loglevel=INFO",
          "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
         yield mail_dir
@@ -50,6 +51,7 @@ def celery_worker_process(tmp_path: Path) -> Iterator[Path]:
             worker.wait(timeout=20)
         except subprocess.TimeoutExpired:
             worker.kill()
+        log.close()
 
 
 @pytest.mark.worker

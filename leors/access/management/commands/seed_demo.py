@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
@@ -159,13 +160,14 @@ class Command(BaseCommand):
                 review.case_assign(case=case, reviewer=reviewer, actor=lead, now=now)
 
     def _print_logins(self) -> None:
-        self.stdout.write(self.style.SUCCESS("\nLEORS demo is ready at http://localhost:8000/"))
+        site = settings.LEORS_SITE_URL
+        self.stdout.write(self.style.SUCCESS(f"\nLEORS demo is ready at {site}/"))
         self.stdout.write(f"Every demo account's password: {DEMO_PASSWORD}")
         self.stdout.write("At first sign-in each account enrols a second factor (scan the QR code with any TOTP app).\n")
-        self.stdout.write("Staff workspace (http://localhost:8000/admin/):")
+        self.stdout.write(f"Staff workspace ({site}/admin/):")
         for email, _name, role in STAFF:
             self.stdout.write(f"  {email:34} {role}")
-        self.stdout.write("Officer portal (http://localhost:8000/):")
+        self.stdout.write(f"Officer portal ({site}/):")
         for email, _name, _rank, _body, _state in APPLICANTS:
             application = AccessApplication.objects.filter(official_email=email).order_by("-pk").first()
             user = User.objects.filter(email=email).first()
