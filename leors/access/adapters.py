@@ -4,8 +4,8 @@ and carry a LEORS reference and verification code like every other message (R12)
 from __future__ import annotations
 
 import secrets
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
