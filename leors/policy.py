@@ -6,6 +6,7 @@ Views, services and tasks ask this module; no duration appears as a literal anyw
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
@@ -43,6 +44,10 @@ VERIFY_RATE = "10/m"
 
 def business_calendar() -> str:
     return settings.LEORS_BUSINESS_CALENDAR
+
+
+def business_time_zone() -> ZoneInfo:
+    return ZoneInfo(settings.LEORS_BUSINESS_TIME_ZONE)
 
 
 def access_review_due_soon_business_days() -> int:

@@ -7,6 +7,7 @@ CELERY_BROKER_URL and CACHE_URL (Redis), ALLOWED_HOSTS, e-mail. See README.md.
 
 from __future__ import annotations
 
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -203,6 +204,13 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 LANGUAGE_CODE = "en"
 LEORS_BUSINESS_CALENDAR = env_str("LEORS_BUSINESS_CALENDAR", "SC")
+# The operator's working day: business days are counted on dates in this zone (Seychelles by default,
+# matching the default calendar), whatever zone a viewer or a server is in.
+LEORS_BUSINESS_TIME_ZONE = env_str("LEORS_BUSINESS_TIME_ZONE", "Indian/Mahe")
+try:
+    zoneinfo.ZoneInfo(LEORS_BUSINESS_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfiguredEnv(f"LEORS_BUSINESS_TIME_ZONE={LEORS_BUSINESS_TIME_ZONE!r} is not a time zone.") from None
 if LEORS_BUSINESS_CALENDAR not in holidays.list_supported_countries():
     raise ImproperlyConfiguredEnv(
         f"LEORS_BUSINESS_CALENDAR={LEORS_BUSINESS_CALENDAR!r} is not a country code known to `holidays`."

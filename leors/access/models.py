@@ -206,9 +206,18 @@ class AccessApplication(models.Model):
         return self.is_open and self.review_due_at is not None and now >= self.review_due_at
 
     @property
+    def review_window_first_day(self) -> date | None:
+        """The 15th business day, on the operator's calendar."""
+        from leors.core.business_days import business_date
+
+        return business_date(self.review_window_opens_at) if self.review_window_opens_at else None
+
+    @property
     def review_window_last_day(self) -> date | None:
         """The 20th business day itself (review_due_at is the first moment after it)."""
-        return (self.review_due_at - timedelta(microseconds=1)).date() if self.review_due_at else None
+        from leors.core.business_days import business_date
+
+        return business_date(self.review_due_at - timedelta(microseconds=1)) if self.review_due_at else None
 
     @property
     def is_checklist_complete(self) -> bool:

@@ -33,7 +33,7 @@ from leors.access.models import (
     User,
 )
 from leors.core.audit import Actor, audit_record
-from leors.core.business_days import nth_business_day_after, start_of_day
+from leors.core.business_days import business_date, nth_business_day_after, start_of_day
 from leors.core.errors import ActionRefused
 from leors.core.files import InspectedFile, file_inspect, file_store
 from leors.core.outbox import email_enqueue
@@ -63,7 +63,7 @@ def official_email_problem(email: str) -> str | None:
 def review_window_for(submitted_at: datetime) -> tuple[datetime, datetime]:
     """R2: (opens, due). Opens at the start of the 15th business day after submission; due at the
     end of the 20th, i.e. the application is overdue from the first moment after it."""
-    day = submitted_at.date()
+    day = business_date(submitted_at)
     opens = start_of_day(nth_business_day_after(day, policy.access_review_due_soon_business_days()))
     last = nth_business_day_after(day, policy.access_review_due_business_days())
     due = start_of_day(last + timedelta(days=1))

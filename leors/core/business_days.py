@@ -31,6 +31,11 @@ def nth_business_day_after(day: date, n: int, *, calendar: str | None = None) ->
     return current
 
 
+def business_date(moment: datetime) -> date:
+    """The operator's calendar date at `moment` (policy.business_time_zone)."""
+    return moment.astimezone(policy.business_time_zone()).date()
+
+
 def start_of_day(day: date) -> datetime:
-    """Midnight UTC at the start of `day`. Business days are counted on UTC dates."""
-    return datetime.combine(day, time.min, tzinfo=UTC)
+    """The first moment of `day` in the operator's time zone, as a UTC datetime."""
+    return datetime.combine(day, time.min, tzinfo=policy.business_time_zone()).astimezone(UTC)

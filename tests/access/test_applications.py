@@ -13,6 +13,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -798,3 +799,19 @@ def test_r3_a_suspended_officer_cannot_reapply_to_take_the_account_back() -> Non
     assert account.password == password_before
     assert not account.is_active
     assert AccessApplication.objects.filter(applicant=account).count() == 1
+
+
+@pytest.mark.django_db
+def test_r2_business_days_are_counted_on_the_operators_calendar_day(settings: Any) -> None:
+    # 21:00 UTC on Wednesday 3 June 2026 is already Thursday 4 June in the Seychelles (UTC+4).
+    settings.LEORS_BUSINESS_TIME_ZONE = "Indian/Mahe"
+    settings.LEORS_BUSINESS_CALENDAR = "SC"
+    late_evening = datetime(2026, 6, 3, 21, 0, tzinfo=UTC)
+    opens, due = services.review_window_for(late_evening)
+    on_the_operators_thursday = services.review_window_for(datetime(2026, 6, 4, 10, 0, tzinfo=UTC))
+    assert (opens, due) == on_the_operators_thursday
+    # The window starts and ends at the operator's midnight.
+    assert opens.astimezone(ZoneInfo("Indian/Mahe")).time() == datetime.min.time()
+    application = verified_application(now=late_evening)
+    assert application.review_window_first_day == opens.astimezone(ZoneInfo("Indian/Mahe")).date()
+    assert application.review_window_last_day == (due - timedelta(days=1)).astimezone(ZoneInfo("Indian/Mahe")).date()
