@@ -9,6 +9,7 @@ from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 
 # Paths a signed-in user without a second factor may still reach: enrolment itself (and the
@@ -20,6 +21,7 @@ _OPEN_PREFIXES = (
     "/accounts/reauthenticate/",
     "/accounts/2fa/totp/activate/",
     "/accounts/2fa/webauthn/add/",
+    "/accounts/2fa/webauthn/reauthenticate/",
     "/accounts/2fa/reauthenticate/",
     "/accounts/2fa/recovery-codes/",
     "/accounts/password/reset/",
@@ -46,9 +48,21 @@ class SecondFactorRequiredMiddleware:
         if user.is_authenticated and not request.path.startswith(_OPEN_PREFIXES):
             if not is_mfa_enabled(user):
                 return redirect("mfa_activate_totp")
-            if user.is_staff and settings.LEORS_STAFF_REQUIRE_WEBAUTHN and not is_mfa_enabled(user, ["webauthn"]):
-                return redirect("mfa_add_webauthn")
+            if user.is_staff and settings.LEORS_STAFF_REQUIRE_WEBAUTHN:
+                if not is_mfa_enabled(user, ["webauthn"]):
+                    return redirect("mfa_add_webauthn")
+                if not _used_security_key(request):
+                    # Staff signed in with an app code or a recovery code: the key is required too.
+                    return redirect(f"{reverse('mfa_reauthenticate_webauthn')}?next={request.get_full_path()}")
         return self.get_response(request)
+
+
+def _used_security_key(request: HttpRequest) -> bool:
+    """Whether this session's sign-in (or a later confirmation) used a WebAuthn security key."""
+    from allauth.account.internal.flows.login import get_authentication_records
+
+    return any(record.get("method") == "mfa" and record.get("type") == "webauthn"
+               for record in get_authentication_records(request, request.user))
 
 
 class UserTimeZoneMiddleware:

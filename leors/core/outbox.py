@@ -122,7 +122,9 @@ def _send(message: OutboxMessage) -> None:
             body=message.body,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[message.recipient],
-            headers={"X-LEORS-Outbox-Key": message.key},
+            # A stable Message-ID: if a crash makes us send a message again, mail systems see a duplicate.
+            headers={"X-LEORS-Outbox-Key": message.key,
+                     "Message-ID": f"<{hashlib.sha256(message.key.encode()).hexdigest()[:40]}@leors.outbox>"},
         ).send(fail_silently=False)
     else:  # webhooks arrive with the clocks issue
         raise NotImplementedError(f"No sender for channel {message.channel}")

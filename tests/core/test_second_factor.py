@@ -46,3 +46,35 @@ def test_r12_enrolment_pages_stay_reachable_before_enrolment() -> None:
     assert b"authenticator_secret" in response.content
     assert client.get(reverse("portal:home"))["Location"] == reverse("mfa_activate_totp")
     assert client.get("/admin/")["Location"] == reverse("mfa_activate_totp")
+
+
+@pytest.mark.django_db
+def test_r12_staff_must_use_their_security_key_not_only_register_it(settings) -> None:  # type: ignore[no-untyped-def]
+    from allauth.account.internal.flows.login import (
+        _AUTHENTICATION_METHODS_USER_SESSION_KEY,
+        AUTHENTICATION_METHODS_SESSION_KEY,
+    )
+    from allauth.mfa.models import Authenticator
+
+    settings.LEORS_STAFF_REQUIRE_WEBAUTHN = True
+    lead = make_lead()
+    key = Authenticator.objects.create(user=lead, type=Authenticator.Type.WEBAUTHN, data={"name": "YubiKey"})
+    client = signed_in_client(lead)
+    session = client.session
+    session[_AUTHENTICATION_METHODS_USER_SESSION_KEY] = str(lead.pk)
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+        {"method": "password", "at": 0, "email": lead.email},
+        {"method": "mfa", "at": 0, "id": 1, "type": "totp"},
+    ]
+    session.save()
+    # Signed in with password + app code: the workspace asks for the key first.
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("mfa_reauthenticate_webauthn"))
+    session = client.session
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+        *session[AUTHENTICATION_METHODS_SESSION_KEY],
+        {"method": "mfa", "at": 0, "id": key.pk, "type": "webauthn", "reauthenticated": True},
+    ]
+    session.save()
+    assert client.get("/admin/").status_code == 200
