@@ -402,6 +402,8 @@ class OfficerAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
         return [
             path("<int:pk>/suspend/", wrap(self.suspend_view), name=f"{info}_suspend"),
             path("<int:pk>/renew/", wrap(self.renew_view), name=f"{info}_renew"),
+            path("<int:pk>/make-supervisor/", wrap(self.make_supervisor_view), name=f"{info}_make_supervisor"),
+            path("<int:pk>/end-supervisor/", wrap(self.end_supervisor_view), name=f"{info}_end_supervisor"),
             *super().get_urls(),
         ]
 
@@ -416,6 +418,14 @@ class OfficerAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
                                 "url": self._workflow_url(officer, "suspend")})
             if request.user.has_perm(PERM_RENEW):
                 actions.append({"name": "renew", "label": "Renew access", "url": self._workflow_url(officer, "renew")})
+            if request.user.has_perm(PERM_RENEW) and not officer.is_supervisor:
+                actions.append({"name": "make_supervisor", "label": "Make supervisor",
+                                "url": self._workflow_url(officer, "make_supervisor")})
+        # Ending the role is offered whatever the officer's status: a suspended supervisor keeps
+        # seeing nothing anyway, but the role should not outlive a decision to end it.
+        if officer.is_supervisor and request.user.has_perm(PERM_RENEW):
+            actions.append({"name": "end_supervisor", "label": "End supervisor role",
+                            "url": self._workflow_url(officer, "end_supervisor")})
         context = {
             **(extra_context or {}),
             "referrals": officer.referrals.select_related("created_by").order_by("created_at", "pk"),
@@ -468,6 +478,39 @@ class OfficerAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
             request, obj=officer, form=form, title=f"Renew access of {officer.user.email}", submit_label="Renew",
             perform=perform, facts=self._officer_facts(officer),
             intro="Renew only after confirming that the officer still holds office.",
+        )
+
+    def make_supervisor_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._supervisor_page(request, pk, is_supervisor=True)
+
+    def end_supervisor_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._supervisor_page(request, pk, is_supervisor=False)
+
+    def _supervisor_page(self, request: HttpRequest, pk: int, *, is_supervisor: bool) -> HttpResponse:
+        """An agency supervisor sees every case of their own agency. The wanted state is in the URL,
+        not toggled from the current one, so a repeated post is refused instead of undoing the first."""
+        officer = self._officer_get(request, pk, perm=PERM_RENEW)
+        form = forms.Form(self._form_data(request))  # a confirmation: no input
+
+        def perform() -> str:
+            services.officer_supervisor_set(
+                officer=officer, is_supervisor=is_supervisor, actor=Actor.from_request(request), now=timezone.now()
+            )
+            if is_supervisor:
+                return f"{officer.user.email} is now a supervisor of {officer.agency} and sees all its cases."
+            return f"{officer.user.email} is no longer a supervisor of {officer.agency}."
+
+        if is_supervisor:
+            title, label = f"Make {officer.user.email} a supervisor", "Make supervisor"
+            intro = (f"The officer will see every case of {officer.agency}, including those of colleagues. "
+                     "Confirm first, through a contact you found yourself, that they supervise this agency's requests.")
+        else:
+            title, label = f"End the supervisor role of {officer.user.email}", "End supervisor role"
+            intro = f"The officer will again see only their own cases and those shared with them in {officer.agency}."
+        return self._workflow_page(
+            request, obj=officer, form=form, title=title, submit_label=label, perform=perform,
+            facts=[*self._officer_facts(officer), ("Agency supervisor", "yes" if officer.is_supervisor else "no")],
+            intro=intro,
         )
 
 

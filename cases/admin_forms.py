@@ -1,0 +1,240 @@
+"""Forms of the case workflow pages in the staff workspace. They parse input only; the services
+(cases.services.*) hold the rules and say, in their own words, what is missing or refused.
+
+As in leors.access.admin_forms, text fields that a service validates (a question, reasons, a
+language override's reason) are not `required` here: the service's plain-English message (STYLE.md
+rule 9) is then the one the staff member reads, and the rule lives in one place. Choices that
+pick an object offer only the objects of the case at hand, so no id from another case is accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.files.uploadedfile import UploadedFile
+from django.db.models import QuerySet
+
+from cases.models import Case, CaseDocument, Production
+from cases.services.review import ReviewChecklist
+from leors.access.models import User
+from leors.access.services import GROUP_LEGAL_LEAD, GROUP_LEGAL_REVIEWER
+
+TEXTAREA = {"rows": 6, "cols": 80}
+
+
+class CaseAssignForm(forms.Form):
+    reviewer = forms.ModelChoiceField(
+        queryset=User.objects.none(),
+        label="Assign to",
+        help_text="A legal reviewer or lead. The previous assignee loses access to this case.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the people the service accepts are offered; the service still checks (it is the rule).
+        self.fields["reviewer"].queryset = (  # type: ignore[attr-defined]
+            User.objects.filter(
+                is_active=True, is_staff=True, groups__name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]
+            )
+            .distinct()
+            .order_by("email")
+        )
+
+
+class CaseChecklistForm(forms.Form):
+    """R10: what the reviewer checked in the legal process and the request."""
+
+    check_issuing_authority = forms.BooleanField(
+        required=False, label="Issuing authority",
+        help_text="The authority that issued the legal process exists and is competent to issue it.",
+    )
+    check_jurisdiction = forms.BooleanField(
+        required=False, label="Jurisdiction", help_text="The process is valid where it was issued and reaches us.",
+    )
+    check_signature_or_seal = forms.BooleanField(
+        required=False, label="Signature or seal", help_text="Signed or sealed by the issuing authority.",
+    )
+    check_dates = forms.BooleanField(
+        required=False, label="Dates", help_text="Issued, in force, and the period requested is covered.",
+    )
+    check_subject_identifiers = forms.BooleanField(
+        required=False, label="Subject identifiers",
+        help_text="The subjects of the request are the ones named in the legal process.",
+    )
+    check_scope = forms.BooleanField(
+        required=False, label="Scope", help_text="What is requested is within what the legal process orders.",
+    )
+    checklist_notes = forms.CharField(
+        required=False, widget=forms.Textarea(attrs=TEXTAREA), label="Notes",
+        help_text="For the legal team; the officer does not read these.",
+    )
+
+    @classmethod
+    def initial_for(cls, case: Case) -> dict[str, Any]:
+        return {field: getattr(case, field) for field in ReviewChecklist.__dataclass_fields__}
+
+    def to_data(self) -> ReviewChecklist:
+        return ReviewChecklist(**{field: self.cleaned_data[field] for field in ReviewChecklist.__dataclass_fields__})
+
+
+class CaseQuestionForm(forms.Form):
+    question = forms.CharField(
+        required=False,  # the service says what is missing (see the module docstring)
+        widget=forms.Textarea(attrs=TEXTAREA),
+        help_text="The officer reads this in the portal; the case waits for the answer. "
+                  "Never ask for a password or a code.",
+    )
+
+
+class MultipleFileInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one field (Django's documented recipe); cleans to a list, empty if none."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(item, initial) for item in data]
+        return [super().clean(data, initial)] if data else []
+
+
+class CaseMessageForm(forms.Form):
+    AUDIENCE_INTERNAL = "internal"
+    AUDIENCE_OFFICER = "officer"
+
+    # No default on purpose: an internal note sent to the officer by mistake cannot be taken back,
+    # so the author chooses every time.
+    audience = forms.ChoiceField(
+        choices=[
+            (AUDIENCE_INTERNAL, "Internal note: the legal team only; the officer never sees it"),
+            (AUDIENCE_OFFICER, "Message to the officer: read in the portal, announced by an e-mail without content"),
+        ],
+        widget=forms.RadioSelect,
+        label="Who reads it",
+    )
+    body = forms.CharField(
+        required=False,  # the service says what is missing (see the module docstring)
+        widget=forms.Textarea(attrs=TEXTAREA),
+        label="Message",
+        help_text="Never ask for a password or a code.",
+    )
+    attachments = MultipleFileField(
+        required=False,
+        help_text="PDF, image, DOCX or plain text, in English (R4); a scan is flagged for a manual language check.",
+    )
+
+    @property
+    def is_internal(self) -> bool:
+        return bool(self.cleaned_data["audience"] == self.AUDIENCE_INTERNAL)
+
+
+class DocumentChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        document: CaseDocument = obj
+        parts = [document.original_name, document.get_role_display()]
+        if document.document_type:
+            parts.append(document.get_document_type_display())
+        if document.issuing_authority:
+            parts.append(document.issuing_authority)
+        if document.document_reference:
+            parts.append(document.document_reference)
+        parts.append(f"language: {document.get_language_status_display()}")
+        return " — ".join(parts)
+
+
+class CaseDocumentVerifyForm(forms.Form):
+    """R5: pick the legal-process document of this case that the reviewer has checked."""
+
+    document = DocumentChoiceField(queryset=CaseDocument.objects.none(), label="Legal process")
+
+    def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["document"].queryset = self.documents_for(case)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def documents_for(case: Case) -> QuerySet[CaseDocument]:
+        return case.documents.filter(role=CaseDocument.Role.LEGAL_PROCESS, verified_at__isnull=True)
+
+
+class CaseDocumentLanguageForm(forms.Form):
+    """R4: the manual language check of a scan, or an override of a detection."""
+
+    document = DocumentChoiceField(queryset=CaseDocument.objects.none())
+    language_status = forms.ChoiceField(
+        choices=[
+            (CaseDocument.LanguageStatus.ENGLISH, "English"),
+            (CaseDocument.LanguageStatus.NOT_ENGLISH, "Not English"),
+        ],
+        widget=forms.RadioSelect,
+        label="The document is",
+    )
+    reason = forms.CharField(
+        required=False,  # the service says when a reason is needed (see the module docstring)
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        help_text="Needed to override a detection or to record a scan as not English; it goes into the audit trail.",
+    )
+
+    def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["document"].queryset = case.documents.all()  # type: ignore[attr-defined]
+
+
+class CaseDecideForm(forms.Form):
+    decision = forms.ChoiceField(choices=Case.Decision.choices, widget=forms.RadioSelect)
+    reasons = forms.CharField(
+        required=False,  # the service says what is missing (see the module docstring)
+        widget=forms.Textarea(attrs=TEXTAREA),
+        help_text="The officer reads these: what was checked, what is missing or why. Never a bare “rejected”.",
+    )
+
+
+class CaseNotificationForm(forms.Form):
+    """R6: whether the user is told before disclosure."""
+
+    decision = forms.ChoiceField(choices=Case.NotificationDecision.choices, widget=forms.RadioSelect)
+    notified_at = forms.DateTimeField(
+        required=False,
+        label="Notified when",
+        help_text="Only if the user was notified. In your time zone.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    waiver_reason = forms.CharField(
+        required=False,  # the service says when a reason is needed (see the module docstring)
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        label="Why notification is waived",
+        help_text="Only if waived.",
+    )
+
+
+class ProductionUploadForm(forms.Form):
+    file = forms.FileField(help_text="Its SHA-256 is recorded and shown to the officer for the chain of custody.")
+    description = forms.CharField(required=False, max_length=300)
+
+
+class ProductionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        production: Production = obj
+        described = f" — {production.description}" if production.description else ""
+        return f"{production.original_name}{described} (SHA-256 {production.sha256[:12]}…)"
+
+
+class ProductionReleaseForm(forms.Form):
+    production = ProductionChoiceField(queryset=Production.objects.none())
+
+    def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["production"].queryset = self.productions_for(case)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def productions_for(case: Case) -> QuerySet[Production]:
+        return case.productions.filter(released_at__isnull=True)
+
+
+class ConfirmForm(forms.Form):
+    """A confirmation only (fulfil, close): no input, but refusals still need a place to show."""
