@@ -138,9 +138,10 @@ def approved_officer(*, lead: User | None = None, now: datetime | None = None, w
     application = verified_application(now=now, **overrides)
     complete_checklist(application, by=lead, now=now)
     officer = services.application_approve(application=application, actor=Actor(user=lead), now=now)
-    if with_totp:
-        enrol_totp(officer.user)
-    return Officer.objects.select_related("user", "agency").get(pk=officer.pk)
+    secret = enrol_totp(officer.user) if with_totp else None
+    fresh = Officer.objects.select_related("user", "agency").get(pk=officer.pk)
+    fresh.user.totp_secret = secret  # type: ignore[attr-defined]
+    return fresh
 
 
 class AgencyFactory(factory.django.DjangoModelFactory):

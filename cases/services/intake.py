@@ -7,6 +7,7 @@ same submission key returns the case the first post made.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -16,7 +17,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from guardian.shortcuts import assign_perm
 
-from cases.identifiers import identifier_normalize
+from cases.identifiers import NormalizedIdentifier, identifier_normalize
 from cases.language import LanguageResult, detect_document, detect_text
 from cases.models import Case, CaseDocument, RequestType, SubjectIdentifier
 from cases.services.common import officer_case_path, staff_case_path
@@ -208,12 +209,14 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
         errors.setdefault("request_text", []).append(
             f"The request must be written in English (R4); this text reads as {language_name(text_language.language)}.")
 
-    subjects: list[tuple[int, object]] = []
+    # Each subject keeps what the officer wrote (shown back to them) beside its normalized form (for matching).
+    subjects: list[tuple[str, NormalizedIdentifier]] = []
     if not data.identifiers:
         errors.setdefault("identifiers", []).append("Give at least one subject: a UID, e-mail, phone, wallet or transaction.")
     for row, identifier in enumerate(data.identifiers, start=1):
         try:
-            subjects.append((row, identifier_normalize(kind=identifier.kind, value=identifier.value, chain=identifier.chain)))
+            subjects.append((identifier.value.strip(),
+                             identifier_normalize(kind=identifier.kind, value=identifier.value, chain=identifier.chain)))
         except ValidationError as error:
             errors.setdefault("identifiers", []).append(f"Subject {row}: {' '.join(error.messages)}")
     checked = _check_documents(data, errors)
@@ -223,7 +226,7 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
     try:
         with transaction.atomic():
             case = _case_create(user=user, officer=officer, data=data, extends=extends, text_language=text_language,
-                                subjects=[subject for _, subject in subjects], checked=checked, actor=actor, now=now)
+                                subjects=subjects, checked=checked, actor=actor, now=now)
     except IntegrityError:
         # The same submission raced in from a second click: the first one made the case.
         existing = Case.objects.filter(submitted_by=user, submission_key=data.submission_key).first()
@@ -234,9 +237,12 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
 
 
 def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case | None, text_language: LanguageResult,
-                 subjects: list, checked: list[_CheckedDocument], actor: Actor, now: datetime) -> Case:  # type: ignore[type-arg]
+                 subjects: list[tuple[str, NormalizedIdentifier]], checked: list[_CheckedDocument], actor: Actor,
+                 now: datetime) -> Case:
     case = Case.objects.create(
-        reference=f"pending-{data.submission_key}",
+        # A unique placeholder until the primary key gives the reference. Not derived from the submission
+        # key: that one is unique per officer only, and may be longer than the reference column.
+        reference=f"pending-{uuid.uuid4().hex}",
         request_type=data.request_type,
         officer=officer,
         agency=officer.agency,
@@ -264,10 +270,10 @@ def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case
     )
     case.reference = f"LEORS-{now.year}-{case.pk:06d}"
     case.save(update_fields=["reference"])
-    for subject in subjects:
+    for entered, subject in subjects:
         SubjectIdentifier.objects.get_or_create(
             case=case, kind=subject.kind, normalized=subject.normalized,
-            defaults={"chain": subject.chain, "value": subject.normalized},
+            defaults={"chain": subject.chain, "value": entered},
         )
     created: dict[int, CaseDocument] = {}
     # Originals first, so that each translation can point at its original.
@@ -300,7 +306,7 @@ def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case
     audit_record(actor=actor, action="case.submitted", obj=case, now=now, changes={
         "request_type": case.request_type,
         "agency": officer.agency_id,
-        "subjects": [f"{s.kind}:{s.normalized}" for s in subjects],
+        "subjects": [f"{s.kind}:{s.normalized}" for _, s in subjects],
         "documents": [{"name": d.original_name, "sha256": d.sha256, "language": d.language,
                        "language_status": d.language_status} for d in created.values()],
         "text_language": case.text_language,

@@ -69,7 +69,10 @@ def production_release(*, production: Production, actor: Actor, now: datetime) -
 
 def production_download_record(*, production: Production, actor: Actor, now: datetime) -> None:
     """Every download is audited; an officer can download only within the window."""
-    if actor.user is not None and not actor.user.is_staff and not production.is_available(now):
+    if actor.user is None:
+        # Nobody anonymous downloads anything; without this check the window did not apply to them.
+        raise ActionRefused("Sign in to download this file.")
+    if not actor.user.is_staff and not production.is_available(now):
         raise ActionRefused("This download has expired or has not been released. Ask the legal team through a message.")
     with transaction.atomic():
         audit_record(actor=actor, action="production.downloaded", obj=production, now=now,

@@ -7,6 +7,7 @@ the sender gave is kept only as data. Nothing in the application alters or delet
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -27,10 +28,18 @@ LEGAL_DOCUMENT_TYPES = {**PDF_OR_IMAGE, DOCX: ".docx", "text/plain": ".txt"}
 PRODUCTION_TYPES = {**LEGAL_DOCUMENT_TYPES, XLSX: ".xlsx", "text/csv": ".csv", "application/zip": ".zip"}
 
 
+# Markup is text too, but not a document we take: an HTML page (or SVG, XML) renamed .pdf or .txt
+# would otherwise pass as plain text and could be rendered by a browser that second-guesses the type.
+_MARKUP_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<(?:!doctype|html|head|body|\?xml|svg|script|iframe|!--)", re.IGNORECASE)
+_ACTIVE_MARKUP = re.compile(rb"<(?:script|iframe|object|embed)\b", re.IGNORECASE)
+
+
 def _sniff_text(head: bytes, name: str, allowed: dict[str, str]) -> str | None:
     """Plain text has no magic number: accept valid UTF-8 without NUL bytes where text is allowed."""
     if b"\x00" in head:
         return None
+    if _MARKUP_START.match(head) or _ACTIVE_MARKUP.search(head):
+        return "text/html"  # never in an allowed set: refused, and named as what it is
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as error:

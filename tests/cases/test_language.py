@@ -1,0 +1,107 @@
+"""R4: the language of a text and of a document's text layer (PDF, DOCX, plain text), with lingua.
+
+A document with no text (a scan, an image, a damaged file) has no language: it is flagged for the
+manual check, never an exception at intake.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from cases.language import detect_document, detect_text, extract_text
+from tests.documents import (
+    ENGLISH_REQUEST,
+    ENGLISH_WARRANT,
+    FRENCH_REQUEST,
+    FRENCH_WARRANT,
+    GERMAN_ORDER,
+    docx_with_text,
+    pdf_with_text,
+    scanned_pdf,
+)
+
+PDF = "application/pdf"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+TXT = "text/plain"
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [(ENGLISH_REQUEST, "en"), (ENGLISH_WARRANT, "en"), (FRENCH_REQUEST, "fr"), (FRENCH_WARRANT, "fr"),
+     (GERMAN_ORDER, "de")],
+)
+def test_r4_detect_text_names_the_language_with_a_confidence(text: str, language: str) -> None:
+    result = detect_text(text)
+    assert (result.language, result.has_text) == (language, True)
+    assert result.confidence is not None
+    assert 0.5 <= result.confidence <= 1.0
+    assert result.is_english is (language == "en")
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", "12/03/2026 — 4711-0815 — §§ 1, 2", "Warrant"])
+def test_r4_too_little_text_has_no_language(text: str) -> None:
+    result = detect_text(text)
+    assert result.has_text is False
+    assert (result.language, result.confidence) == ("", None)
+    assert result.is_english is False
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "expected_start", "language"),
+    [
+        (pdf_with_text(ENGLISH_WARRANT), PDF, "SEARCH WARRANT. The Crown Court", "en"),
+        (pdf_with_text(FRENCH_WARRANT), PDF, "RÉQUISITION JUDICIAIRE. Le juge", "fr"),
+        (pdf_with_text(GERMAN_ORDER), PDF, "BESCHLUSS. Das Amtsgericht", "de"),
+        (docx_with_text(GERMAN_ORDER), DOCX, "BESCHLUSS. Das Amtsgericht", "de"),
+        (docx_with_text(ENGLISH_WARRANT), DOCX, "SEARCH WARRANT. The Crown Court", "en"),
+        (FRENCH_WARRANT.encode(), TXT, "RÉQUISITION JUDICIAIRE. Le juge", "fr"),
+        (ENGLISH_WARRANT.encode(), TXT, "SEARCH WARRANT. The Crown Court", "en"),
+    ],
+)
+def test_r4_text_is_extracted_from_pdf_docx_and_plain_text_and_its_language_detected(
+        content: bytes, content_type: str, expected_start: str, language: str) -> None:
+    stream = io.BytesIO(content)
+    assert " ".join(extract_text(stream, content_type).split()).startswith(expected_start)
+    assert stream.tell() == 0  # left rewound for the next reader (hashing, storage)
+    result = detect_document(stream, content_type)
+    assert (result.language, result.has_text) == (language, True)
+    assert stream.tell() == 0
+
+
+def test_r4_a_scan_has_no_text_and_so_no_language() -> None:
+    stream = io.BytesIO(scanned_pdf())
+    assert extract_text(stream, PDF).strip() == ""
+    result = detect_document(stream, PDF)
+    assert (result.has_text, result.language, result.confidence) == (False, "", None)
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b"%PDF-1.4\n\x00\x01\x02 this is not really a PDF", PDF),
+        (pdf_with_text(ENGLISH_WARRANT)[:200], PDF),  # truncated in transit
+        (b"PK\x03\x04 not a real archive", DOCX),
+        (b"", TXT),
+    ],
+)
+def test_r4_a_damaged_document_has_no_text_rather_than_an_error(content: bytes, content_type: str) -> None:
+    stream = io.BytesIO(content)
+    assert extract_text(stream, content_type) == ""
+    result = detect_document(stream, content_type)
+    assert result.has_text is False
+    assert stream.tell() == 0
+
+
+def test_r4_images_and_unknown_types_are_not_read() -> None:
+    # An image has no text layer we read: it goes to the manual check.
+    result = detect_document(io.BytesIO(ENGLISH_WARRANT.encode()), "image/png")
+    assert result.has_text is False
+    assert extract_text(io.BytesIO(ENGLISH_WARRANT.encode()), "application/zip") == ""
+
+
+def test_r4_invalid_utf8_in_plain_text_does_not_raise() -> None:
+    content = ENGLISH_WARRANT.encode() + b"\xff\xfe\xfd"
+    assert extract_text(io.BytesIO(content), TXT).startswith("SEARCH WARRANT")
+    assert detect_document(io.BytesIO(content), TXT).language == "en"
