@@ -211,6 +211,10 @@ class CaseDocument(models.Model):
         ENGLISH = "english", "English"
         NOT_ENGLISH = "not_english", "Not English"
         NO_TEXT = "no_text", "No text layer: manual check needed"
+        UNCERTAIN = "uncertain", "Language uncertain: manual check needed"
+
+    # R4: a person must look at these: no readable text, or a detector that is not sure.
+    MANUAL_CHECK_STATUSES = (LanguageStatus.NO_TEXT, LanguageStatus.UNCERTAIN)
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="documents")
     role = models.CharField(max_length=20, choices=Role.choices)
@@ -250,7 +254,7 @@ class CaseDocument(models.Model):
     @property
     def needs_manual_language_check(self) -> bool:
         """R4: a scan (no text) must be checked by a reviewer before the case can be accepted."""
-        return self.language_status == self.LanguageStatus.NO_TEXT and self.language_cleared_at is None
+        return self.language_status in self.MANUAL_CHECK_STATUSES and self.language_cleared_at is None
 
     @property
     def effective_language_status(self) -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from cases.identifiers import identifier_normalize
 from cases.models import Case, CaseDocument, CaseMessage, Production, SubjectIdentifier
 from leors.core.audit import audit_history_for
 from leors.core.models import AuditEvent
@@ -17,7 +19,7 @@ OFFICER_TIMELINE = {
     "case.submitted": "Request submitted",
     "case.assigned": "Review started",
     "case.information_requested": "The legal team asked for more information",
-    "case.answered": "You answered",
+    "case.answered": "Answer received",
     "case.message_posted": "Message",
     "case.decided": "Decision recorded",
     "case.production_released": "Production released",
@@ -60,9 +62,17 @@ def case_search_for(*, user: Any, query: str = "", status: str = "", request_typ
         cases = cases.filter(request_type=request_type)
     query = query.strip()
     if query:
+        # A subject typed in another form (spaces in a phone number, an address in capitals) is
+        # normalized the way intake normalized it.
+        normalized = {query}
+        for kind in SubjectIdentifier.Kind.values:
+            try:
+                normalized.add(identifier_normalize(kind=kind, value=query).normalized)
+            except ValidationError:
+                continue
         cases = cases.filter(
             Q(reference__icontains=query) | Q(title__icontains=query) | Q(case_reference__icontains=query)
-            | Q(subjects__normalized__iexact=query) | Q(subjects__value__icontains=query)
+            | Q(subjects__normalized__in=normalized) | Q(subjects__value__icontains=query)
         ).distinct()
     return cases.order_by("-submitted_at", "-pk")
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
+
+_FIXED_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
 ENGLISH_WARRANT = (
     "SEARCH WARRANT. The Crown Court at Southwark orders the production of all records held in respect of the "
@@ -43,6 +46,7 @@ def pdf_with_text(text: str) -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF()
+    pdf.set_creation_date(_FIXED_DATE)  # the same text always makes the same bytes
     pdf.add_page()
     pdf.set_font("Helvetica", size=11)
     pdf.multi_cell(0, 6, text.encode("latin-1", errors="replace").decode("latin-1"))
@@ -60,6 +64,7 @@ def scanned_pdf() -> bytes:
     image.save(buffer, format="PNG")
     buffer.seek(0)
     pdf = FPDF()
+    pdf.set_creation_date(_FIXED_DATE)
     pdf.add_page()
     pdf.image(buffer, x=10, y=10, w=180)
     return bytes(pdf.output())

@@ -22,11 +22,20 @@ def case_transition(case: Case, *, allowed_from: tuple[str, ...], to: str, refus
     return case
 
 
-def require_staff(actor: Actor) -> User:
-    # R10: every review step names the member of the legal team who took it; nothing is automatic.
-    if actor.user is None or not actor.user.is_staff or not actor.user.is_active:
+PERM_REVIEW = "cases.review_case"
+PERM_ASSIGN = "cases.assign_case"
+
+
+def require_staff(actor: Actor, case: Case, perm: str = PERM_REVIEW) -> User:
+    """R10: every review step names the member of the legal team who took it, holding the right
+    for it on this case (assigned reviewer) or on every case (legal lead). Checked here, so no
+    caller — admin, task or shell — can skip it; an auditor can never act."""
+    user = actor.user
+    if user is None or not user.is_staff or not user.is_active:
         raise ActionRefused("Only a member of the legal team can do this.")
-    return actor.user
+    if not (user.has_perm(perm) or user.has_perm(perm, case)):
+        raise ActionRefused("You are not the reviewer of this case.")
+    return user
 
 
 def officer_case_path(case: Case) -> str:

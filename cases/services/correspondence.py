@@ -11,8 +11,9 @@ from guardian.shortcuts import assign_perm
 
 from cases.language import detect_document
 from cases.models import Case, CaseDocument, CaseMessage
-from cases.services.common import case_transition, officer_case_path, staff_case_path
+from cases.services.common import case_transition, officer_case_path, require_staff, staff_case_path
 from cases.services.intake import language_name, language_status_of
+from leors import policy
 from leors.access.models import Officer, User
 from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
@@ -68,6 +69,12 @@ def case_message_post(*, case: Case, body: str, attachments: list[UploadedFile],
     from_staff = user.is_staff
     if is_internal and not from_staff:
         raise ActionRefused("Only the legal team can write internal notes.")
+    if from_staff:
+        require_staff(actor, case)
+    elif not user.has_perm("cases.respond_case", case):  # a supervisor reads the agency's cases, no more
+        raise ActionRefused("Only the officers of this case can write on it.")
+    if len(attachments) > policy.upload_max_files():
+        raise ValidationError({"attachments": f"Attach at most {policy.upload_max_files()} files to one message."})
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if locked.status in (Status.CLOSED, Status.WITHDRAWN):

@@ -82,11 +82,12 @@ def language_name(code: str) -> str:
 
 
 def language_status_of(result: LanguageResult) -> str:
+    """R4: English, not English, or for a person to decide (no text, or the detector is unsure)."""
     if not result.has_text:
         return LanguageStatus.NO_TEXT
-    if result.is_english and (result.confidence or 0) >= policy.language_min_confidence():
-        return LanguageStatus.ENGLISH
-    return LanguageStatus.NOT_ENGLISH
+    if (result.confidence or 0) < policy.language_min_confidence():
+        return LanguageStatus.UNCERTAIN
+    return LanguageStatus.ENGLISH if result.is_english else LanguageStatus.NOT_ENGLISH
 
 
 @dataclass
@@ -122,12 +123,19 @@ def _check_type_fields(data: CaseInput, *, officer: Officer, now: datetime, erro
             add("freeze_duration_days", "State the duration of the freeze in days, as the order states it. "
                                         "An order without a duration cannot be taken (R8).")
     elif data.request_type == RequestType.PRESERVATION_EXTENSION:
+        from cases.selectors import case_list_for
+
         reference = data.extends_case_reference.strip().upper()
-        extends = Case.objects.filter(reference=reference, agency=officer.agency,
-                                      request_type=RequestType.PRESERVATION).first()
+        # Only a preservation this officer may see: another agency's reference, or a colleague's that
+        # was not shared, gets the same answer as one that does not exist.
+        extends = case_list_for(user=officer.user).filter(reference=reference, agency=officer.agency,
+                                                          request_type=RequestType.PRESERVATION).first()
         if extends is None:
-            add("extends_case_reference", f"“{reference or '(empty)'}” is not a preservation request of your agency. "
+            add("extends_case_reference", f"“{reference or '(empty)'}” is not a preservation request of yours. "
                                           "Give the LEORS reference of the preservation to extend.")
+        elif extends.status in (Case.Status.WITHDRAWN, Case.Status.DECLINED, Case.Status.CLOSED):
+            add("extends_case_reference", f"{extends.reference} was {extends.get_status_display().lower()}; there is "
+                                          "no preservation to extend. Send a new preservation request instead.")
     elif data.request_type == RequestType.ASSET_RECOVERY:
         if not data.assets_description.strip():
             add("assets_description", "Describe the assets to be returned (asset, amount, account or address).")

@@ -18,7 +18,7 @@ from leors.core.outbox import email_enqueue
 
 
 def production_upload(*, case: Case, upload: UploadedFile, description: str, actor: Actor, now: datetime) -> Production:
-    user = require_staff(actor)
+    user = require_staff(actor, case)
     inspected = file_inspect(upload, allowed=PRODUCTION_TYPES)
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
@@ -41,12 +41,16 @@ def production_release_blockers(case: Case, now: datetime) -> list[str]:
     if case.request_type == RequestType.USER_INFORMATION and not case.notification_decision:
         blockers.append("Record the notification decision first: notified (when), withheld under the non-disclosure "
                         "instruction, or waived (why) (R6).")
+    elif (case.notification_decision == Case.NotificationDecision.WITHHELD
+          and not case.is_non_disclosure_in_force(now)):
+        blockers.append(f"Notification was withheld under a non-disclosure instruction that ended on "
+                        f"{case.non_disclosure_until:%d %B %Y}. Record a new notification decision first (R6).")
     return blockers
 
 
 def production_release(*, production: Production, actor: Actor, now: datetime) -> Production:
     """Make a production downloadable by the case's officers until the window ends."""
-    user = require_staff(actor)
+    user = require_staff(actor, production.case)
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=production.case_id)
         blockers = production_release_blockers(case, now)

@@ -12,7 +12,7 @@ from django.db import transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
 from cases.models import CHECKLIST_FIELDS, Case, CaseDocument, CaseMessage, RequestType
-from cases.services.common import case_transition, officer_case_path, require_staff, staff_case_path
+from cases.services.common import PERM_ASSIGN, case_transition, officer_case_path, require_staff, staff_case_path
 from leors.access.models import User
 from leors.access.services import GROUP_LEGAL_LEAD, GROUP_LEGAL_REVIEWER
 from leors.core.audit import Actor, audit_record
@@ -31,7 +31,7 @@ def _tell_officer(case: Case, *, what: str, now: datetime) -> None:
 
 def case_assign(*, case: Case, reviewer: User, actor: Actor, now: datetime) -> Case:
     """Give one reviewer the object permissions on this case only; the case enters review."""
-    require_staff(actor)
+    require_staff(actor, case, PERM_ASSIGN)
     if not reviewer.is_active or not reviewer.is_staff or not reviewer.groups.filter(
             name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]).exists():
         raise ActionRefused(f"{reviewer} is not an active legal reviewer or lead.")
@@ -73,7 +73,7 @@ class ReviewChecklist:
 def case_checklist_update(*, case: Case, data: ReviewChecklist, actor: Actor, now: datetime) -> Case:
     """R10: record what the reviewer checked: issuing authority, jurisdiction, signature or seal,
     dates, subject identifiers, scope."""
-    user = require_staff(actor)
+    user = require_staff(actor, case)
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if locked.status not in (Status.SUBMITTED, Status.IN_REVIEW, Status.INFORMATION_REQUESTED):
@@ -89,7 +89,7 @@ def case_checklist_update(*, case: Case, data: ReviewChecklist, actor: Actor, no
 
 def case_request_information(*, case: Case, question: str, actor: Actor, now: datetime) -> Case:
     """R10: ask the officer for more; the case waits for the answer."""
-    user = require_staff(actor)
+    user = require_staff(actor, case)
     question = question.strip()
     if len(question) < 10:
         raise ValidationError({"question": "Write the question so the officer knows exactly what to send."})
@@ -105,10 +105,12 @@ def case_request_information(*, case: Case, question: str, actor: Actor, now: da
 
 def case_document_verify(*, document: CaseDocument, actor: Actor, now: datetime) -> CaseDocument:
     """R5: the reviewer has checked this legal process (authority, signature or seal, validity)."""
-    user = require_staff(actor)
+    user = require_staff(actor, document.case)
     if document.role != CaseDocument.Role.LEGAL_PROCESS:
         raise ActionRefused("Only a legal-process document can be verified.")
     with transaction.atomic():
+        if not Case.objects.select_for_update().filter(pk=document.case_id, status__in=Case.OPEN_STATUSES).exists():
+            raise ActionRefused("Legal process can only be verified while the case is under review.")
         updated = CaseDocument.objects.filter(pk=document.pk, verified_at__isnull=True).update(verified_by=user,
                                                                                               verified_at=now)
         if updated != 1:
@@ -127,16 +129,19 @@ def case_document_language_clear(*, document: CaseDocument, language_status: str
     An override (anything other than confirming a scan) needs a reason; it is audited with the
     detector's result, so the record shows who decided what against which evidence.
     """
-    user = require_staff(actor)
+    user = require_staff(actor, document.case)
     if language_status not in (CaseDocument.LanguageStatus.ENGLISH, CaseDocument.LanguageStatus.NOT_ENGLISH):
         raise ValidationError({"language_status": "Choose English or not English."})
     reason = reason.strip()
-    is_override = document.language_status != CaseDocument.LanguageStatus.NO_TEXT
+    is_override = document.language_status not in CaseDocument.MANUAL_CHECK_STATUSES
     if (is_override or language_status == CaseDocument.LanguageStatus.NOT_ENGLISH) and len(reason) < 10:
         raise ValidationError({"reason": "Record why (at least a sentence): it goes into the audit trail."})
     with transaction.atomic():
+        # The case row is locked first (as case_decide locks it), so a decision cannot slip in between.
+        case_is_open = Case.objects.select_for_update().filter(pk=document.case_id,
+                                                               status__in=Case.OPEN_STATUSES).exists()
         locked = CaseDocument.objects.select_for_update().get(pk=document.pk)
-        if not Case.objects.filter(pk=locked.case_id, status__in=Case.OPEN_STATUSES).exists():
+        if not case_is_open:
             raise ActionRefused("The language can only be recorded while the case is under review.")
         CaseDocument.objects.filter(pk=locked.pk).update(language_cleared_by=user, language_cleared_at=now,
                                                          language_cleared_as=language_status,
@@ -159,7 +164,9 @@ def case_acceptance_blockers(case: Case) -> list[str]:
     documents = list(case.documents.all())
     for document in documents:
         if document.needs_manual_language_check:
-            blockers.append(f"“{document.original_name}” has no text layer: record its language first (R4).")
+            blockers.append(f"“{document.original_name}” needs a manual language check "
+                            f"({document.get_language_status_display().split(':')[0].lower()}): record its language "
+                            "first (R4).")
         elif (document.effective_language_status == CaseDocument.LanguageStatus.NOT_ENGLISH
               and document.role == CaseDocument.Role.LEGAL_PROCESS
               and not any(t.effective_language_status == CaseDocument.LanguageStatus.ENGLISH
@@ -179,7 +186,7 @@ def case_decide(*, case: Case, decision: str, reasons: str, actor: Actor, now: d
     Acceptance is blocked while `case_acceptance_blockers` lists anything (R4, R5, R10). A decline is
     always possible: it needs only the reasons.
     """
-    user = require_staff(actor)
+    user = require_staff(actor, case)
     reasons = reasons.strip()
     if decision not in Case.Decision.values:
         raise ValidationError({"decision": "Choose accept, accept in part or decline."})
@@ -208,7 +215,7 @@ def case_notification_record(*, case: Case, decision: str, notified_at: datetime
                              actor: Actor, now: datetime) -> Case:
     """R6: record whether the user was told before disclosure: notified (when), withheld under the
     non-disclosure instruction (only while one is in force), or waived (why)."""
-    user = require_staff(actor)
+    user = require_staff(actor, case)
     if case.request_type != RequestType.USER_INFORMATION:
         raise ActionRefused("A notification decision belongs to user-information requests only.")
     waiver_reason = waiver_reason.strip()
@@ -230,7 +237,9 @@ def case_notification_record(*, case: Case, decision: str, notified_at: datetime
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if locked.status not in Case.ACCEPTED_STATUSES:
             raise ActionRefused("Record the notification decision after the case is accepted and before release.")
-        if locked.productions.filter(released_at__isnull=False).exists():
+        withholding_ended = (locked.notification_decision == Case.NotificationDecision.WITHHELD
+                             and not locked.is_non_disclosure_in_force(now))
+        if locked.productions.filter(released_at__isnull=False).exists() and not withholding_ended:
             raise ActionRefused("A production was already released; the notification decision can no longer change.")
         Case.objects.filter(pk=locked.pk).update(
             notification_decision=decision, notified_at=notified_at,
@@ -247,8 +256,12 @@ def case_notification_record(*, case: Case, decision: str, notified_at: datetime
 
 def case_fulfil(*, case: Case, actor: Actor, now: datetime) -> Case:
     """The exchange has done what it accepted to do."""
-    require_staff(actor)
+    require_staff(actor, case)
     with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if locked.status not in Case.ACCEPTED_STATUSES:
+            raise ActionRefused("Only an accepted case can be fulfilled. "
+                                f"The case is now: {locked.get_status_display().lower()}.")
         if case.request_type == RequestType.USER_INFORMATION and not case.productions.filter(
                 released_at__isnull=False).exists():
             raise ActionRefused("Release the production to the officer before marking the case fulfilled.")
@@ -260,7 +273,7 @@ def case_fulfil(*, case: Case, actor: Actor, now: datetime) -> Case:
 
 
 def case_close(*, case: Case, actor: Actor, now: datetime) -> Case:
-    require_staff(actor)
+    require_staff(actor, case)
     with transaction.atomic():
         case_transition(case, allowed_from=(Status.FULFILLED, Status.DECLINED, Status.WITHDRAWN), to=Status.CLOSED,
                         refusal="Only a fulfilled, declined or withdrawn case can be closed.", closed_at=now)

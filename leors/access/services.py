@@ -563,7 +563,7 @@ def officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Act
         raise ValidationError({"note": "Say why the account is suspected (at least a sentence); it goes into the referral."})
     with transaction.atomic():
         updated = Officer.objects.filter(pk=officer.pk, status=Officer.Status.ACTIVE).update(
-            status=Officer.Status.SUSPENDED, suspended_at=now
+            status=Officer.Status.SUSPENDED, suspended_at=now, is_supervisor=False
         )
         if updated != 1:
             raise ActionRefused("This officer is already suspended.")
@@ -576,7 +576,8 @@ def officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Act
             officer=officer, note=note, referred_to=referred_to.strip(), created_at=now, created_by=user
         )
         audit_record(actor=actor, action="officer.suspended", obj=officer,
-                     changes={"status": Officer.Status.SUSPENDED, "referral": referral.pk, "note": note,
+                     changes={"status": Officer.Status.SUSPENDED, "is_supervisor": False, "referral": referral.pk,
+                              "note": note,
                               "referred_to": referral.referred_to}, now=now)
     officer.refresh_from_db()
     return referral

@@ -437,7 +437,7 @@ def test_r4_a_scan_blocks_acceptance_until_its_language_is_recorded_in_the_admin
     accept = {"decision": "accepted", "reasons": REVIEW_REASONS}
     response = client.post(workflow_url(scanned, "decide"), accept)
     assert response.status_code == 400
-    assert "“order-scan.pdf” has no text layer: record its language first (R4)." in response.content.decode()
+    assert "“order-scan.pdf” needs a manual language check (no text layer): record its language first (R4)." in response.content.decode()
 
     response = client.post(workflow_url(scanned, "language"), {"document": scan.pk, "language_status": "english"})
     assert response.status_code == 302

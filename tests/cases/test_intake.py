@@ -324,7 +324,16 @@ def test_a_preservation_extension_names_a_preservation_of_the_same_agency() -> N
     preservation = submit_case(officer, request_type=RequestType.PRESERVATION, **letter)
     user_information = submit_case(officer)
 
-    # A colleague of the same agency may extend it, even writing the reference in lower case.
+    # A colleague of the same agency cannot extend a preservation they were not given: the same words
+    # as for a reference that does not exist. Once it is shared with them, they may, even writing the
+    # reference in lower case.
+    unshared = refusal(colleague, request_type=RequestType.PRESERVATION_EXTENSION,
+                       extends_case_reference=preservation.reference, **letter)["extends_case_reference"]
+    assert unshared == [m.replace("LEORS-2026-999999", preservation.reference) for m in refusal(
+        colleague, request_type=RequestType.PRESERVATION_EXTENSION, extends_case_reference="LEORS-2026-999999",
+        **letter)["extends_case_reference"]]
+    correspondence.case_share(case=preservation, colleague_email=colleague.user.email, actor=Actor(user=officer.user),
+               now=timezone.now())
     extension = submit_case(colleague, request_type=RequestType.PRESERVATION_EXTENSION,
                             extends_case_reference=f"  {preservation.reference.lower()} ", **letter)
     assert extension.extends_case == preservation

@@ -322,7 +322,7 @@ def test_r4_acceptance_waits_for_the_manual_language_check_of_a_scan() -> None:
     cast.assign().checklist().verify()
     scan = cast.case.documents.get()
     assert scan.needs_manual_language_check
-    with pytest.raises(ActionRefused, match=re.escape("“scanned-warrant.pdf” has no text layer: record its language")):
+    with pytest.raises(ActionRefused, match=re.escape("“scanned-warrant.pdf” needs a manual language check (no text layer): record its language")):
         cast.decide()
 
     # Recording it as not English needs a reason; then the missing translation blocks acceptance instead.
@@ -415,7 +415,7 @@ def test_r6_the_notification_decision_comes_after_acceptance_and_only_on_user_in
         cast.notification(Case.NotificationDecision.WAIVED, waiver_reason="The account holder is the victim.")
     freeze = Cast(request_type="freeze", freeze_duration_days=10, data_requested="",
                   has_non_disclosure_instruction=None,
-                  documents=[document_input(pdf_with_text(ENGLISH_WARRANT), document_type="freeze_order")])
+                  documents=[document_input(pdf_with_text(ENGLISH_WARRANT), document_type="freeze_order")]).assign()
     with pytest.raises(ActionRefused, match="user-information requests only"):
         freeze.notification(Case.NotificationDecision.WAIVED, waiver_reason="The account holder is the victim.")
 
@@ -475,3 +475,67 @@ def test_r6_the_notification_decision_cannot_change_after_a_release() -> None:
     assert cast.case.notification_decision == "notified"
     with pytest.raises(ActionRefused, match="already released"):
         productions.production_release(production=production, actor=cast.staff, now=cast.now)
+
+
+# --- Who may act, checked in the services themselves ----------------------------------------------
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", ["auditor", "unassigned reviewer"])
+def test_r10_only_the_assigned_reviewer_or_a_lead_can_decide_even_through_the_service(who: str) -> None:
+    cast = Cast().assign().checklist().verify()
+    intruder = make_auditor() if who == "auditor" else cast.colleague
+    for attempt in (
+        lambda: review.case_decide(case=cast.case, decision="declined", reasons="Declined by someone else entirely.",
+                                   actor=Actor(user=fresh(intruder)), now=cast.now),
+        lambda: review.case_request_information(case=cast.case, question="Who are you, really?",
+                                                actor=Actor(user=fresh(intruder)), now=cast.now),
+    ):
+        with pytest.raises(ActionRefused):
+            attempt()
+    cast.case.refresh_from_db()
+    assert cast.case.status == Status.IN_REVIEW
+    # The lead may, on any case.
+    assert review.case_decide(case=cast.case, decision="declined", reasons="The order does not name this account.",
+                              actor=Actor(user=cast.lead), now=cast.now).status == Status.DECLINED
+
+
+@pytest.mark.django_db
+def test_r10_a_supervisor_reads_the_agency_cases_but_cannot_write_on_them() -> None:
+    from leors.access.services import officer_supervisor_set
+
+    cast = Cast().assign()
+    supervisor = approved_officer(official_email="chief.inspector@met.police.example.uk")
+    officer_supervisor_set(officer=supervisor, is_supervisor=True, actor=Actor(user=cast.lead), now=cast.now)
+    with pytest.raises(ActionRefused):
+        correspondence.case_message_post(case=cast.case, body="I answer for my officer.", attachments=[],
+                                         is_internal=False, actor=Actor(user=fresh(supervisor.user)), now=cast.now)
+    assert not cast.case.messages.exists()
+
+
+@pytest.mark.django_db
+def test_r6_release_is_blocked_again_when_the_withholding_instruction_has_ended() -> None:
+    until = timezone.now().date() + timedelta(days=10)
+    cast = Cast(has_non_disclosure_instruction=True, non_disclosure_until=until).accepted()
+    cast.notification(Case.NotificationDecision.WITHHELD)
+    first, second = cast.upload(), cast.upload(name="ip-log.csv")
+    productions.production_release(production=first, actor=cast.staff, now=cast.now)
+    later = timezone.now() + timedelta(days=11)
+    with time_machine.travel(later, tick=False):
+        with pytest.raises(ActionRefused, match="Record a new notification decision"):
+            productions.production_release(production=second, actor=cast.staff, now=timezone.now())
+        # The ended withholding is the one decision that may be replaced after a release.
+        cast.notification(Case.NotificationDecision.NOTIFIED, notified_at=timezone.now(), now=timezone.now())
+        assert productions.production_release(production=second, actor=cast.staff,
+                                              now=timezone.now()).released_at is not None
+
+
+def test_r4_a_detection_the_detector_is_unsure_of_goes_to_a_person() -> None:
+    from cases.language import LanguageResult
+    from cases.services.intake import language_status_of
+
+    unsure_english = LanguageResult(language="en", confidence=0.2, has_text=True)
+    unsure_german = LanguageResult(language="de", confidence=0.2, has_text=True)
+    assert language_status_of(unsure_english) == CaseDocument.LanguageStatus.UNCERTAIN
+    assert language_status_of(unsure_german) == CaseDocument.LanguageStatus.UNCERTAIN
+    assert language_status_of(LanguageResult(language="de", confidence=0.9, has_text=True)) == "not_english"
+    assert language_status_of(LanguageResult(language="en", confidence=0.9, has_text=True)) == "english"

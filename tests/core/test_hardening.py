@@ -103,3 +103,29 @@ def test_r12_changing_the_password_is_audited() -> None:
                            {"oldpassword": PASSWORD, "password1": new, "password2": new})
     assert response.status_code == 302
     assert AuditEvent.objects.filter(action="auth.password_changed", object_id=str(user.pk)).count() == 1
+
+
+@pytest.mark.django_db
+def test_r3_suspension_ends_the_supervisor_role_too() -> None:
+    from cases.models import Case  # noqa: F401  (the agency group grants cases)
+
+    lead = make_lead()
+    supervisor = approved_officer()
+    services.officer_supervisor_set(officer=supervisor, is_supervisor=True, actor=Actor(user=lead), now=timezone.now())
+    services.officer_suspend(officer=supervisor, note="Account used from an unknown network to freeze funds.",
+                             referred_to="", actor=Actor(user=lead), now=timezone.now())
+    supervisor.refresh_from_db()
+    assert supervisor.is_supervisor is False
+    assert not supervisor.user.groups.filter(name__startswith="agency:").exists()
+
+
+@pytest.mark.django_db
+def test_r10_the_officer_finds_a_case_by_a_subject_typed_another_way() -> None:
+    from cases.selectors import case_search_for
+    from cases.services.intake import IdentifierInput
+    from tests.factories import submit_case
+
+    officer = approved_officer()
+    case = submit_case(officer, identifiers=[IdentifierInput(kind="phone", value="+44 20 7946 0018")])
+    assert list(case_search_for(user=officer.user, query="+442079460018")) == [case]
+    assert list(case_search_for(user=officer.user, query="+44 (20) 7946-0018")) == [case]
