@@ -23,6 +23,8 @@ _HEX64 = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]+$")
 _UID = re.compile(r"^[0-9A-Za-z_-]{4,40}$")
 
+MAX_LENGTH = 200  # SubjectIdentifier.value and .normalized
+
 CHAIN_CHOICES = [
     ("", "Detect from the address"),
     ("btc", "Bitcoin"),
@@ -97,6 +99,8 @@ def identifier_normalize(*, kind: str, value: str, chain: str = "") -> Normalize
     raw = value.strip()
     if not raw:
         raise ValidationError("Enter the identifier or remove the row.")
+    if len(raw) > MAX_LENGTH:
+        raise ValidationError(f"An identifier has at most {MAX_LENGTH} characters; this one has {len(raw)}.")
     if kind == "uid":
         if not _UID.match(raw):
             raise ValidationError(f"“{raw}” is not an exchange UID (4–40 letters, digits, - or _).")

@@ -208,6 +208,13 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
     errors: dict[str, list[str]] = {}
     if not data.title.strip():
         errors["title"] = ["Give the request a short title."]
+    for name, limit in (("title", 200), ("case_reference", 120)):
+        if len(getattr(data, name).strip()) > limit:
+            errors.setdefault(name, []).append(f"At most {limit} characters, please.")
+    for document in data.documents:
+        if len(document.issuing_authority.strip()) > 200 or len(document.document_reference.strip()) > 120:
+            errors.setdefault("documents", []).append(
+                f"“{document.upload.name}”: the issuing authority has at most 200 characters and the reference 120.")
     extends = _check_type_fields(data, officer=officer, now=now, errors=errors)
     text_language = detect_text(data.request_text)
     if not text_language.has_text:

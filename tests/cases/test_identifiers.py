@@ -141,3 +141,8 @@ def test_an_empty_value_or_unknown_kind_is_refused() -> None:
         identifier_normalize(kind="wallet", value="   ")
     with pytest.raises(ValidationError, match="Unknown kind"):
         identifier_normalize(kind="passport", value="X1234567")
+
+
+def test_an_identifier_longer_than_its_column_is_refused_with_a_message() -> None:
+    with pytest.raises(ValidationError, match="at most 200 characters"):
+        identifier_normalize(kind="email", value=("a" * 190) + "@police.example.gov")
