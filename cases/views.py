@@ -8,7 +8,9 @@ served only as attachments, after the audit event is written.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
+from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -73,7 +75,24 @@ def _add_errors(form: Form, error: ValidationError) -> None:
 
 # --- My cases ---------------------------------------------------------------------------------------
 
+def current_access_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """An officer whose access is past its re-verification date, or suspended, can use nothing of the
+    portal until it is renewed: every case page says so (403). Derived from the stored date, so it
+    holds from the first second, with no sweep involved."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not request.user.is_staff:
+            officer = access_selectors.officer_for(user=request.user)
+            if officer is not None and not officer.is_access_current(timezone.now()):
+                return render(request, "cases/access_not_current.html", {"officer": officer}, status=403)
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
 @login_required
+@current_access_required
 @never_cache
 @require_GET
 def case_list(request: HttpRequest) -> HttpResponse:
@@ -324,6 +343,7 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
 
 
 @login_required
+@current_access_required
 @never_cache
 @require_GET
 def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
@@ -334,6 +354,7 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @login_required
+@current_access_required
 @never_cache
 @require_POST
 def case_message(request: HttpRequest, reference: str) -> HttpResponse:
@@ -358,6 +379,7 @@ def case_message(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @login_required
+@current_access_required
 @never_cache
 @require_POST
 def case_withdraw(request: HttpRequest, reference: str) -> HttpResponse:
@@ -373,6 +395,7 @@ def case_withdraw(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @login_required
+@current_access_required
 @never_cache
 @require_POST
 def case_share(request: HttpRequest, reference: str) -> HttpResponse:
@@ -404,6 +427,7 @@ def _attachment(file: FieldFile, *, filename: str, content_type: str) -> FileRes
 
 
 @login_required
+@current_access_required
 @require_GET
 def case_document_download(request: HttpRequest, document_id: int) -> FileResponse:
     """Permission-checked (404 like a missing document) and audited; serves staff as well."""
@@ -413,6 +437,7 @@ def case_document_download(request: HttpRequest, document_id: int) -> FileRespon
 
 
 @login_required
+@current_access_required
 @require_GET
 def production_download(request: HttpRequest, production_id: int) -> HttpResponseBase:
     """A released production, within its download window; every download is audited."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leors.settings")
 
@@ -16,6 +17,21 @@ app = Celery("leors")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["leors.core", "leors.access", "cases"])
 
-app.conf.beat_schedule = {
-    "outbox-deliver-due": {"task": "leors.core.tasks.outbox_deliver_due", "schedule": 60.0},
-}
+def _beat_schedule() -> dict[str, dict[str, object]]:
+    from django.conf import settings
+
+    every = float(settings.LEORS_SWEEP_INTERVAL_SECONDS)
+    return {
+        # R7, R8: holds lapse, freezes lift, reminders go out — every minute, idempotent.
+        "clocks-sweep": {"task": "cases.tasks.clocks_sweep", "schedule": every},
+        # What a broker outage held back is delivered here.
+        "outbox-deliver-due": {"task": "leors.core.tasks.outbox_deliver_due", "schedule": every},
+        # R2: one digest a day of applications due soon or overdue.
+        "access-review-digest": {"task": "cases.tasks.access_review_digest",
+                                 "schedule": crontab(hour=settings.LEORS_DIGEST_HOUR_UTC, minute=0)},
+    }
+
+
+@app.on_after_configure.connect
+def _install_beat_schedule(sender: Celery, **kwargs: object) -> None:
+    sender.conf.beat_schedule = _beat_schedule()

@@ -77,6 +77,33 @@ def upload_max_files() -> int:
     return settings.LEORS_UPLOAD_MAX_FILES
 
 
+def preservation_period() -> timedelta:
+    """R7: a hold runs this long from receipt of the formal request."""
+    return timedelta(days=settings.LEORS_PRESERVATION_DAYS)
+
+
+def preservation_extension_period() -> timedelta:
+    """R7: an accepted extension adds this much to the hold's end."""
+    return timedelta(days=settings.LEORS_PRESERVATION_EXTENSION_DAYS)
+
+
+def preservation_reminder_days() -> list[int]:
+    return sorted(set(settings.LEORS_PRESERVATION_REMINDER_DAYS), reverse=True)
+
+
+def freeze_max_days() -> int:
+    """R8: at most this many days unless the order itself explicitly orders longer."""
+    return settings.LEORS_FREEZE_MAX_DAYS
+
+
+def freeze_reminder_days() -> list[int]:
+    return sorted(set(settings.LEORS_FREEZE_REMINDER_DAYS), reverse=True)
+
+
+def sweep_interval_seconds() -> int:
+    return settings.LEORS_SWEEP_INTERVAL_SECONDS
+
+
 def production_available_for() -> timedelta:
     """How long a released production can be downloaded by the officer."""
     return timedelta(days=settings.LEORS_PRODUCTION_AVAILABLE_DAYS)

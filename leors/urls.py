@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import include, path
 
+from cases.api import restriction_feed
 from leors.core import views as core_views
 
 # Staff sign in through allauth (with the second factor), never through the bare admin form.
@@ -21,6 +22,7 @@ urlpatterns = [
     # The official e-mail is the vetted identity of an officer: it is never changed by its user.
     path("accounts/email/", _not_offered),
     path("healthz", core_views.healthz, name="healthz"),
+    path("api/v1/restrictions/", restriction_feed, name="restriction_feed"),
     path("verify/", core_views.verify, name="verify"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

@@ -104,15 +104,29 @@ def case_message_post(*, case: Case, body: str, attachments: list[UploadedFile],
 
 
 def case_withdraw(*, case: Case, actor: Actor, now: datetime) -> Case:
+    """The officer withdraws the request. An open request simply ends; a freeze already in force is
+    lifted at once (R8: early lift on withdrawal); a preservation hold ends (R7)."""
+    from cases.models import Freeze, RequestType
+    from cases.services import clocks
+
     if actor.user is None or not actor.user.has_perm("cases.respond_case", case):
         raise ActionRefused("Only the officers of this case can withdraw it.")
     with transaction.atomic():
-        case_transition(case, allowed_from=Case.WITHDRAWABLE_STATUSES, to=Status.WITHDRAWN,
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        active_freeze = Freeze.objects.filter(case=locked, status=Freeze.Status.ACTIVE).first()
+        allowed = Case.WITHDRAWABLE_STATUSES + ((Status.FULFILLED,) if active_freeze else ())
+        case_transition(locked, allowed_from=allowed, to=Status.WITHDRAWN,
                         refusal="This case can no longer be withdrawn.", closed_at=now)
-        audit_record(actor=actor, action="case.withdrawn", obj=case, changes={"status": Status.WITHDRAWN}, now=now)
-        if case.assigned_to is not None:
-            email_enqueue(key=f"case-withdrawn:{case.pk}", to=case.assigned_to.email, template="staff_case_message",
-                          reference=case.reference, link_path=staff_case_path(case), now=now)
+        audit_record(actor=actor, action="case.withdrawn", obj=locked, changes={"status": Status.WITHDRAWN}, now=now)
+        if active_freeze is not None:
+            clocks.freeze_lift(freeze=active_freeze, reason=Freeze.LiftReason.WITHDRAWN,
+                               note="The officer withdrew the freeze request.", actor=actor, now=now)
+        if locked.request_type == RequestType.PRESERVATION:
+            clocks.hold_end_early(case=locked, reason="withdrawn", actor=actor, now=now)
+        if locked.assigned_to is not None:
+            email_enqueue(key=f"case-withdrawn:{locked.pk}", to=locked.assigned_to.email, template="staff_case_message",
+                          reference=locked.reference, link_path=staff_case_path(locked), now=now)
+    case.refresh_from_db()
     return case
 
 

@@ -122,6 +122,16 @@ def _check_type_fields(data: CaseInput, *, officer: Officer, now: datetime, erro
         if not data.freeze_duration_days or data.freeze_duration_days < 1:
             add("freeze_duration_days", "State the duration of the freeze in days, as the order states it. "
                                         "An order without a duration cannot be taken (R8).")
+        if data.extends_case_reference.strip():
+            # A further order for a freeze already in place: it must be one of the officer's own.
+            from cases.selectors import case_list_for
+
+            reference = data.extends_case_reference.strip().upper()
+            extends = case_list_for(user=officer.user).filter(reference=reference, agency=officer.agency,
+                                                              request_type=RequestType.FREEZE).first()
+            if extends is None:
+                add("extends_case_reference", f"“{reference}” is not a freeze request of yours. Give the LEORS "
+                                              "reference of the freeze this further order continues, or leave it empty.")
     elif data.request_type == RequestType.PRESERVATION_EXTENSION:
         from cases.selectors import case_list_for
 
@@ -136,6 +146,12 @@ def _check_type_fields(data: CaseInput, *, officer: Officer, now: datetime, erro
         elif extends.status in (Case.Status.WITHDRAWN, Case.Status.DECLINED, Case.Status.CLOSED):
             add("extends_case_reference", f"{extends.reference} was {extends.get_status_display().lower()}; there is "
                                           "no preservation to extend. Send a new preservation request instead.")
+        else:
+            from cases.services.clocks import hold_extension_problem
+
+            problem = hold_extension_problem(preservation=extends, now=now)
+            if problem:
+                add("extends_case_reference", problem)
     elif data.request_type == RequestType.ASSET_RECOVERY:
         if not data.assets_description.strip():
             add("assets_description", "Describe the assets to be returned (asset, amount, account or address).")
@@ -279,7 +295,7 @@ def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case
             data.non_disclosure_until
             if data.request_type == RequestType.USER_INFORMATION and data.has_non_disclosure_instruction else None
         ),
-        extends_case=extends,
+        extends_case=extends if data.request_type in (RequestType.PRESERVATION_EXTENSION, RequestType.FREEZE) else None,
         freeze_duration_days=data.freeze_duration_days if data.request_type == RequestType.FREEZE else None,
         assets_description=data.assets_description.strip() if data.request_type == RequestType.ASSET_RECOVERY else "",
     )
@@ -314,6 +330,10 @@ def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case
             language=item.language.language,
             language_confidence=item.language.confidence,
         )
+    if case.request_type == RequestType.PRESERVATION:
+        from cases.services.clocks import hold_start
+
+        hold_start(case=case, actor=actor, now=now)  # R7: preservation starts at receipt
     for perm in OFFICER_CASE_PERMISSIONS:
         assign_perm(f"cases.{perm}", user, case)
     # An agency supervisor sees every case of their own agency, through their agency's group.

@@ -206,9 +206,24 @@ def case_decide(*, case: Case, decision: str, reasons: str, actor: Actor, now: d
                         decided_by=user, decided_at=now, decision_reasons=reasons)
         audit_record(actor=actor, action="case.decided", obj=locked,
                      changes={"status": decision, "reasons": reasons}, now=now)
+        _clocks_follow_decision(locked, decision=decision, actor=actor, now=now)
         _tell_officer(locked, what="decision", now=now)
     case.refresh_from_db()
     return case
+
+
+def _clocks_follow_decision(case: Case, *, decision: str, actor: Actor, now: datetime) -> None:
+    """R7: an accepted extension extends the hold at once (and so is fulfilled); a declined
+    preservation request ends the hold it started at receipt."""
+    from cases.services import clocks
+
+    if case.request_type == RequestType.PRESERVATION_EXTENSION and decision != Case.Decision.DECLINE:
+        clocks.hold_extend(extension=case, actor=actor, now=now)
+        case_transition(case, allowed_from=Case.ACCEPTED_STATUSES, to=Status.FULFILLED,
+                        refusal="The case changed meanwhile.")
+        audit_record(actor=actor, action="case.fulfilled", obj=case, changes={"status": Status.FULFILLED}, now=now)
+    elif case.request_type == RequestType.PRESERVATION and decision == Case.Decision.DECLINE:
+        clocks.hold_end_early(case=case, reason="declined", actor=actor, now=now)
 
 
 def case_notification_record(*, case: Case, decision: str, notified_at: datetime | None, waiver_reason: str,

@@ -96,3 +96,19 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient} ({self.status})"
+
+
+class ApiToken(models.Model):
+    """A machine's bearer token (the exchange platform reading its restriction feed).
+
+    Only a SHA-256 digest is stored; the token itself is shown once, when it is created.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name

@@ -102,11 +102,11 @@ def outbox_email_write(*, key: str, to: str, subject: str, body: str, now: datet
         },
     )
     if created:
-        transaction.on_commit(lambda: _schedule_delivery(message.pk))
+        transaction.on_commit(lambda: schedule_delivery(message.pk))
     return message
 
 
-def _schedule_delivery(message_id: int) -> None:
+def schedule_delivery(message_id: int) -> None:
     from leors.core.tasks import outbox_deliver
 
     try:
@@ -126,8 +126,10 @@ def _send(message: OutboxMessage) -> None:
             headers={"X-LEORS-Outbox-Key": message.key,
                      "Message-ID": f"<{hashlib.sha256(message.key.encode()).hexdigest()[:40]}@leors.outbox>"},
         ).send(fail_silently=False)
-    else:  # webhooks arrive with the clocks issue
-        raise NotImplementedError(f"No sender for channel {message.channel}")
+    else:
+        from leors.core.webhooks import webhook_send
+
+        webhook_send(message)
 
 
 def outbox_deliver(*, message_id: int, now: datetime) -> bool:

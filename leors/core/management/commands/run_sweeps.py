@@ -12,6 +12,11 @@ class Command(BaseCommand):
     help = "Run the scheduled sweeps once (for cron-based deployments); the same code Celery beat runs."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from cases.services.clocks import access_review_digest, clocks_sweep
+
         now = timezone.now()
+        holds, freezes, reminders = clocks_sweep(now=now)
+        digests = access_review_digest(now=now)
         sent = outbox_deliver_due(now=now)
-        self.stdout.write(f"outbox: {sent} message(s) delivered")
+        self.stdout.write(f"clocks: {holds} hold(s) lapsed, {freezes} freeze(s) lifted, {reminders} reminder(s); "
+                          f"digest: {digests}; outbox: {sent} message(s) delivered")

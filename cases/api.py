@@ -1,0 +1,71 @@
+"""The exchange's read-only restriction feed: what is in force now, for reconciliation.
+
+`GET /api/v1/restrictions/?page=N` with `Authorization: Bearer <token>`. What is in force is
+derived from the stored end times at the moment of the request: a freeze past its end is never
+listed, whether or not the sweep has lifted it yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q
+from django.http import HttpRequest, JsonResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from cases.models import Case, Freeze, PreservationHold
+from leors.core.tokens import api_token_for
+
+
+def _subjects(case: Case) -> list[dict[str, str]]:
+    return [{"kind": s.kind, "value": s.normalized, "chain": s.chain} for s in case.subjects.all()]
+
+
+@never_cache
+@require_GET
+def restriction_feed(request: HttpRequest) -> JsonResponse:
+    now = timezone.now()
+    if api_token_for(request, now=now) is None:
+        response = JsonResponse({"error": "A valid bearer token is required."}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="leors"'
+        return response
+    try:
+        page = int(request.GET.get("page", "1"))
+        if page < 1:
+            raise ValueError
+    except ValueError:
+        return JsonResponse({"error": "page must be a positive integer."}, status=400)
+    size = settings.LEORS_FEED_PAGE_SIZE
+    freezes = (Freeze.objects.filter(status=Freeze.Status.ACTIVE, expires_at__gt=now)
+               .select_related("case").prefetch_related("case__subjects").order_by("activated_at", "pk"))
+    pending_extension = Exists(Case.objects.filter(extends_case_id=OuterRef("case_id"), status__in=Case.OPEN_STATUSES,
+                                                   submitted_at__lt=OuterRef("expires_at")))
+    holds = (PreservationHold.objects.filter(status=PreservationHold.Status.ACTIVE)
+             .filter(Q(expires_at__gt=now) | Q(pending_extension))
+             .select_related("case").prefetch_related("case__subjects").order_by("started_at", "pk"))
+    freeze_count, hold_count = freezes.count(), holds.count()
+    start, end = (page - 1) * size, page * size
+    items: list[dict[str, Any]] = []
+    if start < freeze_count:
+        items += [{"type": "freeze", "id": f.pk, "case": f.case.reference, "subjects": _subjects(f.case),
+                   "starts_at": f.activated_at.isoformat(), "ends_at": f.expires_at.isoformat()}
+                  for f in freezes[start:min(end, freeze_count)]]
+    if end > freeze_count:
+        hold_start, hold_end = max(0, start - freeze_count), end - freeze_count
+        items += [{"type": "preservation", "id": h.pk, "case": h.case.reference, "subjects": _subjects(h.case),
+                   "starts_at": h.started_at.isoformat(), "ends_at": h.expires_at.isoformat()}
+                  for h in holds[hold_start:hold_end]]
+    total = freeze_count + hold_count
+    url = reverse("restriction_feed")
+    return JsonResponse({
+        "as_of": now.isoformat(),
+        "count": total,
+        "page": page,
+        "next": f"{url}?page={page + 1}" if end < total else None,
+        "previous": f"{url}?page={page - 1}" if page > 1 else None,
+        "results": items,
+    })

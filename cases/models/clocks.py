@@ -1,0 +1,114 @@
+"""The clocks: preservation holds (R7) and freezes (R8), and the reminders sent before they end.
+
+Every clock is a stored, indexed due time (`expires_at`). Whether it is in force is derived from it
+at the moment of asking, so a page, the API and the exchange's feed are right even when no sweep
+has run; the sweeps only make the stored status catch up and send what is owed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import models
+
+from leors.access.models import User
+
+
+class PreservationHold(models.Model):
+    """R7: user information preserved for 60 days from receipt of a formal request, extendable."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        LAPSED = "lapsed", "Lapsed"
+
+    case = models.OneToOneField("cases.Case", on_delete=models.PROTECT, related_name="hold")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    started_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    extension_count = models.PositiveIntegerField(default=0)
+    lapsed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="hold_active_due_idx", condition=models.Q(status="active"))]
+
+    def __str__(self) -> str:
+        return f"Preservation hold on {self.case}"
+
+    def is_in_force(self, now: datetime) -> bool:
+        """Active and not past its end, unless an extension filed in time still awaits its review."""
+        if self.status != self.Status.ACTIVE:
+            return False
+        return now < self.expires_at or self.has_pending_extension()
+
+    def has_pending_extension(self) -> bool:
+        from cases.models.requests import Case
+
+        return self.case.extensions.filter(status__in=Case.OPEN_STATUSES,
+                                           submitted_at__lt=self.expires_at).exists()
+
+
+class Freeze(models.Model):
+    """R8: a restriction on the subject's account, from activation to its end or an early lift."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        LIFTED = "lifted", "Lifted"
+
+    class LiftReason(models.TextChoices):
+        EXPIRED = "expired", "The granted period ended"
+        WITHDRAWN = "withdrawn", "The request was withdrawn"
+        COURT_DECISION = "court_decision", "A court decision lifted it"
+        OTHER = "other", "Other (see note)"
+
+    case = models.OneToOneField("cases.Case", on_delete=models.PROTECT, related_name="freeze")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    stated_days = models.PositiveIntegerField(help_text="The duration the order states.")
+    granted_days = models.PositiveIntegerField(help_text="What runs: the stated duration, capped unless confirmed.")
+    longer_confirmed = models.BooleanField(default=False,
+                                           help_text="The reviewer confirmed the order explicitly orders a longer period.")
+    longer_passage = models.TextField(blank=True, help_text="The passage of the order that orders the longer period.")
+    activated_at = models.DateTimeField()
+    activated_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    expires_at = models.DateTimeField(db_index=True)
+    extension_count = models.PositiveIntegerField(default=0)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    lift_reason = models.CharField(max_length=20, choices=LiftReason.choices, blank=True)
+    lift_note = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="freeze_active_due_idx", condition=models.Q(status="active"))]
+
+    def __str__(self) -> str:
+        return f"Freeze on {self.case}"
+
+    def is_in_force(self, now: datetime) -> bool:
+        """A freeze past its end is never in force, whether or not a sweep has lifted it yet."""
+        return self.status == self.Status.ACTIVE and now < self.expires_at
+
+
+class Reminder(models.Model):
+    """One reminder before a clock ends. The unique constraints make each one happen once, even
+    with two sweeps at the same time; an extension moves the clock, so its reminders come again."""
+
+    class Kind(models.TextChoices):
+        HOLD_EXPIRY = "hold_expiry", "Preservation hold expires"
+        FREEZE_LIFT = "freeze_lift", "Freeze lifts"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    hold = models.ForeignKey(PreservationHold, null=True, blank=True, on_delete=models.PROTECT, related_name="reminders")
+    freeze = models.ForeignKey(Freeze, null=True, blank=True, on_delete=models.PROTECT, related_name="reminders")
+    days_before = models.PositiveIntegerField()
+    clock_ends_at = models.DateTimeField(help_text="The end of the clock this reminder was for.")
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hold", "days_before", "clock_ends_at"], name="hold_reminder_once",
+                                    condition=models.Q(hold__isnull=False)),
+            models.UniqueConstraint(fields=["freeze", "days_before", "clock_ends_at"], name="freeze_reminder_once",
+                                    condition=models.Q(freeze__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} in {self.days_before} days"

@@ -1,0 +1,372 @@
+"""The clocks of R7 (preservation holds) and R8 (freezes), and the sweeps that make them catch up.
+
+A clock is a stored due time; `is_in_force(now)` answers from it. The sweeps (Celery beat every
+minute, or `manage.py run_sweeps`) take `now` as an argument, claim due rows with
+`select_for_update(skip_locked=True)` so that two sweeps never take the same row, re-check each
+row's state under its lock, transition it once, audit it, and queue the e-mails and webhooks in
+the same transaction. A sweep killed half-way leaves every row either done or untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.urls import reverse
+
+from cases.models import Case, Freeze, PreservationHold, Reminder, RequestType
+from cases.services.common import case_transition, officer_case_path, require_staff, staff_case_path
+from leors import policy
+from leors.access.models import AccessApplication
+from leors.access.services import GROUP_LEGAL_LEAD
+from leors.core.audit import Actor, audit_record
+from leors.core.errors import ActionRefused
+from leors.core.models import OutboxMessage
+from leors.core.outbox import email_enqueue
+from leors.core.webhooks import webhook_enqueue
+
+SWEEP = Actor.system("system:clocks")
+BATCH_SIZE = 200
+
+
+def _subjects(case: Case) -> list[dict[str, str]]:
+    return [{"kind": s.kind, "value": s.normalized, "chain": s.chain} for s in case.subjects.all()]
+
+
+def _restriction_data(*, kind: str, restriction_id: int, case: Case, starts_at: datetime,
+                      ends_at: datetime) -> dict[str, Any]:
+    return {"restriction": {"type": kind, "id": restriction_id}, "case": case.reference, "agency": case.agency_id,
+            "subjects": _subjects(case), "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()}
+
+
+def _tell_officer(case: Case, *, what: str, now: datetime) -> None:
+    email_enqueue(key=f"clock:{case.pk}:{what}:{now.isoformat()}", to=case.submitted_by.email, template="case_update",
+                  reference=case.reference, link_path=officer_case_path(case), now=now)
+
+
+def _tell_reviewer(case: Case, *, what: str, now: datetime) -> None:
+    if case.assigned_to is not None:
+        email_enqueue(key=f"clock-staff:{case.pk}:{what}:{now.isoformat()}", to=case.assigned_to.email,
+                      template="staff_case_message", reference=case.reference, link_path=staff_case_path(case),
+                      now=now)
+
+
+# --- R7: preservation holds ----------------------------------------------------------------------
+
+def hold_start(*, case: Case, actor: Actor, now: datetime) -> PreservationHold:
+    """R7: the hold starts at receipt of the formal request (intake) and runs policy.preservation_period()."""
+    if case.request_type != RequestType.PRESERVATION:
+        raise ActionRefused("Only a preservation request starts a hold.")
+    hold = PreservationHold.objects.create(case=case, started_at=now, expires_at=now + policy.preservation_period())
+    audit_record(actor=actor, action="hold.started", obj=case, now=now,
+                 changes={"hold": hold.pk, "expires_at": hold.expires_at})
+    webhook_enqueue(event="hold.started", key=f"hold:{hold.pk}:started", now=now,
+                    data=_restriction_data(kind="preservation", restriction_id=hold.pk, case=case,
+                                           starts_at=hold.started_at, ends_at=hold.expires_at))
+    return hold
+
+
+def hold_extension_problem(*, preservation: Case, now: datetime) -> str | None:
+    """R7: an extension must be filed before the hold expires."""
+    hold = PreservationHold.objects.filter(case=preservation).first()
+    if hold is None:
+        return f"{preservation.reference} has no preservation hold to extend."
+    if hold.status != PreservationHold.Status.ACTIVE or now >= hold.expires_at:
+        ended = hold.lapsed_at or hold.expires_at
+        return (f"The preservation hold of {preservation.reference} ended on {ended:%d %B %Y at %H:%M} UTC. An "
+                "extension must be filed before the hold expires; send a new preservation request instead.")
+    return None
+
+
+def hold_extend(*, extension: Case, actor: Actor, now: datetime) -> PreservationHold:
+    """R7: an accepted extension makes the hold run a further period from its current end.
+
+    Called inside the acceptance of the extension request. The extension was filed before the
+    hold's end (intake checks it), and a hold with an extension pending does not lapse, so an
+    extension filed at the last minute and accepted later still extends an unbroken hold.
+    """
+    if extension.request_type != RequestType.PRESERVATION_EXTENSION or extension.extends_case_id is None:
+        raise ActionRefused("Only a preservation extension extends a hold.")
+    hold = PreservationHold.objects.select_for_update().get(case_id=extension.extends_case_id)
+    if hold.status != PreservationHold.Status.ACTIVE:
+        raise ActionRefused("The preservation hold has already lapsed; it cannot be extended. A new preservation "
+                            "request is needed.")
+    previous = hold.expires_at
+    hold.expires_at = previous + policy.preservation_extension_period()
+    hold.extension_count += 1
+    hold.save(update_fields=["expires_at", "extension_count"])
+    audit_record(actor=actor, action="hold.extended", obj=hold.case, now=now,
+                 changes={"hold": hold.pk, "expires_at": [previous, hold.expires_at], "extension": extension.reference})
+    webhook_enqueue(event="hold.extended", key=f"hold:{hold.pk}:extended:{hold.extension_count}", now=now,
+                    data=_restriction_data(kind="preservation", restriction_id=hold.pk, case=hold.case,
+                                           starts_at=hold.started_at, ends_at=hold.expires_at))
+    _tell_officer(hold.case, what=f"hold-extended-{hold.extension_count}", now=now)
+    return hold
+
+
+def _pending_extension() -> Exists:
+    return Exists(Case.objects.filter(extends_case_id=OuterRef("case_id"), status__in=Case.OPEN_STATUSES,
+                                      submitted_at__lt=OuterRef("expires_at")))
+
+
+def hold_end_early(*, case: Case, reason: str, actor: Actor, now: datetime) -> None:
+    """A preservation request declined or withdrawn: its hold ends now, and the exchange is told."""
+    hold = PreservationHold.objects.select_for_update().filter(case=case, status=PreservationHold.Status.ACTIVE).first()
+    if hold is None:
+        return
+    hold.status = PreservationHold.Status.LAPSED
+    hold.lapsed_at = now
+    hold.save(update_fields=["status", "lapsed_at"])
+    audit_record(actor=actor, action="hold.ended", obj=case, now=now, changes={"hold": hold.pk, "reason": reason})
+    webhook_enqueue(event="hold.lapsed", key=f"hold:{hold.pk}:lapsed", now=now,
+                    data={**_restriction_data(kind="preservation", restriction_id=hold.pk, case=case,
+                                              starts_at=hold.started_at, ends_at=now), "reason": reason})
+
+
+def holds_lapse_due(*, now: datetime) -> int:
+    """R7: every hold past its end (and with no extension filed in time still pending) lapses, once."""
+    due = (PreservationHold.objects.filter(status=PreservationHold.Status.ACTIVE, expires_at__lte=now)
+           .exclude(_pending_extension()))
+
+    def lapse(hold: PreservationHold) -> None:
+        hold.status = PreservationHold.Status.LAPSED
+        hold.lapsed_at = now
+        hold.save(update_fields=["status", "lapsed_at"])
+        audit_record(actor=SWEEP, action="hold.lapsed", obj=hold.case, now=now,
+                     changes={"hold": hold.pk, "expired_at": hold.expires_at})
+        webhook_enqueue(event="hold.lapsed", key=f"hold:{hold.pk}:lapsed", now=now,
+                        data=_restriction_data(kind="preservation", restriction_id=hold.pk, case=hold.case,
+                                               starts_at=hold.started_at, ends_at=hold.expires_at))
+        _tell_officer(hold.case, what="hold-lapsed", now=now)
+        _tell_reviewer(hold.case, what="hold-lapsed", now=now)
+
+    return _claim_each(due, lapse, still_due=lambda hold: hold.status == PreservationHold.Status.ACTIVE
+                       and hold.expires_at <= now and not hold.has_pending_extension())
+
+
+# --- R8: freezes ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FreezeActivation:
+    confirm_longer: bool = False
+    longer_passage: str = ""
+
+
+def freeze_granted_days(*, stated_days: int, activation: FreezeActivation) -> int:
+    """R8: the stated duration, capped at policy.freeze_max_days() unless the reviewer confirmed that the
+    order itself explicitly orders longer (citing the passage)."""
+    if stated_days <= policy.freeze_max_days():
+        return stated_days
+    if activation.confirm_longer:
+        if len(activation.longer_passage.strip()) < 10:
+            raise ValidationError({"longer_passage": "Quote the passage of the order that explicitly orders the "
+                                                     "longer period."})
+        return stated_days
+    return policy.freeze_max_days()
+
+
+def freeze_activate(*, case: Case, activation: FreezeActivation, actor: Actor, now: datetime) -> Freeze:
+    """R8: start the freeze of an accepted freeze request; it runs from now for the granted period.
+
+    A further order (a freeze request naming an earlier freeze case) accepted while that freeze is
+    still in force extends it from its current end instead of starting a second one.
+    """
+    user = require_staff(actor, case)
+    if case.request_type != RequestType.FREEZE or not case.freeze_duration_days:
+        raise ActionRefused("Only a freeze request with a stated duration can be activated.")
+    granted = freeze_granted_days(stated_days=case.freeze_duration_days, activation=activation)
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if locked.status not in Case.ACCEPTED_STATUSES:
+            raise ActionRefused("A freeze is activated only after the request was reviewed and accepted (R10).")
+        earlier = (Freeze.objects.select_for_update().filter(case_id=locked.extends_case_id).first()
+                   if locked.extends_case_id else None)
+        if earlier is not None and earlier.is_in_force(now):
+            previous = earlier.expires_at
+            earlier.expires_at = previous + timedelta(days=granted)
+            earlier.extension_count += 1
+            earlier.save(update_fields=["expires_at", "extension_count"])
+            freeze = earlier
+            audit_record(actor=actor, action="freeze.extended", obj=earlier.case, now=now, changes={
+                "freeze": earlier.pk, "expires_at": [previous, earlier.expires_at], "further_order": locked.reference,
+                "granted_days": granted, "stated_days": locked.freeze_duration_days,
+                "longer_confirmed": activation.confirm_longer, "longer_passage": activation.longer_passage})
+            webhook_enqueue(event="freeze.extended", key=f"freeze:{earlier.pk}:extended:{earlier.extension_count}",
+                            now=now, data=_restriction_data(kind="freeze", restriction_id=earlier.pk,
+                                                            case=earlier.case, starts_at=earlier.activated_at,
+                                                            ends_at=earlier.expires_at))
+        else:
+            if Freeze.objects.filter(case=locked).exists():
+                raise ActionRefused("This freeze is already active.")
+            freeze = Freeze.objects.create(
+                case=locked, stated_days=case.freeze_duration_days, granted_days=granted,
+                longer_confirmed=activation.confirm_longer and granted > policy.freeze_max_days(),
+                longer_passage=activation.longer_passage.strip() if granted > policy.freeze_max_days() else "",
+                activated_at=now, activated_by=user, expires_at=now + timedelta(days=granted),
+            )
+            audit_record(actor=actor, action="freeze.activated", obj=locked, now=now, changes={
+                "freeze": freeze.pk, "stated_days": freeze.stated_days, "granted_days": granted,
+                "expires_at": freeze.expires_at, "longer_confirmed": freeze.longer_confirmed,
+                "longer_passage": freeze.longer_passage})
+            webhook_enqueue(event="freeze.activated", key=f"freeze:{freeze.pk}:activated", now=now,
+                            data=_restriction_data(kind="freeze", restriction_id=freeze.pk, case=locked,
+                                                   starts_at=freeze.activated_at, ends_at=freeze.expires_at))
+        case_transition(locked, allowed_from=Case.ACCEPTED_STATUSES, to=Case.Status.FULFILLED,
+                        refusal="The case changed meanwhile.")
+        audit_record(actor=actor, action="case.fulfilled", obj=locked, changes={"status": Case.Status.FULFILLED},
+                     now=now)
+        _tell_officer(locked, what="freeze-active", now=now)
+    case.refresh_from_db()
+    return freeze
+
+
+def _lift(freeze: Freeze, *, reason: str, note: str, actor: Actor, user: Any, now: datetime) -> None:
+    freeze.status = Freeze.Status.LIFTED
+    freeze.lifted_at = now
+    freeze.lifted_by = user
+    freeze.lift_reason = reason
+    freeze.lift_note = note
+    freeze.save(update_fields=["status", "lifted_at", "lifted_by", "lift_reason", "lift_note"])
+    audit_record(actor=actor, action="freeze.lifted", obj=freeze.case, now=now,
+                 changes={"freeze": freeze.pk, "reason": reason, "note": note, "expires_at": freeze.expires_at})
+    webhook_enqueue(event="freeze.lifted", key=f"freeze:{freeze.pk}:lifted", now=now,
+                    data={**_restriction_data(kind="freeze", restriction_id=freeze.pk, case=freeze.case,
+                                              starts_at=freeze.activated_at, ends_at=min(now, freeze.expires_at)),
+                          "reason": reason})
+    _tell_officer(freeze.case, what="freeze-lifted", now=now)
+    _tell_reviewer(freeze.case, what="freeze-lifted", now=now)
+
+
+def freeze_lift(*, freeze: Freeze, reason: str, note: str, actor: Actor, now: datetime) -> Freeze:
+    """R8: lift early, on withdrawal of the order or a court decision, with the reason recorded."""
+    if reason not in (Freeze.LiftReason.WITHDRAWN, Freeze.LiftReason.COURT_DECISION, Freeze.LiftReason.OTHER):
+        raise ValidationError({"reason": "Choose why the freeze is lifted early."})
+    note = note.strip()
+    if len(note) < 10:
+        raise ValidationError({"note": "Record what the lift rests on (the decision, its date and reference)."})
+    user = actor.user if actor.user is not None and actor.user.is_staff else None
+    if user is not None:
+        require_staff(actor, freeze.case)
+    with transaction.atomic():
+        locked = Freeze.objects.select_for_update().get(pk=freeze.pk)
+        if locked.status != Freeze.Status.ACTIVE:
+            raise ActionRefused("This freeze is no longer active.")
+        _lift(locked, reason=reason, note=note, actor=actor, user=user, now=now)
+    freeze.refresh_from_db()
+    return freeze
+
+
+def freezes_lift_due(*, now: datetime) -> int:
+    """R8: every freeze whose period ended is lifted, once, with no one having to remember it."""
+    due = Freeze.objects.filter(status=Freeze.Status.ACTIVE, expires_at__lte=now)
+    return _claim_each(
+        due,
+        lambda freeze: _lift(freeze, reason=Freeze.LiftReason.EXPIRED, note="", actor=SWEEP, user=None, now=now),
+        still_due=lambda freeze: freeze.status == Freeze.Status.ACTIVE and freeze.expires_at <= now,
+    )
+
+
+# --- Reminders -----------------------------------------------------------------------------------
+
+def reminders_send_due(*, now: datetime) -> int:
+    """Before a hold expires (14, 7, 1 days) and a freeze lifts (5, 1 days), the officer is told once.
+
+    After downtime several reminders of one clock may be due at once: each is recorded (so none is
+    sent later), and the officer gets one e-mail.
+    """
+    sent = 0
+    for kind, model, offsets, field in (
+        (Reminder.Kind.HOLD_EXPIRY, PreservationHold, policy.preservation_reminder_days(), "hold"),
+        (Reminder.Kind.FREEZE_LIFT, Freeze, policy.freeze_reminder_days(), "freeze"),
+    ):
+        horizon = now + timedelta(days=max(offsets, default=0))
+        candidates = model.objects.filter(status="active", expires_at__gt=now, expires_at__lte=horizon)
+        for clock_id in candidates.values_list("pk", flat=True)[:BATCH_SIZE * 5]:
+            sent += _remind(kind=kind, model=model, field=field, clock_id=clock_id, offsets=offsets, now=now)
+    return sent
+
+
+def _remind(*, kind: str, model: type[PreservationHold] | type[Freeze], field: str, clock_id: int,
+            offsets: list[int], now: datetime) -> int:
+    with transaction.atomic():
+        clock = model.objects.select_for_update(skip_locked=True).filter(pk=clock_id, status="active").first()
+        if clock is None or clock.expires_at <= now:
+            return 0
+        due = [d for d in offsets if clock.expires_at - timedelta(days=d) <= now]
+        created = []
+        for days in due:
+            try:
+                with transaction.atomic():
+                    Reminder.objects.create(kind=kind, days_before=days, clock_ends_at=clock.expires_at, sent_at=now,
+                                            **{field: clock})
+                created.append(days)
+            except IntegrityError:  # already sent (by this sweep earlier, or a concurrent one)
+                continue
+        if not created:
+            return 0
+        audit_record(actor=SWEEP, action=f"{field}.reminder_sent", obj=clock.case, now=now,
+                     changes={field: clock.pk, "days_before": created, "ends_at": clock.expires_at})
+        _tell_officer(clock.case, what=f"{field}-reminder-{min(created)}-{clock.expires_at.isoformat()}", now=now)
+        return 1
+
+
+# --- R2: the daily digest of the access-review clock ----------------------------------------------
+
+def access_review_digest(*, now: datetime) -> int:
+    """Once a day, if any application is due soon or overdue, each legal lead gets one e-mail."""
+    open_applications = AccessApplication.objects.filter(status__in=AccessApplication.OPEN_STATUSES)
+    due = open_applications.filter(Q(review_window_opens_at__lte=now)).exists()
+    if not due:
+        return 0
+    sent = 0
+    with transaction.atomic():
+        for lead in Group.objects.get(name=GROUP_LEGAL_LEAD).user_set.filter(is_active=True):
+            key = f"access-digest:{now:%Y-%m-%d}:{lead.pk}"
+            if OutboxMessage.objects.filter(key=key).exists():
+                continue  # one digest a day, however often the task runs
+            email_enqueue(key=key, to=lead.email, template="staff_access_digest",
+                          reference=f"LEORS-DIGEST-{now:%Y%m%d}",
+                          link_path=reverse("admin:access_accessapplication_changelist"), now=now)
+            sent += 1
+    return sent
+
+
+# --- The sweep -----------------------------------------------------------------------------------
+
+def _claim_each(queryset: QuerySet[Any], work: Callable[[Any], None], *, still_due: Callable[[Any], bool]) -> int:
+    """Claim due rows one at a time under a row lock that other sweeps skip, re-check, and do the work
+    in the same transaction. Rows another sweep holds are left to it; rows done meanwhile are skipped."""
+    done = 0
+    for pk in list(queryset.order_by("expires_at").values_list("pk", flat=True)[:BATCH_SIZE]):
+        with transaction.atomic():
+            row = queryset.model.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if row is None or not still_due(row):
+                continue
+            work(row)
+            done += 1
+    return done
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    holds_lapsed: int
+    freezes_lifted: int
+    reminders_sent: int
+
+    def __iter__(self) -> Iterator[int]:
+        return iter((self.holds_lapsed, self.freezes_lifted, self.reminders_sent))
+
+
+def clocks_sweep(*, now: datetime) -> SweepResult:
+    """Everything time owes at `now`. Idempotent: a second run at the same `now` does nothing more."""
+    return SweepResult(
+        holds_lapsed=holds_lapse_due(now=now),
+        freezes_lifted=freezes_lift_due(now=now),
+        reminders_sent=reminders_send_due(now=now),
+    )

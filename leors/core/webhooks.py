@@ -1,0 +1,93 @@
+"""Signed webhooks to the exchange platform, delivered through the outbox.
+
+Each delivery is a POST of a JSON body with three headers:
+
+    X-LEORS-Timestamp: <unix seconds at sending>
+    X-LEORS-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>" with the shared secret>
+    X-LEORS-Idempotency-Key: <the event's unique key; the same on every retry>
+
+The receiver recomputes the signature over the raw body, refuses a timestamp outside its replay
+window, and ignores an idempotency key it has already processed (`webhook_signature_check` below
+is the reference implementation; README.md shows it in use).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import urllib.request
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from leors.core.models import OutboxMessage
+
+SIGNATURE_VERSION = "v1"
+
+
+def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"{SIGNATURE_VERSION}={mac}"
+
+
+def webhook_signature_check(*, secret: str, timestamp: str, body: bytes, signature: str, now: float,
+                            window_seconds: int) -> bool:
+    """What a receiver does: a fresh timestamp and a matching signature, compared in constant time."""
+    try:
+        sent = int(timestamp)
+    except (TypeError, ValueError):
+        return False
+    if abs(now - sent) > window_seconds:
+        return False
+    return hmac.compare_digest(webhook_signature(secret=secret, timestamp=sent, body=body), signature)
+
+
+def webhook_enqueue(*, event: str, key: str, data: dict[str, Any], now: datetime) -> OutboxMessage | None:
+    """Queue one event for the exchange in the caller's transaction (idempotent by key)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("webhook_enqueue must run inside the transaction of the change that causes it")
+    if not settings.LEORS_EXCHANGE_WEBHOOK_URL:
+        return None
+    from leors.core.outbox import schedule_delivery
+
+    message, created = OutboxMessage.objects.get_or_create(
+        key=f"webhook:{key}",
+        defaults={
+            "channel": OutboxMessage.Channel.WEBHOOK,
+            "recipient": settings.LEORS_EXCHANGE_WEBHOOK_URL,
+            "subject": event,
+            "payload": {"event": event, "idempotency_key": f"webhook:{key}", "occurred_at": now.isoformat(),
+                        "data": data},
+            "created_at": now,
+            "next_attempt_at": now,
+        },
+    )
+    if created:
+        transaction.on_commit(lambda: schedule_delivery(message.pk))
+    return message
+
+
+def webhook_send(message: OutboxMessage) -> None:
+    """POST the event; anything but a 2xx answer raises, and the outbox retries with backoff."""
+    body = json.dumps(message.payload, sort_keys=True, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    request = urllib.request.Request(  # noqa: S310  (the URL is the operator's own https endpoint)
+        message.recipient,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "LEORS-webhooks/1",
+            "X-LEORS-Timestamp": str(timestamp),
+            "X-LEORS-Signature": webhook_signature(secret=settings.LEORS_EXCHANGE_WEBHOOK_SECRET,
+                                                   timestamp=timestamp, body=body),
+            "X-LEORS-Idempotency-Key": message.payload.get("idempotency_key", message.key),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=settings.LEORS_WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
+        if not 200 <= response.status < 300:
+            raise RuntimeError(f"The endpoint answered {response.status}")
