@@ -1,0 +1,52 @@
+"""Real Celery processes for tests: a worker and beat against the suite's Redis and database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+
+
+def test_database_url() -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@contextmanager
+def celery_processes(workdir: Path, *, beat: bool = False, **extra_env: str) -> Iterator[Path]:
+    """Start `celery worker` (and `celery beat`) as separate processes; stop them on exit.
+
+    Yields the directory of their logs. The broker queue is purged first, so tasks queued by
+    earlier tests (for rows that no longer exist) do not slow this one down.
+    """
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "LEORS_VAR_DIR": str(workdir / "var"), **extra_env}
+    celery = [sys.executable, "-m", "celery", "-A", "leors"]
+    subprocess.run([*celery, "purge", "-f"], cwd=settings.BASE_DIR, env=env, check=True,  # noqa: S603
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    commands = [[*celery, "worker", "--pool=solo", "--loglevel=INFO", "--without-heartbeat", "--without-gossip",
+                 "--without-mingle"]]
+    if beat:
+        commands.append([*celery, "beat", "--loglevel=INFO", "--schedule", str(workdir / "beat-schedule")])
+    logs, processes = [], []
+    try:
+        for index, command in enumerate(commands):
+            log = (workdir / f"celery-{index}.log").open("w")
+            logs.append(log)
+            processes.append(subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=log,  # noqa: S603
+                                              stderr=subprocess.STDOUT))
+        yield workdir
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for log in logs:
+            log.close()
