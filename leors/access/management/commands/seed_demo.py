@@ -142,7 +142,7 @@ class Command(BaseCommand):
                               "order of the Amtsgericht freezes it for thirty days while the investigation proceeds."),
                 identifiers=[shared_wallet], freeze_duration_days=30,
                 documents=[document("scanned-freeze-order.pdf", "freeze_order", issuing_authority="Amtsgericht Berlin")],
-            ), None),
+            ), "activate"),
             ("ds.patel@met.police.example.uk", CaseInput(
                 request_type="preservation", submission_key="demo-preservation",
                 title="Preserve records of a suspect's account",
@@ -158,6 +158,23 @@ class Command(BaseCommand):
             case = case_submit(user=user, data=data, actor=Actor(user=user, label_override="seed_demo"), now=now)
             if step == "assign" and case.status == Case.Status.SUBMITTED:
                 review.case_assign(case=case, reviewer=reviewer, actor=lead, now=now)
+            if step == "activate" and case.status == Case.Status.SUBMITTED:
+                self._freeze_activate(case, lead=lead, now=now)
+
+    def _freeze_activate(self, case: Any, *, lead: Actor, now: Any) -> None:
+        """A freeze in force for the demo: reviewed (the scan's language recorded), accepted, activated."""
+        from cases.services import clocks, review
+
+        review.case_assign(case=case, reviewer=lead.user, actor=lead, now=now)  # type: ignore[arg-type]
+        for document in case.documents.all():
+            if document.needs_manual_language_check:
+                review.case_document_language_clear(document=document, language_status="english", reason="",
+                                                    actor=lead, now=now)
+        review.case_checklist_update(case=case, actor=lead, now=now, data=review.ReviewChecklist(
+            True, True, True, True, True, True, checklist_notes="Order confirmed with the court registry by phone."))
+        review.case_decide(case=case, decision="accepted", actor=lead, now=now,
+                           reasons="The order of the Amtsgericht is signed and sealed and names the account.")
+        clocks.freeze_activate(case=case, activation=clocks.FreezeActivation(), actor=lead, now=now)
 
     def _print_logins(self) -> None:
         site = settings.LEORS_SITE_URL
@@ -177,3 +194,5 @@ class Command(BaseCommand):
             self.stdout.write(f"  {email:34} {status}")
         self.stdout.write("E-mails (verification links included) are printed by the worker's console.")
         self.stdout.write(f"Sample documents to upload (French warrant and its translation, a scan …): {DEMO_DOCUMENTS}")
+        self.stdout.write("Restriction feed: python manage.py api_token create exchange-demo, then "
+                          f"curl -H 'Authorization: Bearer <token>' {site}/api/v1/restrictions/")
