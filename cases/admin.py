@@ -1,4 +1,4 @@
-"""The staff workspace for cases (R4, R5, R6, R10).
+"""The staff workspace for cases (R4, R5, R6, R7, R8, R10).
 
 As for access applications (leors.access.admin), the case admin is read-only: no model field is
 ever edited through a Django form. The review is done on workflow pages (extra admin URLs), each of
@@ -10,12 +10,17 @@ Who may do what: leads and auditors see every case, reviewers only those assigne
 permissions granted at assignment). Assigning takes "cases.assign_case" (leads); every other step
 takes "cases.review_case", which leads hold for every case and a reviewer for the assigned ones.
 Auditors hold neither: they read everything and change nothing.
+
+The clocks (R7 preservation holds, R8 freezes) are shown on the case page as the services stored
+them, with "in force" derived from the stored end at the moment of asking (`is_in_force(now)`), so
+the page is right even when no sweep has run. A freeze is started and lifted early only through the
+`activate` and `lift` workflow pages, which call `services.clocks`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -41,16 +46,29 @@ from cases.admin_forms import (
     CaseNotificationForm,
     CaseQuestionForm,
     ConfirmForm,
+    FreezeActivateForm,
+    FreezeLiftForm,
     ProductionReleaseForm,
     ProductionUploadForm,
 )
 from cases.identifiers import identifier_normalize
-from cases.models import CHECKLIST_FIELDS, Case, CaseDocument, RequestType, SubjectIdentifier
-from cases.services import correspondence, productions, review
+from cases.models import (
+    CHECKLIST_FIELDS,
+    Case,
+    CaseDocument,
+    Freeze,
+    PreservationHold,
+    Reminder,
+    RequestType,
+    SubjectIdentifier,
+)
+from cases.services import clocks, correspondence, productions, review
 from cases.services.intake import language_name
+from leors import policy
 from leors.access.admin import VisibleCountryFilter, WorkflowPagesMixin
 from leors.core.admin import ReadOnlyModelAdmin
 from leors.core.audit import Actor, audit_history_for
+from leors.core.errors import ActionRefused
 from leors.core.models import AuditEvent
 
 if TYPE_CHECKING:
@@ -65,6 +83,9 @@ Status = Case.Status
 # The checklist, like the language of a document, can change only while the case is under review.
 REVIEWABLE_STATUSES = Case.OPEN_STATUSES
 CLOSABLE_STATUSES = (Status.FULFILLED, Status.DECLINED, Status.WITHDRAWN)
+# The queue's "ending soon" filter: a working week's notice for the reviewer (a view of the queue,
+# not a rule's number: the officers' reminders use policy.*_reminder_days()).
+CLOCK_ENDING_SOON = timedelta(days=7)
 
 
 def _case_pk(object_id: Any) -> int:
@@ -95,6 +116,55 @@ class LanguageCheckFilter(admin.SimpleListFilter):
         if self.value() == self.NEEDED:
             return queryset.filter(_needs_language_check())
         return queryset
+
+
+def _hold_in_force(now: datetime) -> Q:
+    """R7, as PreservationHold.is_in_force: active and before its end, or past it with an extension filed
+    before that end still awaiting review (such a hold does not lapse)."""
+    pending_extension = Case.objects.filter(
+        extends_case_id=OuterRef("pk"), status__in=Case.OPEN_STATUSES,
+        submitted_at__lt=OuterRef("hold__expires_at"),
+    )
+    return Q(hold__status=PreservationHold.Status.ACTIVE) & (Q(hold__expires_at__gt=now) | Exists(pending_extension))
+
+
+def _freeze_in_force(now: datetime) -> Q:
+    """R8, as Freeze.is_in_force: a freeze past its end is never in force, swept or not."""
+    return Q(freeze__status=Freeze.Status.ACTIVE, freeze__expires_at__gt=now)
+
+
+class ClockFilter(admin.SimpleListFilter):
+    """R7, R8: the restrictions in force, and those that end soon, from the stored end times."""
+
+    title = "clock (R7, R8)"
+    parameter_name = "clock"
+
+    FREEZE_IN_FORCE = "freeze_in_force"
+    HOLD_IN_FORCE = "hold_in_force"
+    ENDING_SOON = "ending_soon"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        days = CLOCK_ENDING_SOON.days
+        return [(self.FREEZE_IN_FORCE, "Freeze in force"), (self.HOLD_IN_FORCE, "Preservation hold in force"),
+                (self.ENDING_SOON, f"Freeze or hold ending within {days} days")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value is None:
+            return queryset
+        now = timezone.now()
+        if value == self.FREEZE_IN_FORCE:
+            return queryset.filter(_freeze_in_force(now))
+        if value == self.HOLD_IN_FORCE:
+            return queryset.filter(_hold_in_force(now))
+        if value == self.ENDING_SOON:
+            soon = now + CLOCK_ENDING_SOON
+            return queryset.filter(
+                (_freeze_in_force(now) & Q(freeze__expires_at__lte=soon))
+                | (Q(hold__status=PreservationHold.Status.ACTIVE, hold__expires_at__gt=now,
+                     hold__expires_at__lte=soon))
+            )
+        return queryset.none()
 
 
 class CaseWorkflowPagesMixin(WorkflowPagesMixin):
@@ -139,7 +209,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         "language_check",
     )
     list_filter = (
-        "status", "request_type", ("agency__country", VisibleCountryFilter), LanguageCheckFilter,
+        "status", "request_type", ("agency__country", VisibleCountryFilter), LanguageCheckFilter, ClockFilter,
     )
     search_fields = ("reference", "title", "case_reference", "subjects__normalized")
     search_help_text = "A LEORS reference, a title, the agency's own reference, or a subject (UID, e-mail, "\
@@ -229,6 +299,13 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         url = reverse("admin:cases_case_change", args=[obj.extends_case.pk])
         return format_html('<a href="{}">{}</a>', url, obj.extends_case.reference)
 
+    @admin.display(description="further order for the freeze")
+    def further_order_of(self, obj: Case) -> str:
+        if obj.extends_case is None:
+            return "— (a new freeze order)"
+        url = reverse("admin:cases_case_change", args=[obj.extends_case.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.extends_case.reference)
+
     @admin.display(description="checklist complete", boolean=True)
     def checklist_complete(self, obj: Case) -> bool:
         return obj.is_checklist_complete
@@ -245,7 +322,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         type_fields: dict[str, tuple[str, tuple[str, ...]]] = {
             RequestType.USER_INFORMATION: ("User information (R5, R6)", ("data_requested", "period", "non_disclosure")),
             RequestType.PRESERVATION_EXTENSION: ("Extension", ("extends_case_link",)),
-            RequestType.FREEZE: ("Freeze (R8)", ("freeze_duration_days",)),
+            RequestType.FREEZE: ("Freeze (R8)", ("freeze_duration_days", "further_order_of")),
             RequestType.ASSET_RECOVERY: ("Return of assets (R9)", ("assets_description",)),
         }
         if request_type in type_fields:
@@ -299,7 +376,9 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         case_productions = list(selectors.productions_for(user=user, case=case).select_related("uploaded_by",
                                                                                                "released_by"))
         is_open = case.status in REVIEWABLE_STATUSES
+        freeze = Freeze.objects.select_related("activated_by", "lifted_by").filter(case=case).first()
         return {
+            **self._clock_context(case, freeze=freeze, now=now),
             "case": case,
             "subjects": subjects,
             "related_cases": related,
@@ -320,7 +399,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             ),
             "audit_events": self._audit_events(case, documents=documents, case_productions=case_productions),
             "workflow_actions": self._workflow_actions(request, case, documents=documents,
-                                                       case_productions=case_productions),
+                                                       case_productions=case_productions, freeze=freeze, now=now),
             # Per-row shortcuts to the same workflow pages (they check access and state again).
             "language_url": self._workflow_url(case, "language") if may_review and is_open else "",
             "verify_url": self._workflow_url(case, "verify") if may_review and is_open else "",
@@ -328,6 +407,40 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
                 self._workflow_url(case, "release") if may_review and case.status in Case.ACCEPTED_STATUSES else ""
             ),
         }
+
+    @staticmethod
+    def _clock_context(case: Case, *, freeze: Freeze | None, now: datetime) -> dict[str, Any]:
+        """R7, R8: the clocks of this case as stored, each "in force" derived from its end at `now`."""
+        context: dict[str, Any] = {"now": now, "reminders": list(
+            Reminder.objects.filter(Q(hold__case=case) | Q(freeze__case=case)).order_by("sent_at", "pk"))}
+        if case.request_type == RequestType.PRESERVATION:
+            hold = PreservationHold.objects.filter(case=case).first()
+            context["hold"] = hold
+            if hold is not None:
+                context["hold_in_force"] = hold.is_in_force(now)
+                context["hold_has_pending_extension"] = hold.has_pending_extension()
+            context["hold_extension_rows"] = [
+                {"case": extension, "filed_in_time": _filed_before_hold_end(extension, hold)}
+                for extension in case.extensions.order_by("submitted_at", "pk")
+            ]
+        elif case.request_type == RequestType.PRESERVATION_EXTENSION and case.extends_case is not None:
+            extended_hold = PreservationHold.objects.filter(case_id=case.extends_case_id).first()
+            context["extended_case"] = case.extends_case
+            context["extended_hold"] = extended_hold
+            if extended_hold is not None:
+                context["extended_hold_in_force"] = extended_hold.is_in_force(now)
+            context["filed_in_time"] = _filed_before_hold_end(case, extended_hold)
+        elif case.request_type == RequestType.FREEZE:
+            context["freeze"] = freeze
+            context["freeze_in_force"] = freeze.is_in_force(now) if freeze is not None else False
+            if case.extends_case is not None:
+                continued = Freeze.objects.filter(case_id=case.extends_case_id).first()
+                context["continued_case"] = case.extends_case
+                context["continued_freeze"] = continued
+                context["continued_freeze_in_force"] = continued.is_in_force(now) if continued is not None else False
+            context["further_orders"] = list(case.extensions.filter(request_type=RequestType.FREEZE)
+                                             .order_by("submitted_at", "pk"))
+        return context
 
     @staticmethod
     def _audit_events(case: Case, *, documents: list[CaseDocument], case_productions: list[Any]) -> list[AuditEvent]:
@@ -339,14 +452,17 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         return sorted([*audit_history_for(case), *related], key=lambda event: event.pk)
 
     def _workflow_actions(
-        self, request: HttpRequest, case: Case, *, documents: list[CaseDocument], case_productions: list[Any]
+        self, request: HttpRequest, case: Case, *, documents: list[CaseDocument], case_productions: list[Any],
+        freeze: Freeze | None = None, now: datetime | None = None,
     ) -> list[dict[str, str]]:
         """The buttons this user may use on this case in its current state (the pages check again,
         and the services have the last word)."""
+        now = now or timezone.now()
         status = case.status
         is_open = status in REVIEWABLE_STATUSES
         is_accepted = status in Case.ACCEPTED_STATUSES
         is_user_information = case.request_type == RequestType.USER_INFORMATION
+        is_freeze = case.request_type == RequestType.FREEZE
         candidates = [
             (PERM_ASSIGN, "assign", "Assign", is_open),
             (PERM_REVIEW, "checklist", "Checklist", is_open),
@@ -356,12 +472,15 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
                 d.role == CaseDocument.Role.LEGAL_PROCESS and d.verified_at is None for d in documents)),
             (PERM_REVIEW, "language", "Record a document's language", is_open and bool(documents)),
             (PERM_REVIEW, "decide", "Decide", status == Status.IN_REVIEW),
+            # R8: an accepted freeze is activated (which fulfils it); it is never "marked fulfilled" without one.
+            (PERM_REVIEW, "activate", "Activate the freeze", is_freeze and is_accepted and freeze is None),
+            (PERM_REVIEW, "lift", "Lift the freeze early", freeze is not None and freeze.is_in_force(now)),
             (PERM_REVIEW, "notification", "Notification decision", is_user_information and is_accepted and not any(
                 p.released_at is not None for p in case_productions)),
             (PERM_REVIEW, "upload", "Upload a production", is_accepted),
             (PERM_REVIEW, "release", "Release a production", is_accepted and any(
                 p.released_at is None for p in case_productions)),
-            (PERM_REVIEW, "fulfil", "Mark fulfilled", is_accepted),
+            (PERM_REVIEW, "fulfil", "Mark fulfilled", is_accepted and not is_freeze),
             (PERM_REVIEW, "close", "Close", status in CLOSABLE_STATUSES),
         ]
         user = request.user
@@ -389,6 +508,8 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             "release": self.release_view,
             "fulfil": self.fulfil_view,
             "close": self.close_view,
+            "activate": self.activate_view,
+            "lift": self.lift_view,
         }
         return [
             *(path(f"<int:pk>/{name}/", wrap(view), name=f"{info}_{name}") for name, view in pages.items()),
@@ -603,6 +724,86 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             intro="The exchange has done what it accepted to do.",
         )
 
+    def activate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """R8: start the freeze of an accepted freeze request, for the stated duration capped unless the
+        order itself explicitly orders longer (confirmed, with the passage cited)."""
+        case = selectors.case_get_for(user=request.user, pk=pk, perm=PERM_REVIEW)
+        now = timezone.now()
+        stated = case.freeze_duration_days or 0
+        cap = policy.freeze_max_days()
+        form = FreezeActivateForm(self._form_data(request), stated_days=stated, max_days=cap)
+
+        def perform() -> str:
+            freeze = clocks.freeze_activate(case=case, activation=form.to_activation(), **self._actor_now(request))
+            until = timezone.localtime(freeze.expires_at)
+            if freeze.case_id != case.pk:
+                return (f"The further order {case.reference} extends the freeze of {freeze.case.reference}: it now "
+                        f"ends on {until:%Y-%m-%d %H:%M %Z}. The officer and the exchange are told.")
+            return (f"The freeze of {case.reference} is active for {freeze.granted_days} days, until "
+                    f"{until:%Y-%m-%d %H:%M %Z}. The officer and the exchange are told.")
+
+        facts = [
+            *self._case_facts(case),
+            ("Duration stated in the order", f"{stated} days" if stated else "none stated (it cannot be activated)"),
+            ("Cap (R8)", f"{cap} days, unless the order itself explicitly orders a longer period"),
+            ("Would be granted", self._granted_preview(stated, cap)),
+        ]
+        if case.extends_case is not None:
+            continued = Freeze.objects.filter(case_id=case.extends_case_id).first()
+            if continued is not None and continued.is_in_force(now):
+                state = (f"its freeze is in force until {timezone.localtime(continued.expires_at):%Y-%m-%d %H:%M %Z}; "
+                         "activating this further order moves that end later by the days granted")
+            else:
+                state = "its freeze is not in force: activating this further order starts a new freeze from now"
+            facts.append(("Further order for", f"{case.extends_case.reference} — {state}"))
+        return self._workflow_page(
+            request, obj=case, form=form, title=f"Activate the freeze of {case.reference}",
+            submit_label="Activate the freeze", perform=perform, facts=facts,
+            intro="R8: the freeze runs from the moment you activate it, for the stated duration, capped unless the "
+                  "order itself explicitly orders longer. It lifts itself at its end unless a further order is "
+                  "accepted before then. The exchange is told at once; the case is then fulfilled.",
+        )
+
+    @staticmethod
+    def _granted_preview(stated: int, cap: int) -> str:
+        if not stated:
+            return "nothing: the request states no duration"
+        capped = clocks.freeze_granted_days(stated_days=stated, activation=clocks.FreezeActivation())
+        if capped == stated:
+            return f"{stated} days, as stated"
+        return (f"{capped} days (the cap); {stated} days only if you confirm below that the order itself explicitly "
+                "orders the longer period, quoting the passage")
+
+    def lift_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """R8: lift a freeze early, on withdrawal of the order, a court decision or another recorded reason."""
+        case = selectors.case_get_for(user=request.user, pk=pk, perm=PERM_REVIEW)
+        freeze = Freeze.objects.filter(case=case).first()
+        form = FreezeLiftForm(self._form_data(request))
+
+        def perform() -> str:
+            if freeze is None:
+                raise ActionRefused("This case has no freeze to lift.")
+            lifted = clocks.freeze_lift(freeze=freeze, reason=form.cleaned_data["reason"],
+                                        note=form.cleaned_data["note"], **self._actor_now(request))
+            return (f"The freeze of {case.reference} is lifted ({lifted.get_lift_reason_display().lower()}). "
+                    "The officer and the exchange are told.")
+
+        facts = self._case_facts(case)
+        if freeze is not None:
+            facts += [
+                ("Freeze", freeze.get_status_display()),
+                ("Activated", f"{timezone.localtime(freeze.activated_at):%Y-%m-%d %H:%M %Z} by {freeze.activated_by}"),
+                ("Ends", f"{timezone.localtime(freeze.expires_at):%Y-%m-%d %H:%M %Z}"),
+            ]
+        else:
+            facts.append(("Freeze", "none: this case has no freeze"))
+        return self._workflow_page(
+            request, obj=case, form=form, title=f"Lift the freeze of {case.reference} early",
+            submit_label="Lift the freeze", perform=perform, facts=facts,
+            intro="R8: with no explicit instruction, a restriction is lifted. Record why it ends before its granted "
+                  "period; at the end of that period it lifts by itself and needs nothing from you.",
+        )
+
     def close_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         case = selectors.case_get_for(user=request.user, pk=pk, perm=PERM_REVIEW)
         form = ConfirmForm(self._form_data(request))
@@ -616,6 +817,16 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             perform=perform, facts=self._case_facts(case),
             intro="A closed case takes no more messages.",
         )
+
+
+def _filed_before_hold_end(extension: Case, hold: PreservationHold | None) -> bool:
+    """R7: was the extension filed before the hold ended? A hold's end only moves later while it runs,
+    so an extension filed before the end it had then was also filed before its end now; a hold that
+    ended (lapsed, or ended early) ended at `lapsed_at`."""
+    if hold is None:
+        return False
+    ended = min(hold.lapsed_at, hold.expires_at) if hold.lapsed_at else hold.expires_at
+    return extension.submitted_at < ended
 
 
 def _language_label(code: str, confidence: float | None) -> str:

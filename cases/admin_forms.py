@@ -15,7 +15,8 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 
-from cases.models import Case, CaseDocument, Production
+from cases.models import Case, CaseDocument, Freeze, Production
+from cases.services.clocks import FreezeActivation
 from cases.services.review import ReviewChecklist
 from leors.access.models import User
 from leors.access.services import GROUP_LEGAL_LEAD, GROUP_LEGAL_REVIEWER
@@ -238,3 +239,56 @@ class ProductionReleaseForm(forms.Form):
 
 class ConfirmForm(forms.Form):
     """A confirmation only (fulfil, close): no input, but refusals still need a place to show."""
+
+
+class FreezeActivateForm(forms.Form):
+    """R8: the granted period is the stated duration, capped unless the order itself explicitly orders
+    longer. The confirmation is offered only when the stated duration is over the cap (below it there
+    is nothing to confirm); the service says what is missing (a passage to cite)."""
+
+    confirm_longer = forms.BooleanField(
+        required=False,
+        label="The order itself explicitly orders a longer period",
+        help_text="Tick only if the text of the order, not the officer's request, explicitly orders the freeze to "
+                  "last longer than the cap. Otherwise the cap applies.",
+    )
+    longer_passage = forms.CharField(
+        required=False,  # the service says what is missing (see the module docstring)
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        label="The passage of the order that orders it",
+        help_text="Quote it as it stands in the order (with its page or paragraph); it goes into the audit trail.",
+    )
+
+    def __init__(self, *args: Any, stated_days: int, max_days: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if stated_days <= max_days:
+            del self.fields["confirm_longer"]
+            del self.fields["longer_passage"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # A passage without the tick would be silently ignored (the cap applies): ask which was meant.
+        if cleaned.get("longer_passage", "").strip() and not cleaned.get("confirm_longer"):
+            self.add_error("confirm_longer", "You quoted a passage but did not confirm that the order explicitly "
+                                             "orders a longer period: tick the box, or clear the passage.")
+        return cleaned
+
+    def to_activation(self) -> FreezeActivation:
+        return FreezeActivation(confirm_longer=bool(self.cleaned_data.get("confirm_longer")),
+                                longer_passage=self.cleaned_data.get("longer_passage", ""))
+
+
+class FreezeLiftForm(forms.Form):
+    """R8: an early lift, with its reason (the end of the granted period is the sweep's, not a person's)."""
+
+    reason = forms.ChoiceField(
+        choices=[(value, label) for value, label in Freeze.LiftReason.choices if value != Freeze.LiftReason.EXPIRED],
+        widget=forms.RadioSelect,
+        label="Why the freeze is lifted early",
+    )
+    note = forms.CharField(
+        required=False,  # the service says what is missing (see the module docstring)
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        help_text="What the lift rests on: the withdrawal or the decision, its date and reference. It goes into the "
+                  "audit trail; the officer is told by an e-mail without content.",
+    )

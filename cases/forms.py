@@ -44,13 +44,23 @@ TYPE_FIELDS: dict[str, tuple[str, ...]] = {
                                    "non_disclosure_until"),
     RequestType.PRESERVATION: (),
     RequestType.PRESERVATION_EXTENSION: ("extends_case_reference",),
-    RequestType.FREEZE: ("freeze_duration_days",),
+    # A freeze order may be a further order for a freeze already requested (R8: it extends that freeze).
+    RequestType.FREEZE: ("freeze_duration_days", "extends_case_reference"),
     RequestType.ASSET_RECOVERY: ("assets_description",),
 }
 _ALL_TYPE_FIELDS = {name for names in TYPE_FIELDS.values() for name in names}
 # Shown as required (the service refuses the request without them); optional in the form, see above.
 REQUIRED_FIELDS = {"title", "request_text", "data_requested", "has_non_disclosure_instruction",
                    "extends_case_reference", "freeze_duration_days", "assets_description"}
+# Fields whose meaning depends on the type: (label, help, required) for the types that differ.
+EXTENDS_FIELD_BY_TYPE: dict[str, tuple[str, str, bool]] = {
+    RequestType.FREEZE: (
+        "This is a further order for freeze (LEORS reference)",
+        "Only if this order continues a freeze you already sent us: its LEORS reference, e.g. LEORS-2026-000123. "
+        "Accepted while that freeze is in force, it extends it; leave empty for a new freeze.",
+        False,
+    ),
+}
 
 NO_FILE_KEPT = ("Files cannot be kept when the form is shown again (browsers do not allow it): "
                 "choose every file again before sending.")
@@ -128,8 +138,14 @@ class CaseForm(forms.Form):
         self.chosen_type = request_type
         for name in _ALL_TYPE_FIELDS - set(TYPE_FIELDS[request_type]):
             del self.fields[name]
+        required = set(REQUIRED_FIELDS)
+        if request_type in EXTENDS_FIELD_BY_TYPE:
+            extends = self.fields["extends_case_reference"]
+            extends.label, extends.help_text, is_required = EXTENDS_FIELD_BY_TYPE[request_type]
+            if not is_required:
+                required.discard("extends_case_reference")
         for name, field in self.fields.items():
-            if name in REQUIRED_FIELDS:
+            if name in required:
                 field.is_marked_required = True  # type: ignore[attr-defined]
                 if not isinstance(field.widget, forms.RadioSelect):  # a radio group is marked on its fieldset
                     field.widget.attrs["aria-required"] = "true"

@@ -46,7 +46,7 @@ from cases.forms import (
     request_type_options,
     submission_key_or_new,
 )
-from cases.models import Case, CaseDocument, RequestType
+from cases.models import Case, CaseDocument, Freeze, PreservationHold, RequestType
 from cases.services import correspondence, intake, productions
 from cases.services.common import staff_case_path
 from leors import policy
@@ -183,8 +183,13 @@ def case_new(request: HttpRequest) -> HttpResponse:
     if request_type not in RequestType.values:
         # Step one (works without JavaScript): choose the kind of request, then see only its fields.
         return render(request, "cases/new.html", _new_context(form=None))
-    form = CaseForm(request_type=request_type,
-                    initial={"submission_key": new_submission_key(), "request_type": request_type})
+    initial = {"submission_key": new_submission_key(), "request_type": request_type}
+    # "File an extension" on a preservation's page links here with `extends=<reference>` (R7); the
+    # service checks the reference when the form is sent, as if the officer had typed it.
+    extends = request.GET.get("extends", "").strip()[:40]
+    if extends:
+        initial["extends_case_reference"] = extends
+    form = CaseForm(request_type=request_type, initial=initial)
     return render(request, "cases/new.html", _new_context(
         form=form, current_type=request_type, subjects=SubjectFormSet(prefix=SUBJECT_PREFIX),
         documents=DocumentFormSet(prefix=DOCUMENT_PREFIX)))
@@ -313,6 +318,37 @@ def case_new_document_row(request: HttpRequest) -> HttpResponse:
 
 # --- One case ---------------------------------------------------------------------------------------
 
+def _deadlines(case: Case, now: datetime) -> dict[str, Any]:
+    """R7, R8: the clock of the case as the officer reads it. "In force" is derived from the stored
+    end at `now` (is_in_force), so the page is right even when no sweep has run yet."""
+    if case.request_type == RequestType.PRESERVATION:
+        hold = PreservationHold.objects.filter(case=case).first()
+        if hold is None:
+            return {}
+        in_force = hold.is_in_force(now)
+        return {
+            "hold": hold,
+            "hold_in_force": in_force,
+            # Past its end, a hold held open by an extension under review cannot be extended again
+            # (the service refuses an extension filed after the end), so the link is not offered.
+            "can_extend": in_force and now < hold.expires_at,
+            "hold_awaits_extension": in_force and now >= hold.expires_at,
+        }
+    if case.request_type == RequestType.FREEZE:
+        freeze = Freeze.objects.filter(case=case).first()
+        continued = None
+        if freeze is None and case.extends_case_id is not None and case.status == Case.Status.FULFILLED:
+            # An accepted further order for a freeze still in force extends that freeze (R8).
+            continued = Freeze.objects.select_related("case").filter(case_id=case.extends_case_id).first()
+        shown = freeze or continued
+        return {
+            "freeze": freeze,
+            "continued_freeze": continued,
+            "freeze_in_force": shown.is_in_force(now) if shown is not None else False,
+        }
+    return {}
+
+
 def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, Any]:
     user = request.user
     now = timezone.now()
@@ -322,7 +358,12 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
     open_question = None
     if case.status == Case.Status.INFORMATION_REQUESTED:
         open_question = next((message for message in reversed(case_messages) if message.is_question), None)
+    deadlines = _deadlines(case, now)
+    freeze = deadlines.get("freeze")
+    # R8: withdrawing the order of a freeze in force lifts it (the service allows it on a fulfilled case).
+    withdraws_freeze = freeze is not None and deadlines["freeze_in_force"] and case.status == Case.Status.FULFILLED
     return {
+        **deadlines,
         "case": case,
         "now": now,
         "subjects": case.subjects.all(),
@@ -334,7 +375,8 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
         "productions": selectors.productions_for(user=user, case=case),
         "is_decided": case.decided_at is not None,
         "can_message": can_respond and is_open_for_messages,
-        "can_withdraw": can_respond and case.status in Case.WITHDRAWABLE_STATUSES,
+        "can_withdraw": can_respond and (case.status in Case.WITHDRAWABLE_STATUSES or withdraws_freeze),
+        "withdraws_freeze": withdraws_freeze,
         "can_share": user.has_perm("cases.share_case", case),
         "message_form": forms.get("message_form") or MessageForm(),
         "share_form": forms.get("share_form") or ShareForm(),
@@ -390,7 +432,9 @@ def case_withdraw(request: HttpRequest, reference: str) -> HttpResponse:
         case.refresh_from_db()
         return render(request, "cases/detail.html", _detail_context(request, case, withdraw_error=refusal.message),
                       status=400)
-    messages.success(request, f"Request {case.reference} was withdrawn.")
+    lifted = Freeze.objects.filter(case=case, lift_reason=Freeze.LiftReason.WITHDRAWN).exists()
+    messages.success(request, f"Request {case.reference} was withdrawn." + (
+        " The freeze is lifted; the exchange is told." if lifted else ""))
     return redirect("cases:detail", reference=case.reference)
 
 

@@ -125,3 +125,8 @@ class AnswerForm(forms.Form):
 class ReferenceCheckForm(forms.Form):
     reference = forms.CharField(max_length=40, help_text="As printed in the message, e.g. LEORS-APP-2026-000123.")
     code = forms.CharField(label="Verification code", max_length=20, help_text="The eight characters printed beside it.")
+
+
+class StaffCheckForm(forms.Form):
+    name = forms.CharField(label="Full name the person gave", max_length=200,
+                           help_text="As they said or wrote it, e.g. “Lena Lead”.")

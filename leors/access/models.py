@@ -42,6 +42,8 @@ class User(AbstractUser):
     email = models.EmailField("e-mail address", unique=True)
     full_name = models.CharField(max_length=200, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC", help_text="Times are shown in this zone.")
+    may_contact_agencies = models.BooleanField(
+        default=False, help_text="R12: a member of the legal team whose name /verify/ confirms to agencies.")
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []  # type: ignore[misc]

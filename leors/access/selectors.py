@@ -9,7 +9,7 @@ from django.db.models import Exists, F, OuterRef, QuerySet, Value
 from django.db.models.functions import Lower, StrIndex, Substr
 from django.http import Http404
 
-from leors.access.models import AccessApplication, AgencyDomain, ApplicationDocument, Officer
+from leors.access.models import AccessApplication, AgencyDomain, ApplicationDocument, Officer, User
 from leors.core.permissions import objects_for
 
 
@@ -75,3 +75,12 @@ def officer_for(*, user: Any) -> Officer | None:
 def officer_has_current_access(*, user: Any, now: datetime) -> bool:
     officer = officer_for(user=user)
     return officer is not None and user.is_active and officer.is_access_current(now)
+
+
+def staff_contact_named(*, name: str) -> User | None:
+    """R12: the member of the legal team of that exact name who may contact agencies, or None."""
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        return None
+    return User.objects.filter(is_staff=True, is_active=True, may_contact_agencies=True,
+                               full_name__iexact=cleaned).first()

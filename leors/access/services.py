@@ -631,3 +631,17 @@ def officer_supervisor_set(*, officer: Officer, is_supervisor: bool, actor: Acto
                      changes={"is_supervisor": [not is_supervisor, is_supervisor]}, now=now)
     officer.refresh_from_db()
     return officer
+
+
+def staff_contact_set(*, user: User, may_contact: bool, actor: Actor, now: datetime) -> User:
+    """R12: list (or unlist) a member of the legal team as someone who may contact agencies, so that
+    an officer called or written to by them can check the name on /verify/."""
+    _require_staff(actor, "access.renew_officer")
+    if may_contact and (not user.is_staff or not user.is_active or not user.full_name.strip()):
+        raise ActionRefused("Only an active member of the legal team with a full name can be listed.")
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(may_contact_agencies=may_contact)
+        audit_record(actor=actor, action="staff.contact_listing_set", obj=user, now=now,
+                     changes={"may_contact_agencies": may_contact})
+    user.refresh_from_db()
+    return user

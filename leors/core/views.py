@@ -9,7 +9,8 @@ from django.views.decorators.cache import never_cache
 from django_ratelimit.core import is_ratelimited
 
 from leors import policy
-from leors.access.forms import ReferenceCheckForm
+from leors.access.forms import ReferenceCheckForm, StaffCheckForm
+from leors.access.selectors import staff_contact_named
 from leors.core.outbox import reference_check
 
 
@@ -37,15 +38,24 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 def verify(request: HttpRequest) -> HttpResponse:
-    """R12: anyone can check that a reference and code really came from LEORS."""
-    result = None
-    form = ReferenceCheckForm(request.POST or None)
+    """R12: anyone can check that a reference and code really came from LEORS, and that a person who
+    contacted them is a member of the legal team who may contact agencies."""
+    checking_staff = request.method == "POST" and request.POST.get("check") == "staff"
+    form = ReferenceCheckForm(request.POST if request.method == "POST" and not checking_staff else None)
+    staff_form = StaffCheckForm(request.POST if checking_staff else None)
+    active = staff_form if checking_staff else form
+    result = staff_result = None
     if request.method == "POST":
-        # Bounded guessing: ten checks a minute per address.
+        # Bounded guessing: ten checks a minute per address, for both questions together.
         if is_ratelimited(request, group="verify", key="ip", rate=policy.VERIFY_RATE, method="POST", increment=True):
-            form.add_error(None, "Too many checks from your address. Wait a minute and try again.")
-        elif form.is_valid():
+            active.add_error(None, "Too many checks from your address. Wait a minute and try again.")
+        elif checking_staff and staff_form.is_valid():
+            person = staff_contact_named(name=staff_form.cleaned_data["name"])
+            staff_result = {"genuine": person is not None, "name": staff_form.cleaned_data["name"]}
+        elif not checking_staff and form.is_valid():
             issued = reference_check(reference=form.cleaned_data["reference"], code=form.cleaned_data["code"])
             result = {"genuine": issued is not None, "issued": issued}
-    status = 429 if form.non_field_errors() else (400 if request.method == "POST" and form.errors else 200)
-    return render(request, "core/verify.html", {"form": form, "result": result}, status=status)
+    status = 429 if active.non_field_errors() else (400 if request.method == "POST" and active.errors else 200)
+    return render(request, "core/verify.html",
+                  {"form": form, "result": result, "staff_form": staff_form, "staff_result": staff_result},
+                  status=status)

@@ -384,3 +384,20 @@ def test_r12_no_page_but_the_sign_in_asks_for_a_password_or_code(every_applicati
     login_page = Client().get(reverse("account_login")).content.decode()
     assert PASSWORD_INPUT.search(login_page)
     assert policy.NEVER_ASK_NOTICE in login_page
+
+
+@pytest.mark.django_db
+def test_r12_verify_page_confirms_only_listed_legal_team_members() -> None:
+    lead = make_lead(full_name="Lena Lead")
+    services.staff_contact_set(user=lead, may_contact=True, actor=Actor(user=lead), now=timezone.now())
+    unlisted = make_lead(full_name="Una Listed")
+
+    def check(name: str) -> str:
+        return Client().post(reverse("verify"), {"check": "staff", "name": name}).content.decode()
+
+    assert "<strong>Listed.</strong>" in check("  lena   LEAD ")
+    assert "<strong>Not listed.</strong>" in check("Una Listed")  # staff, but not listed as a contact
+    assert "<strong>Not listed.</strong>" in check("Lena Leed")
+    type(lead).objects.filter(pk=lead.pk).update(is_active=False)
+    assert "<strong>Not listed.</strong>" in check("Lena Lead")  # a former member is not vouched for
+    assert unlisted.may_contact_agencies is False

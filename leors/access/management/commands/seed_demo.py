@@ -61,7 +61,8 @@ class Command(BaseCommand):
     def _staff(self, email: str, name: str, role: str) -> User:
         user = User.objects.filter(email=email).first()
         if user is None:
-            user = User.objects.create_user(email=email, password=DEMO_PASSWORD, full_name=name, is_staff=True)
+            user = User.objects.create_user(email=email, password=DEMO_PASSWORD, full_name=name, is_staff=True,
+                                            may_contact_agencies=role != services.GROUP_AUDITOR)
             user.groups.add(Group.objects.get(name=role))
         return user
 

@@ -1,0 +1,319 @@
+"""R7: user information is preserved for 60 days from receipt of a formal request; extensions are
+requested through LEORS. The hold starts at intake, lapses by itself at its end (told to the officer
+and the reviewer, audited, once), and an extension filed in time keeps it unbroken.
+
+Every boundary is checked one second either side, with time controlled by time-machine.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from cases.models import Case, PreservationHold, Reminder
+from leors import policy
+from leors.core.models import AuditEvent
+from tests.cases.clock_cast import T0, ClockCast, audit_actions, emails, sweep
+
+SECOND = timedelta(seconds=1)
+DAY = timedelta(days=1)
+
+
+def hold_of(case: Case) -> PreservationHold:
+    return PreservationHold.objects.get(case=case)
+
+
+def reminder_days(hold: PreservationHold, ends_at: datetime) -> list[int]:
+    return sorted(Reminder.objects.filter(hold=hold, clock_ends_at=ends_at).values_list("days_before", flat=True),
+                  reverse=True)
+
+
+# --- The hold and its end ---------------------------------------------------------------------------
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("configured_days", [None, 45])
+def test_r7_a_preservation_request_starts_a_hold_at_receipt_for_the_configured_period(
+        settings: Any, configured_days: int | None) -> None:
+    if configured_days is not None:
+        settings.LEORS_PRESERVATION_DAYS = configured_days
+    expected_days = configured_days or 60  # the rule's 60 days is the default
+    with time_machine.travel(T0, tick=False):
+        cast = ClockCast()
+        case = cast.preservation()
+
+    hold = hold_of(case)
+    assert policy.preservation_period() == timedelta(days=expected_days)
+    assert hold.started_at == case.submitted_at == T0  # receipt, not acceptance
+    assert hold.expires_at == T0 + policy.preservation_period() == T0 + timedelta(days=expected_days)
+    assert (hold.status, hold.extension_count, hold.lapsed_at) == (PreservationHold.Status.ACTIVE, 0, None)
+    assert hold.is_in_force(T0)
+    assert audit_actions(case, "hold.") == ["hold.started"]
+
+
+@pytest.mark.django_db
+def test_r7_the_hold_is_in_force_until_its_end_and_lapses_by_itself_exactly_once() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        cast.decide(case)  # accepted; the reviewer stays assigned
+        hold = hold_of(case)
+        end = hold.expires_at
+
+        traveller.move_to(end - SECOND)
+        assert hold.is_in_force(timezone.now())
+        assert sweep().holds_lapsed == 0
+        hold.refresh_from_db()
+        assert hold.status == PreservationHold.Status.ACTIVE
+
+        traveller.move_to(end)
+        assert not hold.is_in_force(timezone.now())  # derived from the stored end: no sweep needed
+
+        traveller.move_to(end + SECOND)
+        assert not hold.is_in_force(timezone.now())
+        assert sweep().holds_lapsed == 1
+        assert sweep().holds_lapsed == 0  # the same minute again: nothing more
+        traveller.move_to(end + timedelta(minutes=1))
+        assert sweep().holds_lapsed == 0  # the next minute: nothing more
+
+    hold.refresh_from_db()
+    assert (hold.status, hold.lapsed_at, hold.expires_at) == (PreservationHold.Status.LAPSED, end + SECOND, end)
+    assert audit_actions(case, "hold.") == ["hold.started", "hold.lapsed"]
+    assert AuditEvent.objects.get(action="hold.lapsed").actor_label == "system:clocks"
+    assert len(emails(cast.officer.user.email, "hold-lapsed")) == 1
+    assert len(emails(cast.reviewer.email, "hold-lapsed")) == 1
+    assert emails(cast.lead.email, "hold-lapsed") == []  # the lead was not the reviewer
+
+
+@pytest.mark.django_db
+def test_r7_a_hold_across_a_leap_day_is_exact(settings: Any) -> None:
+    settings.LEORS_PRESERVATION_DAYS = 60
+    start = datetime(2028, 2, 1, 9, 0, tzinfo=UTC)
+    end = datetime(2028, 4, 1, 9, 0, tzinfo=UTC)  # February 2028 has 29 days: 28 + 31 + 1 = 60
+    with time_machine.travel(start, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        hold = hold_of(case)
+        assert (hold.started_at, hold.expires_at) == (start, end)
+
+        traveller.move_to(datetime(2028, 3, 31, 9, 0, tzinfo=UTC))  # one day before: the last reminder
+        assert sweep().reminders_sent == 1
+        assert reminder_days(hold, end) == [14, 7, 1]
+
+        traveller.move_to(end - SECOND)
+        assert hold.is_in_force(timezone.now())
+        assert sweep().holds_lapsed == 0
+
+        traveller.move_to(end + SECOND)
+        assert not hold.is_in_force(timezone.now())
+        assert sweep().holds_lapsed == 1
+    hold.refresh_from_db()
+    assert hold.status == PreservationHold.Status.LAPSED
+
+
+# --- Extensions ---------------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_r7_an_extension_filed_at_the_last_second_and_accepted_after_expiry_extends_without_a_gap(
+        settings: Any) -> None:
+    settings.LEORS_PRESERVATION_EXTENSION_DAYS = 30  # not the 60 of the first period: the setting is used
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        cast.decide(case)
+        hold = hold_of(case)
+        end = hold.expires_at
+
+        traveller.move_to(end - SECOND)
+        extension = cast.extension(case)
+        assert (extension.status, extension.extends_case_id) == (Case.Status.SUBMITTED, case.pk)
+
+        traveller.move_to(end + SECOND)
+        # Past the stored end, but an extension filed in time awaits its review: still in force.
+        assert hold.is_in_force(timezone.now())
+        assert sweep().holds_lapsed == 0
+        traveller.move_to(end + 3 * DAY)
+        assert sweep().holds_lapsed == 0
+        hold.refresh_from_db()
+        assert hold.status == PreservationHold.Status.ACTIVE
+
+        assert cast.decide(extension).status == Case.Status.FULFILLED
+        hold.refresh_from_db()
+        new_end = end + timedelta(days=30)
+        assert hold.expires_at == end + policy.preservation_extension_period() == new_end  # from the old end
+        assert (hold.status, hold.extension_count, hold.lapsed_at) == (PreservationHold.Status.ACTIVE, 1, None)
+        assert hold.is_in_force(timezone.now())
+
+        traveller.move_to(new_end - SECOND)
+        assert sweep().holds_lapsed == 0
+        traveller.move_to(new_end + SECOND)
+        assert sweep().holds_lapsed == 1
+
+    assert audit_actions(case, "hold.") == ["hold.started", "hold.extended", "hold.lapsed"]
+    extended = AuditEvent.objects.get(action="hold.extended")
+    assert extended.changes["expires_at"] == [str(end), str(new_end)]
+    assert extended.changes["extension"] == extension.reference
+
+
+@pytest.mark.django_db
+def test_r7_an_extension_filed_after_expiry_is_refused_with_a_message_naming_the_end() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        cast.decide(case)
+        end = hold_of(case).expires_at
+        ended_on = f"{end:%d %B %Y at %H:%M} UTC"
+
+        traveller.move_to(end + SECOND)  # no sweep has run yet: the end is derived from the stored time
+        with pytest.raises(ValidationError) as refused:
+            cast.extension(case)
+        message = " ".join(refused.value.message_dict["extends_case_reference"])
+        assert f"ended on {ended_on}" in message
+        assert "must be filed before the hold expires" in message
+        assert "send a new preservation request" in message
+
+        # After two days of downtime the sweep catches up; the message still names the real end,
+        # not the moment the sweep happened to run.
+        traveller.move_to(end + 2 * DAY)
+        assert sweep().holds_lapsed == 1
+        with pytest.raises(ValidationError) as refused_again:
+            cast.extension(case)
+        assert f"ended on {ended_on}" in " ".join(refused_again.value.message_dict["extends_case_reference"])
+
+    assert not Case.objects.filter(request_type="preservation_extension").exists()
+    assert hold_of(case).expires_at == end
+
+
+@pytest.mark.django_db
+def test_r7_a_declined_extension_lets_the_hold_lapse_at_the_next_sweep() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        cast.decide(case)
+        hold = hold_of(case)
+        end = hold.expires_at
+
+        traveller.move_to(end - DAY)
+        extension = cast.extension(case)
+        traveller.move_to(end + SECOND)
+        assert sweep().holds_lapsed == 0  # the extension is pending
+
+        traveller.move_to(end + DAY)
+        assert cast.decide(extension, Case.Decision.DECLINE).status == Case.Status.DECLINED
+        hold.refresh_from_db()
+        assert hold.expires_at == end  # a declined extension adds nothing
+        assert not hold.is_in_force(timezone.now())
+        assert sweep().holds_lapsed == 1
+        assert sweep().holds_lapsed == 0
+    hold.refresh_from_db()
+    assert (hold.status, hold.lapsed_at) == (PreservationHold.Status.LAPSED, end + DAY)
+    assert audit_actions(case, "hold.") == ["hold.started", "hold.lapsed"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("how", ["declined", "withdrawn"])
+def test_r7_declining_or_withdrawing_the_preservation_ends_its_hold(how: str) -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        hold = hold_of(case)
+        end = hold.expires_at
+
+        traveller.move_to(T0 + 5 * DAY)
+        if how == "declined":
+            assert cast.decide(case, Case.Decision.DECLINE).status == Case.Status.DECLINED
+        else:
+            assert cast.withdraw(case).status == Case.Status.WITHDRAWN
+        hold.refresh_from_db()
+        assert (hold.status, hold.lapsed_at) == (PreservationHold.Status.LAPSED, T0 + 5 * DAY)
+        assert not hold.is_in_force(timezone.now())
+
+        traveller.move_to(end + SECOND)
+        assert tuple(sweep()) == (0, 0, 0)  # nothing left to lapse or to remind of
+    assert audit_actions(case, "hold.") == ["hold.started", "hold.ended"]
+    assert AuditEvent.objects.get(action="hold.ended").changes["reason"] == how
+    assert not Reminder.objects.exists()
+
+
+# --- Reminders ----------------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_r7_reminders_14_7_and_1_days_before_expiry_are_each_sent_exactly_once() -> None:
+    assert policy.preservation_reminder_days() == [14, 7, 1]
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        hold = hold_of(case)
+        end = hold.expires_at
+        sent: list[int] = []
+        for days in (14, 7, 1):
+            traveller.move_to(end - timedelta(days=days) - SECOND)
+            assert sweep().reminders_sent == 0, f"{days} days: too early"
+            traveller.move_to(end - timedelta(days=days))
+            assert sweep().reminders_sent == 1, f"{days} days: due"
+            assert sweep().reminders_sent == 0, f"{days} days: a second sweep"
+            sent.append(days)
+            assert reminder_days(hold, end) == sent
+            assert len(emails(cast.officer.user.email, "hold-reminder")) == len(sent)
+        traveller.move_to(end - SECOND)
+        assert sweep().reminders_sent == 0
+
+    assert [r.sent_at for r in Reminder.objects.filter(hold=hold).order_by("-days_before")] == [
+        end - timedelta(days=d) for d in (14, 7, 1)]
+    assert audit_actions(case, "hold.reminder") == ["hold.reminder_sent"] * 3
+
+
+@pytest.mark.django_db
+def test_r7_after_downtime_covering_two_reminders_one_email_goes_out_and_both_are_recorded() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        hold = hold_of(case)
+        end = hold.expires_at
+
+        traveller.move_to(end - timedelta(days=7))  # no sweep ran since before the 14-day reminder
+        assert sweep().reminders_sent == 1
+        assert sweep().reminders_sent == 0
+        assert reminder_days(hold, end) == [14, 7]
+        assert len(emails(cast.officer.user.email, "hold-reminder")) == 1
+        assert AuditEvent.objects.get(action="hold.reminder_sent").changes["days_before"] == [14, 7]
+
+        traveller.move_to(end - DAY)
+        assert sweep().reminders_sent == 1
+        assert reminder_days(hold, end) == [14, 7, 1]
+        assert len(emails(cast.officer.user.email, "hold-reminder")) == 2
+
+
+@pytest.mark.django_db
+def test_r7_after_an_extension_the_reminders_come_again_for_the_new_end() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        cast.decide(case)
+        hold = hold_of(case)
+        end = hold.expires_at
+        for days in (14, 7, 1):
+            traveller.move_to(end - timedelta(days=days))
+            sweep()
+        assert reminder_days(hold, end) == [14, 7, 1]
+
+        traveller.move_to(end - timedelta(hours=12))
+        cast.decide(cast.extension(case))
+        hold.refresh_from_db()
+        new_end = hold.expires_at
+        assert new_end == end + policy.preservation_extension_period()
+        assert sweep().reminders_sent == 0  # the new end is 60 days away
+
+        for days in (14, 7, 1):
+            traveller.move_to(new_end - timedelta(days=days) - SECOND)
+            assert sweep().reminders_sent == 0
+            traveller.move_to(new_end - timedelta(days=days))
+            assert sweep().reminders_sent == 1
+            assert sweep().reminders_sent == 0
+        assert reminder_days(hold, new_end) == [14, 7, 1]
+        assert reminder_days(hold, end) == [14, 7, 1]
+        assert len(emails(cast.officer.user.email, "hold-reminder")) == 6
