@@ -104,6 +104,11 @@ class Case(models.Model):
 
     closed_at = models.DateTimeField(null=True, blank=True)
 
+    # R3: while on hold (its officer was suspended on suspicion of impersonation) nothing is
+    # accepted, frozen, released or returned; a legal lead reviews it and lifts the hold.
+    on_hold_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    on_hold_reason = models.TextField(blank=True)
+
     class Meta:
         ordering = ["-submitted_at", "-id"]
         permissions = [

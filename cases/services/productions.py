@@ -36,6 +36,8 @@ def production_upload(*, case: Case, upload: UploadedFile, description: str, act
 
 def production_release_blockers(case: Case, now: datetime) -> list[str]:
     blockers = []
+    if case.on_hold_at is not None:
+        blockers.append("The case is on hold (its officer was suspended); a legal lead must lift the hold first.")
     if case.status not in Case.ACCEPTED_STATUSES:
         blockers.append("The case must be accepted (in full or in part) before anything is released (R10).")
     if case.request_type == RequestType.USER_INFORMATION and not case.notification_decision:

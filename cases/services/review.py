@@ -13,6 +13,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from cases.models import CHECKLIST_FIELDS, Case, CaseDocument, CaseMessage, RequestType
 from cases.services.common import PERM_ASSIGN, case_transition, officer_case_path, require_staff, staff_case_path
+from cases.services.suspension import refuse_if_on_hold
 from leors.access.models import User
 from leors.access.services import GROUP_LEGAL_LEAD, GROUP_LEGAL_REVIEWER
 from leors.core.audit import Actor, audit_record
@@ -199,6 +200,7 @@ def case_decide(*, case: Case, decision: str, reasons: str, actor: Actor, now: d
             raise ActionRefused("Only a case in review, with no open question, can be decided. "
                                 f"The case is now: {locked.get_status_display().lower()}.")
         if decision != Case.Decision.DECLINE:
+            refuse_if_on_hold(locked)
             blockers = case_acceptance_blockers(locked)
             if blockers:
                 raise ActionRefused(" ".join(blockers))

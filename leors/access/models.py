@@ -322,3 +322,21 @@ class ImpersonationReferral(models.Model):
 
     def __str__(self) -> str:
         return f"Referral of {self.officer} on {self.created_at:%Y-%m-%d}"
+
+
+class KnownDevice(models.Model):
+    """A browser and network a person has signed in from. A sign-in from an unseen one is told to
+    them by e-mail, with a link to report it (which suspends the account at once)."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="known_devices")
+    fingerprint = models.CharField(max_length=64)
+    network = models.CharField(max_length=64, help_text="The /24 (IPv4) or /48 (IPv6) network signed in from.")
+    user_agent = models.CharField(max_length=300, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "fingerprint"], name="known_device_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} from {self.network}"

@@ -7,6 +7,8 @@ e-mails in the outbox, which sends them only after commit.
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +31,7 @@ from leors.access.models import (
     ApplicationDocument,
     ApplicationMessage,
     ImpersonationReferral,
+    KnownDevice,
     Officer,
     User,
 )
@@ -556,11 +559,19 @@ def application_reject(*, application: AccessApplication, reason: str, actor: Ac
 def officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Actor, now: datetime) -> ImpersonationReferral:
     """R3: suspend on suspicion of impersonation. Sign-in is refused and every session ends at once
     (the password is made unusable, which invalidates the session hash of every open session);
-    a referral is recorded."""
+    the officer's open cases are put on hold for a legal lead; a referral is recorded."""
     user = _require_staff(actor, "access.suspend_officer")
     note = note.strip()
     if len(note) < 10:
         raise ValidationError({"note": "Say why the account is suspected (at least a sentence); it goes into the referral."})
+    return _officer_suspend(officer=officer, note=note, referred_to=referred_to, actor=actor, recorded_by=user,
+                            now=now)
+
+
+def _officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Actor, recorded_by: User,
+                     now: datetime) -> ImpersonationReferral:
+    from cases.services.suspension import cases_put_on_hold
+
     with transaction.atomic():
         updated = Officer.objects.filter(pk=officer.pk, status=Officer.Status.ACTIVE).update(
             status=Officer.Status.SUSPENDED, suspended_at=now, is_supervisor=False
@@ -573,12 +584,14 @@ def officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Act
         account.set_unusable_password()
         account.save(update_fields=["is_active", "password"])
         referral = ImpersonationReferral.objects.create(
-            officer=officer, note=note, referred_to=referred_to.strip(), created_at=now, created_by=user
+            officer=officer, note=note, referred_to=referred_to.strip(), created_at=now, created_by=recorded_by
         )
+        held = cases_put_on_hold(officer=officer, reason=f"Officer suspended on suspicion of impersonation: {note}",
+                                 actor=actor, now=now)
         audit_record(actor=actor, action="officer.suspended", obj=officer,
                      changes={"status": Officer.Status.SUSPENDED, "is_supervisor": False, "referral": referral.pk,
-                              "note": note,
-                              "referred_to": referral.referred_to}, now=now)
+                              "note": note, "referred_to": referral.referred_to,
+                              "cases_on_hold": [case.reference for case in held]}, now=now)
     officer.refresh_from_db()
     return referral
 
@@ -645,3 +658,81 @@ def staff_contact_set(*, user: User, may_contact: bool, actor: Actor, now: datet
                      changes={"may_contact_agencies": may_contact})
     user.refresh_from_db()
     return user
+
+
+# --- Sign-ins from unseen devices (R12, forged-request resistance) ---------------------------------
+
+_SIGN_IN_REPORT_SALT = "leors.access.sign-in-report"
+SIGN_IN_REPORT_MAX_AGE = timedelta(days=30)
+
+
+def client_network(ip: str | None) -> str:
+    """The network a sign-in came from: the /24 of an IPv4 address, the /48 of an IPv6 one."""
+    if not ip:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return "unknown"
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def signin_device_record(*, user: User, ip: str | None, user_agent: str, now: datetime) -> KnownDevice | None:
+    """Remember the browser and network of a sign-in. From an unseen one (after the first sign-in
+    ever), the person gets an e-mail with no case content and a link to report it. Returns the
+    device when it was new."""
+    network = client_network(ip)
+    fingerprint = hashlib.sha256(f"{user_agent}|{network}".encode()).hexdigest()
+    with transaction.atomic():
+        known = KnownDevice.objects.select_for_update().filter(user=user, fingerprint=fingerprint).first()
+        if known is not None:
+            KnownDevice.objects.filter(pk=known.pk).update(last_seen_at=now)
+            return None
+        first_ever = not KnownDevice.objects.filter(user=user).exists()
+        device = KnownDevice.objects.create(user=user, fingerprint=fingerprint, network=network,
+                                            user_agent=user_agent[:300], first_seen_at=now, last_seen_at=now)
+        audit_record(actor=Actor(user=user, ip=ip, user_agent=user_agent[:512]), action="auth.new_device", obj=user,
+                     changes={"network": network, "first_sign_in": first_ever}, now=now)
+        if not first_ever:
+            token = signing.dumps({"d": device.pk, "u": user.pk}, salt=_SIGN_IN_REPORT_SALT)
+            email_enqueue(key=f"new-sign-in:{device.pk}", to=user.email, template="new_sign_in",
+                          reference=f"LEORS-SIGNIN-{now:%Y%m%d}-{device.pk}",
+                          link_path=reverse("portal:sign_in_report", kwargs={"token": token}), now=now)
+    return device
+
+
+def sign_in_report_device(*, token: str) -> KnownDevice:
+    try:
+        payload = signing.loads(token, salt=_SIGN_IN_REPORT_SALT, max_age=SIGN_IN_REPORT_MAX_AGE)
+    except signing.BadSignature:  # includes expiry
+        raise ActionRefused("This link is not valid or has expired. If you did not sign in, contact the LEORS team "
+                            "through your agency at once.") from None
+    device = KnownDevice.objects.select_related("user").filter(pk=payload["d"], user_id=payload["u"]).first()
+    if device is None:
+        raise ActionRefused("This link is not valid.")
+    return device
+
+
+def sign_in_report(*, token: str, actor: Actor, now: datetime) -> User:
+    """The account holder says a sign-in was not theirs: the account is suspended at once (every
+    session ends), an officer's open cases go on hold, and a referral is recorded for the lead."""
+    device = sign_in_report_device(token=token)
+    account = device.user
+    note = (f"The account holder reported a sign-in they did not make (network {device.network}, "
+            f"first seen {device.first_seen_at:%Y-%m-%d %H:%M} UTC).")
+    reporter = Actor(user=None, ip=actor.ip, user_agent=actor.user_agent, label_override=f"account-holder:{account.email}")
+    officer = Officer.objects.filter(user=account).first()
+    if officer is not None and officer.status == Officer.Status.ACTIVE:
+        _officer_suspend(officer=officer, note=note, referred_to="", actor=reporter, recorded_by=account, now=now)
+    else:
+        with transaction.atomic():
+            locked = User.objects.select_for_update().get(pk=account.pk)
+            if locked.is_active:
+                locked.is_active = False
+                locked.set_unusable_password()
+                locked.save(update_fields=["is_active", "password"])
+                audit_record(actor=reporter, action="account.suspended_on_report", obj=locked, now=now,
+                             changes={"note": note})
+    account.refresh_from_db()
+    return account

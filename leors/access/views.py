@@ -179,3 +179,16 @@ def application_document_download(request: HttpRequest, document_id: int) -> Fil
                             content_type=document.content_type)
     response["Cache-Control"] = "no-store"
     return response
+
+
+@never_cache
+def sign_in_report(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in a "new sign-in" e-mail. GET explains; only the POST suspends (link scanners)."""
+    try:
+        device = services.sign_in_report_device(token=token)
+    except ActionRefused as refusal:
+        return render(request, "portal/sign_in_report.html", {"error": refusal.message}, status=400)
+    if request.method == "POST":
+        services.sign_in_report(token=token, actor=Actor.from_request(request), now=timezone.now())
+        return render(request, "portal/sign_in_report.html", {"reported": True})
+    return render(request, "portal/sign_in_report.html", {"device": device})

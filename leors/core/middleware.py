@@ -29,6 +29,7 @@ _OPEN_PREFIXES = (
     "/healthz",
     "/verify/",
     "/apply/",
+    "/sign-in-report/",
 )
 
 

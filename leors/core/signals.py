@@ -14,8 +14,15 @@ from leors.core.audit import Actor, audit_record, client_ip
 
 @receiver(user_logged_in, dispatch_uid="leors.audit.signed_in")
 def _signed_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    from django.utils import timezone
+
+    from leors.access.services import signin_device_record
+
+    actor = Actor.from_request_for(request, user)
     with transaction.atomic():
-        audit_record(actor=Actor.from_request_for(request, user), action="auth.signed_in", obj=user)
+        audit_record(actor=actor, action="auth.signed_in", obj=user)
+    # An unseen browser or network is told to the account holder, with a link to report it.
+    signin_device_record(user=user, ip=actor.ip, user_agent=actor.user_agent, now=timezone.now())
 
 
 @receiver(user_logged_out, dispatch_uid="leors.audit.signed_out")
