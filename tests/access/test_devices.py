@@ -23,7 +23,6 @@ from leors.core.errors import ActionRefused
 from leors.core.outbox import outbox_deliver_due
 from tests.factories import PASSWORD, approved_officer, make_lead, submit_case, totp_code
 
-
 _clock = itertools.count(1)
 
 

@@ -33,9 +33,9 @@ def test_r7_r8_a_hold_lapses_and_a_freeze_lifts_by_themselves() -> None:
     assert freeze.granted_days == 30  # capped: the order did not explicitly order longer
     with time_machine.travel(freeze.expires_at + timedelta(seconds=1), tick=False):
         assert not freeze.is_in_force(timezone.now())
-        assert tuple(clocks.clocks_sweep(now=timezone.now()))[1] == 1
+        assert clocks.clocks_sweep(now=timezone.now()).freezes_lifted == 1
     with time_machine.travel(hold.expires_at + timedelta(seconds=1), tick=False):
-        assert tuple(clocks.clocks_sweep(now=timezone.now()))[0] == 1
+        assert clocks.clocks_sweep(now=timezone.now()).holds_lapsed == 1
         assert tuple(clocks.clocks_sweep(now=timezone.now())) == (0, 0, 0)
     assert Freeze.objects.get().status == Freeze.Status.LIFTED
     assert PreservationHold.objects.get().status == PreservationHold.Status.LAPSED
