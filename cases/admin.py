@@ -125,7 +125,7 @@ def _hold_in_force(now: datetime) -> Q:
         extends_case_id=OuterRef("pk"), status__in=Case.OPEN_STATUSES,
         submitted_at__lt=OuterRef("hold__expires_at"),
     )
-    return Q(hold__status=PreservationHold.Status.ACTIVE) & (Q(hold__expires_at__gt=now) | Exists(pending_extension))
+    return Q(hold__status=PreservationHold.Status.ACTIVE) & (Q(hold__expires_at__gt=now) | Q(Exists(pending_extension)))
 
 
 def _freeze_in_force(now: datetime) -> Q:
@@ -424,7 +424,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
                 for extension in case.extensions.order_by("submitted_at", "pk")
             ]
         elif case.request_type == RequestType.PRESERVATION_EXTENSION and case.extends_case is not None:
-            extended_hold = PreservationHold.objects.filter(case_id=case.extends_case_id).first()
+            extended_hold = PreservationHold.objects.filter(case=case.extends_case).first()
             context["extended_case"] = case.extends_case
             context["extended_hold"] = extended_hold
             if extended_hold is not None:
@@ -434,7 +434,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             context["freeze"] = freeze
             context["freeze_in_force"] = freeze.is_in_force(now) if freeze is not None else False
             if case.extends_case is not None:
-                continued = Freeze.objects.filter(case_id=case.extends_case_id).first()
+                continued = Freeze.objects.filter(case=case.extends_case).first()
                 context["continued_case"] = case.extends_case
                 context["continued_freeze"] = continued
                 context["continued_freeze_in_force"] = continued.is_in_force(now) if continued is not None else False
@@ -481,7 +481,9 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             (PERM_REVIEW, "release", "Release a production", is_accepted and any(
                 p.released_at is None for p in case_productions)),
             (PERM_REVIEW, "fulfil", "Mark fulfilled", is_accepted and not is_freeze),
-            (PERM_REVIEW, "close", "Close", status in CLOSABLE_STATUSES),
+            # Closing ends the officer's right to withdraw the order, so not while its freeze is in force.
+            (PERM_REVIEW, "close", "Close", status in CLOSABLE_STATUSES and not (
+                freeze is not None and freeze.is_in_force(now))),
         ]
         user = request.user
         return [
@@ -749,7 +751,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             ("Would be granted", self._granted_preview(stated, cap)),
         ]
         if case.extends_case is not None:
-            continued = Freeze.objects.filter(case_id=case.extends_case_id).first()
+            continued = Freeze.objects.filter(case=case.extends_case).first()
             if continued is not None and continued.is_in_force(now):
                 state = (f"its freeze is in force until {timezone.localtime(continued.expires_at):%Y-%m-%d %H:%M %Z}; "
                          "activating this further order moves that end later by the days granted")

@@ -28,6 +28,16 @@ OFFICER_TIMELINE = {
     "case.closed": "Closed",
     "case.withdrawn": "Withdrawn",
     "case.shared": "Shared with a colleague",
+    "hold.started": "Preservation started",
+    "hold.extended": "Preservation extended",
+    "hold.lapsed": "Preservation ended",
+    "hold.ended": "Preservation ended",
+    "freeze.activated": "Freeze activated",
+    "freeze.extended": "Freeze extended by a further order",
+    "freeze.lifted": "Freeze lifted",
+    "recovery.instructions_issued": "Instructions for the return issued",
+    "recovery.instructions_acknowledged": "Instructions acknowledged",
+    "recovery.return_recorded": "Return of assets recorded",
 }
 
 

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from cases.models.clocks import Freeze, PreservationHold, Reminder
+from cases.models.recovery import (
+    Approval,
+    AssetReturn,
+    ConfirmationMethod,
+    OutOfBandConfirmation,
+    RecoveryInstructions,
+    RecoveryOfficial,
+)
 from cases.models.requests import (
     CHECKLIST_FIELDS,
     Case,
@@ -17,6 +25,12 @@ from cases.models.requests import (
 )
 
 __all__ = [
+    "Approval",
+    "AssetReturn",
+    "ConfirmationMethod",
+    "OutOfBandConfirmation",
+    "RecoveryInstructions",
+    "RecoveryOfficial",
     "CHECKLIST_FIELDS",
     "Case",
     "CaseDocument",

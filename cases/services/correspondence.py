@@ -113,7 +113,8 @@ def case_withdraw(*, case: Case, actor: Actor, now: datetime) -> Case:
         raise ActionRefused("Only the officers of this case can withdraw it.")
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
-        active_freeze = Freeze.objects.filter(case=locked, status=Freeze.Status.ACTIVE).first()
+        # A freeze past its end that no sweep has lifted yet has ended; the sweep records it as expired.
+        active_freeze = Freeze.objects.filter(case=locked, status=Freeze.Status.ACTIVE, expires_at__gt=now).first()
         allowed = Case.WITHDRAWABLE_STATUSES + ((Status.FULFILLED,) if active_freeze else ())
         case_transition(locked, allowed_from=allowed, to=Status.WITHDRAWN,
                         refusal="This case can no longer be withdrawn.", closed_at=now)

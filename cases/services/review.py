@@ -282,6 +282,9 @@ def case_fulfil(*, case: Case, actor: Actor, now: datetime) -> Case:
         if case.request_type == RequestType.USER_INFORMATION and not case.productions.filter(
                 released_at__isnull=False).exists():
             raise ActionRefused("Release the production to the officer before marking the case fulfilled.")
+        if case.request_type in (RequestType.FREEZE, RequestType.ASSET_RECOVERY):
+            raise ActionRefused("A freeze is fulfilled by its activation, a recovery by the recorded return; "
+                                "they cannot be marked fulfilled by hand.")
         case_transition(case, allowed_from=Case.ACCEPTED_STATUSES, to=Status.FULFILLED,
                         refusal="Only an accepted case can be fulfilled.")
         audit_record(actor=actor, action="case.fulfilled", obj=case, changes={"status": Status.FULFILLED}, now=now)
@@ -290,8 +293,12 @@ def case_fulfil(*, case: Case, actor: Actor, now: datetime) -> Case:
 
 
 def case_close(*, case: Case, actor: Actor, now: datetime) -> Case:
+    from cases.models import Freeze
+
     require_staff(actor, case)
     with transaction.atomic():
+        if Freeze.objects.filter(case=case, status=Freeze.Status.ACTIVE, expires_at__gt=now).exists():
+            raise ActionRefused("The freeze of this case is still in force; lift it (or let it end) before closing.")
         case_transition(case, allowed_from=(Status.FULFILLED, Status.DECLINED, Status.WITHDRAWN), to=Status.CLOSED,
                         refusal="Only a fulfilled, declined or withdrawn case can be closed.", closed_at=now)
         audit_record(actor=actor, action="case.closed", obj=case, changes={"status": Status.CLOSED}, now=now)

@@ -46,7 +46,7 @@ TYPE_SPECIFIC = {
                          "non_disclosure_until"},
     "preservation": set(),
     "preservation_extension": {"extends_case_reference"},
-    "freeze": {"freeze_duration_days"},
+    "freeze": {"freeze_duration_days", "extends_case_reference"},
     "asset_recovery": {"assets_description"},
 }
 ALL_TYPE_SPECIFIC = set().union(*TYPE_SPECIFIC.values())
