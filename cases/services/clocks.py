@@ -78,7 +78,9 @@ def hold_extension_problem(*, preservation: Case, now: datetime) -> str | None:
     if hold is None:
         return f"{preservation.reference} has no preservation hold to extend."
     if hold.status != PreservationHold.Status.ACTIVE or now >= hold.expires_at:
-        ended = hold.lapsed_at or hold.expires_at
+        # A hold ended early (declined, withdrawn) ended when that happened; one that ran out ended at
+        # expires_at, not when a sweep (perhaps after downtime) caught up with it.
+        ended = min(hold.lapsed_at, hold.expires_at) if hold.lapsed_at else hold.expires_at
         return (f"The preservation hold of {preservation.reference} ended on {ended:%d %B %Y at %H:%M} UTC. An "
                 "extension must be filed before the hold expires; send a new preservation request instead.")
     return None

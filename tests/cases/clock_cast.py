@@ -104,8 +104,11 @@ def sweep() -> clocks.SweepResult:
 
 
 def audit_actions(case: Case, prefix: str) -> list[str]:
-    return list(AuditEvent.objects.filter(object_type="cases.case", object_id=str(case.pk), action__startswith=prefix)
-                .order_by("id").values_list("action", flat=True))
+    """The audited transitions of the case's clock, in order (reminders left out unless asked for)."""
+    events = AuditEvent.objects.filter(object_type="cases.case", object_id=str(case.pk), action__startswith=prefix)
+    if "reminder" not in prefix:
+        events = events.exclude(action__endswith=".reminder_sent")
+    return list(events.order_by("id").values_list("action", flat=True))
 
 
 def emails(to: str, key_contains: str) -> list[OutboxMessage]:

@@ -1,0 +1,383 @@
+"""R8: freeze orders must state their duration; at most 30 days unless the order says otherwise; with
+no explicit instructions, restrictions are lifted.
+
+The freeze runs from activation (after an accepted review), lifts itself one second after its end —
+never before, exactly once, even with two sweeps at once — and a further order accepted before then
+extends it. Time is controlled with time-machine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from cases.models import Case, Freeze, Reminder
+from cases.services import clocks
+from leors import policy
+from leors.core import outbox
+from leors.core.audit import Actor
+from leors.core.errors import ActionRefused
+from leors.core.models import AuditEvent, OutboxMessage
+from leors.core.tokens import api_token_create
+from tests.cases.clock_cast import T0, ClockCast, audit_actions, emails, sweep
+
+SECOND = timedelta(seconds=1)
+DAY = timedelta(days=1)
+PASSAGE = "“The account shall remain frozen for a period of ninety (90) days from service of this order.” (para. 4)"
+COURT_NOTE = "Order of the Crown Court at Southwark of 12 March 2026, T20267781, discharging the freeze."
+
+
+def feed_ids(kind: str) -> list[int]:
+    """What the exchange's restriction feed lists as in force right now."""
+    token = api_token_create(name=f"exchange-{uuid.uuid4().hex[:8]}", actor=Actor.system("test"),
+                             now=timezone.now())
+    response = Client().get("/api/v1/restrictions/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200
+    return [item["id"] for item in response.json()["results"] if item["type"] == kind]
+
+
+# --- Intake and the granted period ---------------------------------------------------------------------
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stated", [None, 0])
+def test_r8_a_freeze_order_without_a_stated_duration_is_refused_at_intake(stated: int | None) -> None:
+    with time_machine.travel(T0, tick=False):
+        cast = ClockCast()
+        with pytest.raises(ValidationError) as refused:
+            cast.freeze_request(stated)
+    message = " ".join(refused.value.message_dict["freeze_duration_days"])
+    assert "State the duration of the freeze" in message and "(R8)" in message
+    assert not Case.objects.exists()
+    assert not AuditEvent.objects.filter(action="case.submitted").exists()
+
+
+@pytest.mark.django_db
+def test_r8_the_granted_period_is_the_stated_duration_capped_at_30_days() -> None:
+    assert policy.freeze_max_days() == 30
+    plain = clocks.FreezeActivation()
+    assert [clocks.freeze_granted_days(stated_days=d, activation=plain) for d in (1, 29, 30, 31, 365)] == [
+        1, 29, 30, 30, 30]
+    with time_machine.travel(T0, tick=False):
+        cast = ClockCast()
+        for stated, granted in ((30, 30), (31, 30), (90, 30)):
+            freeze = cast.freeze(stated)
+            assert (freeze.stated_days, freeze.granted_days) == (stated, granted)
+            assert freeze.expires_at - freeze.activated_at == timedelta(days=granted)
+            assert (freeze.longer_confirmed, freeze.longer_passage) == (False, "")
+        # A passage quoted without confirming that the order orders longer changes nothing.
+        freeze = cast.freeze(90, longer_passage=PASSAGE)
+        assert (freeze.granted_days, freeze.longer_passage) == (30, "")
+
+
+@pytest.mark.django_db
+def test_r8_a_longer_period_needs_the_reviewer_to_confirm_it_citing_the_passage_of_the_order() -> None:
+    with time_machine.travel(T0, tick=False):
+        cast = ClockCast()
+        case = cast.freeze_request(90)
+        cast.decide(case)
+        for passage in ("", "   ", "para. 4"):
+            with pytest.raises(ValidationError) as refused:
+                cast.activate(case, confirm_longer=True, longer_passage=passage)
+            assert "longer_passage" in refused.value.message_dict
+        case.refresh_from_db()
+        assert case.status == Case.Status.ACCEPTED
+        assert not Freeze.objects.exists()
+
+        freeze = cast.activate(case, confirm_longer=True, longer_passage=f"  {PASSAGE}  ")
+    assert (freeze.stated_days, freeze.granted_days) == (90, 90)
+    assert freeze.expires_at == T0 + timedelta(days=90)
+    assert (freeze.longer_confirmed, freeze.longer_passage) == (True, PASSAGE)
+    activated = AuditEvent.objects.get(action="freeze.activated")
+    assert (activated.changes["longer_confirmed"], activated.changes["longer_passage"]) == (True, PASSAGE)
+    assert activated.actor_id == cast.reviewer.pk
+    # With a short order, confirming "longer" records nothing: the stated period is all there is.
+    assert clocks.freeze_granted_days(stated_days=20, activation=clocks.FreezeActivation(True, "")) == 20
+
+
+@pytest.mark.django_db
+def test_r8_r10_a_freeze_is_activated_only_after_the_request_was_accepted() -> None:
+    with time_machine.travel(T0, tick=False):
+        cast = ClockCast()
+        in_review = cast.freeze_request(10)
+        cast.assign(in_review)
+        declined = cast.freeze_request(10)
+        cast.decide(declined, Case.Decision.DECLINE)
+        for case in (in_review, declined):
+            with pytest.raises(ActionRefused, match=r"only after the request was reviewed and accepted \(R10\)"):
+                cast.activate(case)
+        # Nor by an officer, even on an accepted request.
+        accepted = cast.freeze_request(10)
+        cast.decide(accepted)
+        with pytest.raises(ActionRefused, match="legal team"):
+            clocks.freeze_activate(case=accepted, activation=clocks.FreezeActivation(), actor=cast.as_officer,
+                                   now=timezone.now())
+    assert not Freeze.objects.exists()
+    in_review.refresh_from_db()
+    assert in_review.status == Case.Status.IN_REVIEW
+
+
+@pytest.mark.django_db
+def test_r8_a_freeze_runs_from_its_activation_not_from_the_submission() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.freeze_request(20)
+        traveller.move_to(T0 + 2 * DAY)
+        cast.decide(case)
+        traveller.move_to(T0 + 3 * DAY + timedelta(hours=5))
+        freeze = cast.activate(case)
+    assert case.submitted_at == T0
+    assert freeze.activated_at == T0 + 3 * DAY + timedelta(hours=5)
+    assert freeze.expires_at == freeze.activated_at + timedelta(days=20)
+    case.refresh_from_db()
+    assert case.status == Case.Status.FULFILLED
+
+
+# --- The end of a freeze --------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_r8_a_freeze_lifts_itself_one_second_after_its_end_never_before_and_once() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(10)
+        end = freeze.expires_at
+
+        traveller.move_to(end - SECOND)
+        assert freeze.is_in_force(timezone.now())
+        assert sweep().freezes_lifted == 0
+        freeze.refresh_from_db()
+        assert freeze.status == Freeze.Status.ACTIVE
+
+        traveller.move_to(end + SECOND)
+        assert sweep().freezes_lifted == 1
+        assert sweep().freezes_lifted == 0
+        traveller.move_to(end + timedelta(minutes=1))
+        assert sweep().freezes_lifted == 0
+
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.lifted_at, freeze.lift_reason, freeze.lifted_by) == (
+        Freeze.Status.LIFTED, end + SECOND, Freeze.LiftReason.EXPIRED, None)
+    assert freeze.expires_at == end
+    assert audit_actions(freeze.case, "freeze.") == ["freeze.activated", "freeze.lifted"]
+    assert len(emails(cast.officer.user.email, "freeze-lifted")) == 1
+    assert len(emails(cast.reviewer.email, "freeze-lifted")) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r8_two_sweeps_at_the_same_time_lift_each_freeze_exactly_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_id: None)  # no broker needed
+    lift = clocks._lift
+    slow_sweep_is_lifting = threading.Event()
+
+    def lift_in_step(*args: Any, **kwargs: Any) -> None:
+        # Force the worst interleaving. The slow sweep holds its first row's lock for a while; the fast
+        # one (which listed the due rows before anything was lifted) lifts the others meanwhile. When
+        # the slow one moves on, the rows it listed are locked by the other (skip) or already lifted
+        # (re-check under the lock, do nothing).
+        if threading.current_thread().name == "slow":
+            slow_sweep_is_lifting.set()
+            time.sleep(0.3)
+        else:
+            assert slow_sweep_is_lifting.wait(10)
+        lift(*args, **kwargs)
+
+    monkeypatch.setattr(clocks, "_lift", lift_in_step)
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freezes = [cast.freeze(days) for days in (5, 5, 6, 7)]
+        traveller.move_to(T0 + 8 * DAY)
+        now = timezone.now()
+        start = threading.Barrier(2)
+        results: list[Any] = []
+
+        def run_sweep() -> None:
+            try:
+                start.wait(10)
+                results.append(clocks.clocks_sweep(now=now))
+            except Exception as error:  # surfaced by the assertions below
+                results.append(error)
+            finally:
+                connection.close()  # this thread's own connection
+
+        threads = [threading.Thread(target=run_sweep, name=name) for name in ("slow", "fast")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+
+        assert len(results) == 2 and all(isinstance(result, clocks.SweepResult) for result in results), results
+        assert sum(result.freezes_lifted for result in results) == len(freezes)
+        assert all(result.freezes_lifted >= 1 for result in results)  # both sweeps really took part
+        assert sweep().freezes_lifted == 0  # and a third, later, finds nothing
+    for freeze in freezes:
+        freeze.refresh_from_db()
+        assert (freeze.status, freeze.lifted_at) == (Freeze.Status.LIFTED, now)
+        assert audit_actions(freeze.case, "freeze.") == ["freeze.activated", "freeze.lifted"]
+        assert OutboxMessage.objects.filter(key__startswith=f"clock:{freeze.case_id}:freeze-lifted").count() == 1
+
+
+@pytest.mark.django_db
+def test_r8_a_freeze_past_its_end_is_not_in_force_nor_in_the_feed_even_when_no_sweep_ran() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(10)
+        end = freeze.expires_at
+
+        traveller.move_to(end - SECOND)
+        assert freeze.is_in_force(timezone.now())
+        assert feed_ids("freeze") == [freeze.pk]
+
+        traveller.move_to(end)
+        freeze.refresh_from_db()
+        assert freeze.status == Freeze.Status.ACTIVE  # no sweep has run…
+        assert not freeze.is_in_force(timezone.now())  # …and yet it is not in force
+        assert feed_ids("freeze") == []
+
+
+@pytest.mark.django_db
+def test_r8_a_further_order_accepted_before_the_end_extends_the_same_freeze(settings: Any) -> None:
+    settings.LEORS_EXCHANGE_WEBHOOK_URL = "https://exchange.example/leors/webhooks"
+    settings.LEORS_EXCHANGE_WEBHOOK_SECRET = "s" * 40
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        first = freeze.case
+        end = freeze.expires_at
+
+        traveller.move_to(T0 + 15 * DAY)
+        further = cast.freeze_request(10, further_order_of=first)
+        assert further.extends_case_id == first.pk
+        cast.decide(further)
+        traveller.move_to(end - timedelta(hours=1))
+        extended = cast.activate(further)
+        assert extended.pk == freeze.pk
+        assert Freeze.objects.count() == 1
+        new_end = end + timedelta(days=10)  # from the current end, not from now
+        assert (extended.expires_at, extended.extension_count, extended.activated_at) == (new_end, 1, T0)
+
+        traveller.move_to(end + SECOND)
+        assert sweep().freezes_lifted == 0
+        freeze.refresh_from_db()
+        assert freeze.is_in_force(timezone.now())
+        traveller.move_to(new_end - SECOND)
+        assert sweep().freezes_lifted == 0
+        traveller.move_to(new_end + SECOND)
+        assert sweep().freezes_lifted == 1
+
+    further.refresh_from_db()
+    assert further.status == Case.Status.FULFILLED
+    webhooks = OutboxMessage.objects.filter(channel=OutboxMessage.Channel.WEBHOOK).order_by("id")
+    assert [w.subject for w in webhooks] == ["freeze.activated", "freeze.extended", "freeze.lifted"]
+    extended_event = webhooks[1].payload
+    assert extended_event["data"]["restriction"] == {"type": "freeze", "id": freeze.pk}
+    assert extended_event["data"]["ends_at"] == new_end.isoformat()
+    assert audit_actions(first, "freeze.") == ["freeze.activated", "freeze.extended", "freeze.lifted"]
+    assert AuditEvent.objects.get(action="freeze.extended").changes["further_order"] == further.reference
+
+
+@pytest.mark.django_db
+def test_r8_a_further_order_activated_after_the_first_freeze_ended_starts_a_new_freeze() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        first = cast.freeze(10)
+        end = first.expires_at
+        traveller.move_to(T0 + 5 * DAY)
+        further = cast.freeze_request(15, further_order_of=first.case)
+        cast.decide(further)
+
+        traveller.move_to(end + timedelta(hours=2))  # the first has ended (no sweep has run yet)
+        second = cast.activate(further)
+        assert second.pk != first.pk and second.case_id == further.pk
+        assert (second.activated_at, second.expires_at) == (end + timedelta(hours=2),
+                                                            end + timedelta(hours=2) + timedelta(days=15))
+        first.refresh_from_db()
+        assert (first.expires_at, first.extension_count) == (end, 0)
+
+        result = sweep()
+        assert result.freezes_lifted == 1
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (Freeze.Status.LIFTED, Freeze.Status.ACTIVE)
+    assert not AuditEvent.objects.filter(action="freeze.extended").exists()
+
+
+@pytest.mark.django_db
+def test_r8_an_early_lift_needs_a_reason_and_a_note() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        traveller.move_to(T0 + 4 * DAY)
+        now = timezone.now()
+        for reason, note, field in (("", COURT_NOTE, "reason"), (Freeze.LiftReason.EXPIRED, COURT_NOTE, "reason"),
+                                    (Freeze.LiftReason.COURT_DECISION, "", "note"),
+                                    (Freeze.LiftReason.COURT_DECISION, "  court  ", "note")):
+            with pytest.raises(ValidationError) as refused:
+                clocks.freeze_lift(freeze=freeze, reason=reason, note=note, actor=cast.staff, now=now)
+            assert field in refused.value.message_dict
+        freeze.refresh_from_db()
+        assert freeze.status == Freeze.Status.ACTIVE
+
+        clocks.freeze_lift(freeze=freeze, reason=Freeze.LiftReason.COURT_DECISION, note=COURT_NOTE,
+                           actor=cast.staff, now=now)
+        assert not freeze.is_in_force(now)
+        with pytest.raises(ActionRefused, match="no longer active"):
+            clocks.freeze_lift(freeze=freeze, reason=Freeze.LiftReason.OTHER, note=COURT_NOTE, actor=cast.staff,
+                               now=now)
+        traveller.move_to(freeze.expires_at + SECOND)
+        assert sweep().freezes_lifted == 0
+
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.lifted_at, freeze.lift_reason, freeze.lift_note, freeze.lifted_by) == (
+        Freeze.Status.LIFTED, T0 + 4 * DAY, Freeze.LiftReason.COURT_DECISION, COURT_NOTE, cast.reviewer)
+    lifted = AuditEvent.objects.get(action="freeze.lifted")
+    assert (lifted.changes["reason"], lifted.changes["note"], lifted.actor_id) == (
+        "court_decision", COURT_NOTE, cast.reviewer.pk)
+
+
+@pytest.mark.django_db
+def test_r8_withdrawal_of_the_freeze_request_by_the_officer_lifts_it_at_once() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        traveller.move_to(T0 + 3 * DAY)
+        case = cast.withdraw(freeze.case)
+        assert case.status == Case.Status.WITHDRAWN
+        freeze.refresh_from_db()
+        assert (freeze.status, freeze.lifted_at, freeze.lift_reason) == (
+            Freeze.Status.LIFTED, T0 + 3 * DAY, Freeze.LiftReason.WITHDRAWN)
+        assert not freeze.is_in_force(timezone.now())
+        assert feed_ids("freeze") == []
+        traveller.move_to(freeze.expires_at + SECOND)
+        assert tuple(sweep()) == (0, 0, 0)
+    assert audit_actions(case, "freeze.") == ["freeze.activated", "freeze.lifted"]
+    assert AuditEvent.objects.get(action="freeze.lifted").actor_id == cast.officer.user_id
+
+
+@pytest.mark.django_db
+def test_r8_reminders_5_and_1_days_before_the_lift_are_each_sent_once() -> None:
+    assert policy.freeze_reminder_days() == [5, 1]
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        end = freeze.expires_at
+        for count, days in enumerate((5, 1), start=1):
+            traveller.move_to(end - timedelta(days=days) - SECOND)
+            assert sweep().reminders_sent == 0
+            traveller.move_to(end - timedelta(days=days))
+            assert sweep().reminders_sent == 1
+            assert sweep().reminders_sent == 0
+            assert len(emails(cast.officer.user.email, "freeze-reminder")) == count
+        traveller.move_to(end - SECOND)
+        assert sweep().reminders_sent == 0
+    assert sorted(Reminder.objects.filter(freeze=freeze, clock_ends_at=end).values_list("days_before", flat=True)) == [
+        1, 5]
+    assert audit_actions(freeze.case, "freeze.reminder") == ["freeze.reminder_sent"] * 2

@@ -1,0 +1,185 @@
+"""The exchange's restriction feed (R7, R8): read-only, token-authenticated, paginated JSON of the
+freezes and preservation holds in force now, derived from their stored ends at the moment of asking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.utils import timezone
+
+from cases.models import Freeze, PreservationHold
+from cases.services import clocks
+from cases.services.intake import IdentifierInput
+from leors.core.audit import Actor
+from leors.core.models import ApiToken
+from leors.core.tokens import api_token_create, api_token_revoke
+from tests.cases.clock_cast import T0, WALLET, ClockCast, order, sweep
+
+FEED = "/api/v1/restrictions/"
+DAY = timedelta(days=1)
+SECOND = timedelta(seconds=1)
+SYSTEM = Actor.system("test")
+
+
+def get(token: str | None, path: str = FEED, **params: Any) -> Any:
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token is not None else {}
+    return Client().get(path, params, **headers)
+
+
+def new_token(name: str = "exchange-enforcement") -> str:
+    return api_token_create(name=name, actor=SYSTEM, now=timezone.now())
+
+
+@pytest.mark.django_db
+def test_the_feed_refuses_a_missing_wrong_or_revoked_token() -> None:
+    with time_machine.travel(T0, tick=False):
+        token = new_token()
+        assert get(token).status_code == 200
+        refusals = {
+            "no header": Client().get(FEED),
+            "no token": get(""),
+            "wrong token": get("leors_" + "x" * 43),
+            "altered token": get(token[:-1] + ("A" if token[-1] != "A" else "B")),
+            "another scheme": Client().get(FEED, HTTP_AUTHORIZATION=f"Token {token}"),
+        }
+        api_token_revoke(name="exchange-enforcement", actor=SYSTEM, now=timezone.now())
+        refusals["revoked token"] = get(token)
+    for what, response in refusals.items():
+        assert response.status_code == 401, what
+        assert response.json() == {"error": "A valid bearer token is required."}, what
+        assert response["WWW-Authenticate"].startswith("Bearer"), what
+
+
+@pytest.mark.django_db
+def test_the_api_token_command_prints_a_token_once_and_keeps_only_its_digest() -> None:
+    out = io.StringIO()
+    call_command("api_token", "create", "exchange-enforcement", stdout=out)
+    printed = out.getvalue()
+    token = printed.split()[0]
+    assert token.startswith("leors_") and printed.count(token) == 1
+    assert "not shown again" in printed
+    record = ApiToken.objects.get(name="exchange-enforcement")
+    assert record.digest == hashlib.sha256(token.encode()).hexdigest() != token
+    assert get(token).status_code == 200
+    with pytest.raises(CommandError, match="exists"):
+        call_command("api_token", "create", "exchange-enforcement", stdout=io.StringIO())
+
+    call_command("api_token", "revoke", "exchange-enforcement", stdout=io.StringIO())
+    assert get(token).status_code == 401
+    with pytest.raises(CommandError, match="No active token"):
+        call_command("api_token", "revoke", "exchange-enforcement", stdout=io.StringIO())
+
+
+@pytest.mark.django_db
+def test_the_feed_lists_freezes_and_holds_in_force_with_their_subjects_start_and_end() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        preservation = cast.preservation(identifiers=[IdentifierInput(kind="uid", value=" ab12cd34 ")])
+        cast.preservation(request_type="user_information", data_requested="KYC data",
+                          has_non_disclosure_instruction=False, documents=order("warrant"))
+        traveller.move_to(T0 + DAY)
+        freeze_case = cast.freeze_request(20, identifiers=[IdentifierInput(kind="wallet", value=WALLET),
+                                                           IdentifierInput(kind="email", value="Suspect@Example.COM")])
+        cast.decide(freeze_case)
+        traveller.move_to(T0 + 2 * DAY)
+        freeze = cast.activate(freeze_case)
+        hold = PreservationHold.objects.get(case=preservation)
+
+        traveller.move_to(T0 + 3 * DAY)
+        response = get(new_token())
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
+    body = response.json()
+    assert (body["count"], body["page"], body["next"], body["previous"]) == (2, 1, None, None)
+    assert body["as_of"] == (T0 + 3 * DAY).isoformat()
+    listed = {item["type"]: item for item in body["results"]}
+    assert set(listed) == {"freeze", "preservation"}  # the user-information request restricts nothing
+
+    frozen = listed["freeze"]
+    assert (frozen["id"], frozen["case"]) == (freeze.pk, freeze_case.reference)
+    assert (frozen["starts_at"], frozen["ends_at"]) == ((T0 + 2 * DAY).isoformat(), (T0 + 22 * DAY).isoformat())
+    assert sorted(frozen["subjects"], key=lambda s: s["kind"]) == [
+        {"kind": "email", "value": "suspect@example.com", "chain": ""},
+        {"kind": "wallet", "value": WALLET.lower(), "chain": "eth"},
+    ]
+    preserved = listed["preservation"]
+    assert (preserved["id"], preserved["case"]) == (hold.pk, preservation.reference)
+    assert (preserved["starts_at"], preserved["ends_at"]) == (T0.isoformat(), (T0 + 60 * DAY).isoformat())
+    assert preserved["subjects"] == [{"kind": "uid", "value": "AB12CD34", "chain": ""}]
+
+
+@pytest.mark.django_db
+def test_the_feed_is_paginated(settings: Any) -> None:
+    settings.LEORS_FEED_PAGE_SIZE = 2
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        expected: set[tuple[str, int]] = set()
+        for hour in range(2):
+            traveller.move_to(T0 + timedelta(hours=hour))
+            expected.add(("freeze", cast.freeze(10).pk))
+        for hour in range(3):
+            traveller.move_to(T0 + timedelta(hours=2 + hour))
+            expected.add(("preservation", PreservationHold.objects.get(case=cast.preservation()).pk))
+        token = new_token()
+
+        pages = [get(token).json()]
+        while pages[-1]["next"]:
+            pages.append(get(token, pages[-1]["next"]).json())
+        # One lifted: four left, two full pages and no third.
+        clocks.freeze_lift(freeze=Freeze.objects.order_by("pk").first(), reason=Freeze.LiftReason.COURT_DECISION,
+                           note="Discharged by the Crown Court at Southwark, T20267781.", actor=cast.staff,
+                           now=timezone.now())
+        second = get(token, page=2).json()
+        assert (second["count"], len(second["results"]), second["next"]) == (4, 2, None)
+        for bad in ("abc", "0", "-1", "1.5", ""):
+            response = get(token, page=bad)
+            assert response.status_code == 400, bad
+            assert "page" in response.json()["error"]
+
+    assert [len(page["results"]) for page in pages] == [2, 2, 1]
+    assert [page["count"] for page in pages] == [5, 5, 5]
+    assert [page["page"] for page in pages] == [1, 2, 3]
+    assert [page["next"] for page in pages] == [f"{FEED}?page=2", f"{FEED}?page=3", None]
+    assert [page["previous"] for page in pages] == [None, f"{FEED}?page=1", f"{FEED}?page=2"]
+    listed = [(item["type"], item["id"]) for page in pages for item in page["results"]]
+    assert len(listed) == len(set(listed)) == 5
+    assert set(listed) == expected
+
+
+@pytest.mark.django_db
+def test_a_lifted_freeze_and_a_lapsed_or_ended_hold_are_not_in_the_feed() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        lapsing = cast.preservation()  # ends T0 + 60 days; no extension
+        extended = cast.preservation()  # ends T0 + 60 days; an extension is filed in time
+        traveller.move_to(T0 + DAY)
+        lifted = cast.freeze(20)
+        traveller.move_to(T0 + 2 * DAY)
+        clocks.freeze_lift(freeze=lifted, reason=Freeze.LiftReason.COURT_DECISION,
+                           note="Discharged by the Crown Court at Southwark on appeal, T20267781.", actor=cast.staff,
+                           now=timezone.now())
+        traveller.move_to(T0 + 50 * DAY)
+        running = cast.freeze(30)
+        withdrawn = cast.preservation()
+        traveller.move_to(T0 + 51 * DAY)
+        cast.withdraw(withdrawn)
+        traveller.move_to(T0 + 59 * DAY)
+        cast.extension(extended)
+
+        traveller.move_to(T0 + 60 * DAY + SECOND)
+        assert sweep().holds_lapsed == 1
+        body = get(new_token()).json()
+    listed = {(item["type"], item["id"]) for item in body["results"]}
+    assert listed == {("freeze", running.pk), ("preservation", PreservationHold.objects.get(case=extended).pk)}
+    assert body["count"] == 2
+    assert PreservationHold.objects.get(case=lapsing).status == PreservationHold.Status.LAPSED
+    assert PreservationHold.objects.get(case=withdrawn).status == PreservationHold.Status.LAPSED
