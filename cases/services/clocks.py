@@ -173,6 +173,19 @@ def freeze_granted_days(*, stated_days: int, activation: FreezeActivation) -> in
     return policy.freeze_max_days()
 
 
+def _freeze_continued_by(case: Case) -> Freeze | None:
+    """The freeze a further order continues: follow the chain of further orders back to the case
+    whose activation started it (a further order of a further order extends the same freeze)."""
+    current, seen = case, set()
+    while current.extends_case_id and current.extends_case_id not in seen:
+        seen.add(current.extends_case_id)
+        freeze = Freeze.objects.select_for_update().filter(case_id=current.extends_case_id).first()
+        if freeze is not None:
+            return freeze
+        current = Case.objects.get(pk=current.extends_case_id)
+    return None
+
+
 def freeze_activate(*, case: Case, activation: FreezeActivation, actor: Actor, now: datetime) -> Freeze:
     """R8: start the freeze of an accepted freeze request; it runs from now for the granted period.
 
@@ -187,8 +200,7 @@ def freeze_activate(*, case: Case, activation: FreezeActivation, actor: Actor, n
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if locked.status not in Case.ACCEPTED_STATUSES:
             raise ActionRefused("A freeze is activated only after the request was reviewed and accepted (R10).")
-        earlier = (Freeze.objects.select_for_update().filter(case_id=locked.extends_case_id).first()
-                   if locked.extends_case_id else None)
+        earlier = _freeze_continued_by(locked)
         if earlier is not None and earlier.is_in_force(now):
             previous = earlier.expires_at
             earlier.expires_at = previous + timedelta(days=granted)
@@ -255,6 +267,8 @@ def freeze_lift(*, freeze: Freeze, reason: str, note: str, actor: Actor, now: da
     user = actor.user if actor.user is not None and actor.user.is_staff else None
     if user is not None:
         require_staff(actor, freeze.case)
+    elif actor.user is not None and not actor.user.has_perm("cases.respond_case", freeze.case):
+        raise ActionRefused("Only the legal team or the officers of this request can lift its freeze.")
     with transaction.atomic():
         locked = Freeze.objects.select_for_update().get(pk=freeze.pk)
         if locked.status != Freeze.Status.ACTIVE:
@@ -287,9 +301,14 @@ def reminders_send_due(*, now: datetime) -> int:
         (Reminder.Kind.HOLD_EXPIRY, PreservationHold, policy.preservation_reminder_days(), "hold"),
         (Reminder.Kind.FREEZE_LIFT, Freeze, policy.freeze_reminder_days(), "freeze"),
     ):
-        horizon = now + timedelta(days=max(offsets, default=0))
-        candidates = model.objects.filter(status="active", expires_at__gt=now, expires_at__lte=horizon)
-        for clock_id in candidates.values_list("pk", flat=True)[:BATCH_SIZE * 5]:
+        # Only clocks that still owe a reminder, soonest end first, so that a backlog never starves.
+        owed = Q()
+        for days in offsets:
+            reminded = Reminder.objects.filter(**{field: OuterRef("pk")}, days_before=days,
+                                               clock_ends_at=OuterRef("expires_at"))
+            owed |= Q(expires_at__lte=now + timedelta(days=days)) & ~Q(Exists(reminded))
+        candidates = model.objects.filter(owed, status="active", expires_at__gt=now).order_by("expires_at")
+        for clock_id in candidates.values_list("pk", flat=True)[:BATCH_SIZE]:
             sent += _remind(kind=kind, model=model, field=field, clock_id=clock_id, offsets=offsets, now=now)
     return sent
 

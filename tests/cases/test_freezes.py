@@ -381,3 +381,20 @@ def test_r8_reminders_5_and_1_days_before_the_lift_are_each_sent_once() -> None:
     assert sorted(Reminder.objects.filter(freeze=freeze, clock_ends_at=end).values_list("days_before", flat=True)) == [
         1, 5]
     assert audit_actions(freeze.case, "freeze.reminder") == ["freeze.reminder_sent"] * 2
+
+
+@pytest.mark.django_db
+def test_r8_a_further_order_of_a_further_order_extends_the_same_freeze() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        second = cast.freeze_request(10, further_order_of=freeze.case)
+        cast.decide(second)
+        cast.activate(second)
+        third = cast.freeze_request(5, further_order_of=second)  # names the further order, not the first
+        cast.decide(third)
+        traveller.move_to(T0 + 25 * DAY)
+        extended = cast.activate(third)
+    assert extended.pk == freeze.pk and Freeze.objects.count() == 1
+    assert extended.expires_at == T0 + (20 + 10 + 5) * DAY
+    assert extended.extension_count == 2
