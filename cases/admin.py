@@ -13,8 +13,18 @@ Auditors hold neither: they read everything and change nothing.
 
 The clocks (R7 preservation holds, R8 freezes) are shown on the case page as the services stored
 them, with "in force" derived from the stored end at the moment of asking (`is_in_force(now)`), so
-the page is right even when no sweep has run. A freeze is started and lifted early only through the
-`activate` and `lift` workflow pages, which call `services.clocks`.
+the page is right even when no sweep has run. A freeze is lifted early only through the `lift`
+workflow page, which calls `services.clocks`.
+
+Four-eyes: activating a freeze, releasing a production and recording a return (R9) are only ASKED on
+their pages (`activate`, `release`, `return`); a second, different member of the legal team approves
+on the `approvals` page, and `services.approvals.approval_grant` carries the action out. The services
+refuse the same person twice; the pages show that refusal as a form error (400).
+
+Forged-request resistance: the out-of-band confirmation of a request (`confirm`), the risk panel
+(`cases.risk`), the hold of a suspended officer's cases (R3, `release-hold`, leads only), and the
+asset-recovery steps (R9) in their order, each a page calling one service. The official's ID
+document is served only through the audited `official-id` view.
 """
 
 from __future__ import annotations
@@ -26,17 +36,20 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Case as SqlCase
 from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from cases import selectors
+from cases import risk, selectors
 from cases.admin_forms import (
+    ApprovalDecideForm,
     CaseAssignForm,
     CaseChecklistForm,
     CaseDecideForm,
@@ -48,26 +61,37 @@ from cases.admin_forms import (
     ConfirmForm,
     FreezeActivateForm,
     FreezeLiftForm,
+    HoldReleaseForm,
+    OutOfBandConfirmForm,
     ProductionReleaseForm,
     ProductionUploadForm,
+    RecoveryOfficialAddForm,
+    RecoveryOfficialCheckForm,
+    RecoveryOfficialConfirmForm,
+    ReturnRequestForm,
 )
 from cases.identifiers import identifier_normalize
 from cases.models import (
     CHECKLIST_FIELDS,
+    Approval,
+    AssetReturn,
     Case,
     CaseDocument,
     Freeze,
     PreservationHold,
+    Production,
+    RecoveryInstructions,
+    RecoveryOfficial,
     Reminder,
     RequestType,
     SubjectIdentifier,
 )
-from cases.services import clocks, correspondence, productions, review
+from cases.services import approvals, clocks, correspondence, productions, recovery, review, suspension
 from cases.services.intake import language_name
 from leors import policy
 from leors.access.admin import VisibleCountryFilter, WorkflowPagesMixin
 from leors.core.admin import ReadOnlyModelAdmin
-from leors.core.audit import Actor, audit_history_for
+from leors.core.audit import Actor, audit_history_for, audit_record
 from leors.core.errors import ActionRefused
 from leors.core.models import AuditEvent
 
@@ -78,6 +102,7 @@ PERM_ASSIGN = "cases.assign_case"
 PERM_REVIEW = "cases.review_case"
 
 WORKFLOW_TEMPLATE = "admin/cases/workflow_form.html"
+APPROVALS_TEMPLATE = "admin/cases/case/approvals.html"
 
 Status = Case.Status
 # The checklist, like the language of a document, can change only while the case is under review.
@@ -167,6 +192,41 @@ class ClockFilter(admin.SimpleListFilter):
         return queryset.none()
 
 
+class AwaitingApprovalFilter(admin.SimpleListFilter):
+    """Four-eyes: cases where an action was asked and waits for a second, different member of the team."""
+
+    title = "four-eyes approval"
+    parameter_name = "approval"
+
+    AWAITING = "awaiting"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(self.AWAITING, "Awaiting a second approval")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == self.AWAITING:
+            return queryset.filter(Exists(Approval.objects.filter(case=OuterRef("pk"),
+                                                                  status=Approval.Status.PENDING)))
+        return queryset
+
+
+class OnHoldFilter(admin.SimpleListFilter):
+    """R3: the cases of an officer suspended for suspected impersonation, for the legal lead to review."""
+
+    title = "on hold (R3)"
+    parameter_name = "on_hold"
+
+    ON_HOLD = "yes"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(self.ON_HOLD, "On hold")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == self.ON_HOLD:
+            return queryset.filter(on_hold_at__isnull=False)
+        return queryset
+
+
 class CaseWorkflowPagesMixin(WorkflowPagesMixin):
     """The access workspace's workflow pages, rendered with the case template: it accepts files
     (productions, attachments) and lists what blocks the step, straight from the services."""
@@ -184,15 +244,18 @@ class CaseWorkflowPagesMixin(WorkflowPagesMixin):
         facts: list[tuple[str, Any]] | None = None,
         blockers: list[str] | None = None,
         blockers_title: str = "",
+        template: str = WORKFLOW_TEMPLATE,
+        extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         response = super()._workflow_page(
             request, obj=obj, form=form, title=title, submit_label=submit_label, perform=perform, intro=intro,
             facts=facts,
         )
         if isinstance(response, TemplateResponse):  # not yet rendered: the template can still change
-            response.template_name = WORKFLOW_TEMPLATE
+            response.template_name = template
             response.context_data = {
                 **(response.context_data or {}), "blockers": blockers or [], "blockers_title": blockers_title,
+                **(extra_context or {}),
             }
         return response
 
@@ -210,6 +273,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
     )
     list_filter = (
         "status", "request_type", ("agency__country", VisibleCountryFilter), LanguageCheckFilter, ClockFilter,
+        AwaitingApprovalFilter, OnHoldFilter,
     )
     search_fields = ("reference", "title", "case_reference", "subjects__normalized")
     search_help_text = "A LEORS reference, a title, the agency's own reference, or a subject (UID, e-mail, "\
@@ -379,6 +443,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         freeze = Freeze.objects.select_related("activated_by", "lifted_by").filter(case=case).first()
         return {
             **self._clock_context(case, freeze=freeze, now=now),
+            **self._safeguard_context(request, case, now=now, may_review=may_review),
             "case": case,
             "subjects": subjects,
             "related_cases": related,
@@ -407,6 +472,99 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
                 self._workflow_url(case, "release") if may_review and case.status in Case.ACCEPTED_STATUSES else ""
             ),
         }
+
+    def _safeguard_context(self, request: HttpRequest, case: Case, *, now: datetime, may_review: bool) -> dict[str, Any]:
+        """Forged-request resistance, four-eyes, R3 hold and R9 steps, as stored; what blocks is in
+        the services' own words (nothing here decides anything)."""
+        user = request.user
+        confirmations = list(case.out_of_band_confirmations.select_related("recorded_by"))
+        needs_confirmation = case.request_type in (RequestType.FREEZE, RequestType.ASSET_RECOVERY)
+        approval_rows = self._approval_rows(request, case)
+        context: dict[str, Any] = {
+            "risk_signals": risk.case_risk_signals(case=case, now=now),
+            "confirmations": confirmations,
+            "confirmation_required_for": (
+                ("activation" if case.request_type == RequestType.FREEZE else "return") if needs_confirmation else ""
+            ),
+            "approval_rows": approval_rows,
+            "pending_approval_rows": [row for row in approval_rows
+                                      if row["approval"].status == Approval.Status.PENDING],
+            "approvals_url": self._workflow_url(case, "approvals"),
+            "may_release_hold": case.on_hold_at is not None and selectors.user_may(user, PERM_ASSIGN, case),
+            "release_hold_url": self._workflow_url(case, "release_hold"),
+        }
+        if case.request_type == RequestType.ASSET_RECOVERY:
+            context.update(self._recovery_context(case, may_review=may_review))
+        return context
+
+    def _approval_rows(self, request: HttpRequest, case: Case) -> list[dict[str, Any]]:
+        user = request.user
+        may_review = selectors.user_may(user, PERM_REVIEW, case)
+        rows = []
+        for approval in case.approvals.select_related("requested_by", "decided_by"):
+            is_pending = approval.status == Approval.Status.PENDING
+            is_own = approval.requested_by_id == user.pk
+            rows.append({
+                "approval": approval,
+                "details": _approval_details(case, approval),
+                "is_own": is_own,
+                "may_approve": is_pending and may_review and not is_own,
+                "may_cancel": is_pending and may_review,
+            })
+        return rows
+
+    def _recovery_context(self, case: Case, *, may_review: bool) -> dict[str, Any]:
+        """R9: the steps in their order, each with its state."""
+        court_orders = [d for d in case.documents.select_related("verified_by")
+                        if d.role == CaseDocument.Role.LEGAL_PROCESS
+                        and d.document_type == CaseDocument.DocumentType.COURT_ORDER]
+        verified_orders = [d for d in court_orders if d.verified_at is not None]
+        officials = list(case.recovery_officials.select_related("added_by", "id_checked_by",
+                                                                "confirmation_recorded_by"))
+        instructions = RecoveryInstructions.objects.select_related("issued_by", "acknowledged_by").filter(
+            case=case).first()
+        asset_return = AssetReturn.objects.select_related("requested_by", "approved_by").filter(case=case).first()
+        is_working = self._recovery_is_working(case, asset_return)
+        officials_done = bool(officials) and all(o.is_verified for o in officials)
+        acknowledged = instructions is not None and instructions.acknowledged_at is not None
+        steps = [
+            ("Court order verified by a reviewer", bool(verified_orders),
+             "; ".join(f"“{d.original_name}” verified by {d.verified_by}, {timezone.localtime(d.verified_at):%Y-%m-%d}"
+                       for d in verified_orders if d.verified_at) or "not yet: verify the court order"),
+            ("Officials named, ID checked and identity confirmed out of band", officials_done,
+             f"{sum(o.is_verified for o in officials)} of {len(officials)} verified" if officials else "none named yet"),
+            ("Written instructions issued and acknowledged by the officer", acknowledged,
+             "not issued" if instructions is None else (
+                 f"acknowledged by {instructions.acknowledged_by}, {timezone.localtime(instructions.acknowledged_at):%Y-%m-%d %H:%M}"
+                 if instructions.acknowledged_at else "issued, not yet acknowledged")),
+            ("Request confirmed with the agency out of band", case.out_of_band_confirmations.exists(),
+             "recorded" if case.out_of_band_confirmations.exists() else "not yet"),
+            ("Return recorded (with a second approval)", asset_return is not None,
+             "recorded" if asset_return else "not yet"),
+        ]
+        return {
+            "recovery_steps": [{"number": n, "title": t, "is_done": done, "state": state}
+                               for n, (t, done, state) in enumerate(steps, start=1)],
+            "recovery_officials": [
+                {"official": o,
+                 "id_url": reverse("admin:cases_case_official_id", args=[o.pk]),
+                 "check_url": (f"{self._workflow_url(case, 'official_check')}?official={o.pk}"
+                               if may_review and is_working and o.id_checked_at is None else ""),
+                 "confirm_url": (f"{self._workflow_url(case, 'official_confirm')}?official={o.pk}"
+                                 if may_review and is_working and o.id_checked_at is not None
+                                 and o.confirmed_at is None else "")}
+                for o in officials
+            ],
+            "recovery_instructions": instructions,
+            "asset_return": asset_return,
+            "return_blockers": recovery.return_blockers(case),
+        }
+
+    @staticmethod
+    def _recovery_is_working(case: Case, asset_return: AssetReturn | None) -> bool:
+        # The services refuse every step on a case not accepted, on hold, or already returned.
+        return (case.request_type == RequestType.ASSET_RECOVERY and case.status in Case.ACCEPTED_STATUSES
+                and case.on_hold_at is None and asset_return is None)
 
     @staticmethod
     def _clock_context(case: Case, *, freeze: Freeze | None, now: datetime) -> dict[str, Any]:
@@ -463,6 +621,10 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         is_accepted = status in Case.ACCEPTED_STATUSES
         is_user_information = case.request_type == RequestType.USER_INFORMATION
         is_freeze = case.request_type == RequestType.FREEZE
+        case_approvals = list(case.approvals.all())
+        pending = [a for a in case_approvals if a.status == Approval.Status.PENDING]
+        pending_releases = {a.target_id for a in pending if a.action == Approval.Action.PRODUCTION_RELEASE}
+        recovery_state = self._recovery_actions(case)
         candidates = [
             (PERM_ASSIGN, "assign", "Assign", is_open),
             (PERM_REVIEW, "checklist", "Checklist", is_open),
@@ -473,13 +635,20 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             (PERM_REVIEW, "language", "Record a document's language", is_open and bool(documents)),
             (PERM_REVIEW, "decide", "Decide", status == Status.IN_REVIEW),
             # R8: an accepted freeze is activated (which fulfils it); it is never "marked fulfilled" without one.
-            (PERM_REVIEW, "activate", "Activate the freeze", is_freeze and is_accepted and freeze is None),
+            # Four-eyes: asked here, approved by someone else on the approvals page.
+            (PERM_REVIEW, "activate", "Ask to activate the freeze", is_freeze and is_accepted and freeze is None
+             and not any(a.action == Approval.Action.FREEZE_ACTIVATE for a in pending)),
             (PERM_REVIEW, "lift", "Lift the freeze early", freeze is not None and freeze.is_in_force(now)),
             (PERM_REVIEW, "notification", "Notification decision", is_user_information and is_accepted and not any(
                 p.released_at is not None for p in case_productions)),
             (PERM_REVIEW, "upload", "Upload a production", is_accepted),
-            (PERM_REVIEW, "release", "Release a production", is_accepted and any(
-                p.released_at is None for p in case_productions)),
+            (PERM_REVIEW, "release", "Ask to release a production", is_accepted and any(
+                p.released_at is None and p.pk not in pending_releases for p in case_productions)),
+            *recovery_state,
+            (PERM_REVIEW, "confirm", "Record an out-of-band confirmation", is_open or is_accepted),
+            (PERM_REVIEW, "approvals", f"Approvals ({len(pending)} pending)" if pending else "Approvals",
+             bool(case_approvals)),
+            (PERM_ASSIGN, "release_hold", "Release the hold", case.on_hold_at is not None),
             (PERM_REVIEW, "fulfil", "Mark fulfilled", is_accepted and not is_freeze),
             # Closing ends the officer's right to withdraw the order, so not while its freeze is in force.
             (PERM_REVIEW, "close", "Close", status in CLOSABLE_STATUSES and not (
@@ -490,6 +659,28 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             {"name": name, "label": label, "url": self._workflow_url(case, name)}
             for perm, name, label, state_allows in candidates
             if state_allows and selectors.user_may(user, perm, case)
+        ]
+
+    def _recovery_actions(self, case: Case) -> list[tuple[str, str, str, bool]]:
+        """R9: each step is offered only once the one before it is done (the services refuse anyway)."""
+        if case.request_type != RequestType.ASSET_RECOVERY:
+            return []
+        asset_return = AssetReturn.objects.filter(case=case).first()
+        is_working = self._recovery_is_working(case, asset_return)
+        officials = list(case.recovery_officials.all())
+        has_instructions = RecoveryInstructions.objects.filter(case=case).exists()
+        return_pending = case.approvals.filter(action=Approval.Action.RETURN_RECORD,
+                                               status=Approval.Status.PENDING).exists()
+        return [
+            (PERM_REVIEW, "official_add", "Add an official", is_working and not has_instructions),
+            (PERM_REVIEW, "official_check", "Check an official's ID",
+             is_working and any(o.id_checked_at is None for o in officials)),
+            (PERM_REVIEW, "official_confirm", "Confirm an official's identity", is_working and any(
+                o.id_checked_at is not None and o.confirmed_at is None for o in officials)),
+            (PERM_REVIEW, "instructions", "Issue the instructions", is_working and not has_instructions
+             and bool(officials) and all(o.is_verified for o in officials)),
+            (PERM_REVIEW, "return", "Ask to record the return",
+             is_working and not return_pending and not recovery.return_blockers(case)),
         ]
 
     # -- workflow pages
@@ -512,9 +703,22 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             "close": self.close_view,
             "activate": self.activate_view,
             "lift": self.lift_view,
+            "approvals": self.approvals_view,
+            "confirm": self.confirm_view,
+            "official_add": self.official_add_view,
+            "official_check": self.official_check_view,
+            "official_confirm": self.official_confirm_view,
+            "instructions": self.instructions_view,
+            "return": self.return_view,
+            "release_hold": self.release_hold_view,
         }
         return [
-            *(path(f"<int:pk>/{name}/", wrap(view), name=f"{info}_{name}") for name, view in pages.items()),
+            *(path(f"<int:pk>/{name.replace('_', '-')}/", wrap(view), name=f"{info}_{name}")
+              for name, view in pages.items()),
+            # Not through admin_view: an officer (not staff) gets the same 404 as for a missing file,
+            # rather than the staff sign-in page; anyone not signed in is sent to it. Not never_cache
+            # either: it would add to the response's "Cache-Control: no-store".
+            path("official-id/<int:official_pk>/", self.official_id_view, name=f"{info}_official_id"),
             *super().get_urls(),
         ]
 
@@ -696,19 +900,19 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         now = timezone.now()
 
         def perform() -> str:
-            production = productions.production_release(production=form.cleaned_data["production"],
-                                                        actor=Actor.from_request(request), now=timezone.now())
-            if production.available_until is None:  # release always sets it; never show "None"
-                return f"“{production.original_name}” is released."
-            until = timezone.localtime(production.available_until)
-            return f"“{production.original_name}” is released; the officer can download it until {until:%Y-%m-%d %H:%M}."
+            production = form.cleaned_data["production"]
+            productions.production_release_request(production=production, **self._actor_now(request))
+            return (f"Release of “{production.original_name}” asked; a second, different member of the legal team "
+                    "must approve it.")
 
         return self._workflow_page(
-            request, obj=case, form=form, title=f"Release a production of {case.reference}", submit_label="Release",
-            perform=perform,
+            request, obj=case, form=form, title=f"Ask to release a production of {case.reference}",
+            submit_label="Ask for the release", perform=perform,
             facts=[*self._case_facts(case),
                    ("Notification decision", case.get_notification_decision_display() or "not recorded")],
-            intro="The officer is told by an e-mail without content and can download the file for a limited time.",
+            intro="Four-eyes: you ask; a second, different member of the legal team approves on the approvals page, "
+                  "and only then is the production released. The officer is told by an e-mail without content and "
+                  "can download the file for a limited time.",
             blockers=productions.production_release_blockers(case, now), blockers_title="What blocks release",
         )
 
@@ -736,13 +940,8 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         form = FreezeActivateForm(self._form_data(request), stated_days=stated, max_days=cap)
 
         def perform() -> str:
-            freeze = clocks.freeze_activate(case=case, activation=form.to_activation(), **self._actor_now(request))
-            until = timezone.localtime(freeze.expires_at)
-            if freeze.case_id != case.pk:
-                return (f"The further order {case.reference} extends the freeze of {freeze.case.reference}: it now "
-                        f"ends on {until:%Y-%m-%d %H:%M %Z}. The officer and the exchange are told.")
-            return (f"The freeze of {case.reference} is active for {freeze.granted_days} days, until "
-                    f"{until:%Y-%m-%d %H:%M %Z}. The officer and the exchange are told.")
+            clocks.freeze_activation_request(case=case, activation=form.to_activation(), **self._actor_now(request))
+            return "Activation asked; a second, different member of the legal team must approve it."
 
         facts = [
             *self._case_facts(case),
@@ -759,11 +958,14 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
                 state = "its freeze is not in force: activating this further order starts a new freeze from now"
             facts.append(("Further order for", f"{case.extends_case.reference} — {state}"))
         return self._workflow_page(
-            request, obj=case, form=form, title=f"Activate the freeze of {case.reference}",
-            submit_label="Activate the freeze", perform=perform, facts=facts,
-            intro="R8: the freeze runs from the moment you activate it, for the stated duration, capped unless the "
+            request, obj=case, form=form, title=f"Ask to activate the freeze of {case.reference}",
+            submit_label="Ask for the activation", perform=perform, facts=facts,
+            intro="R8: the freeze runs from the moment it is activated, for the stated duration, capped unless the "
                   "order itself explicitly orders longer. It lifts itself at its end unless a further order is "
-                  "accepted before then. The exchange is told at once; the case is then fulfilled.",
+                  "accepted before then. Four-eyes: you ask; a second, different member of the legal team approves "
+                  "on the approvals page, which activates it. The exchange is told at once; the case is then "
+                  "fulfilled.",
+            blockers=clocks.freeze_activation_blockers(case), blockers_title="What blocks activation",
         )
 
     @staticmethod
@@ -819,6 +1021,219 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             perform=perform, facts=self._case_facts(case),
             intro="A closed case takes no more messages.",
         )
+
+
+    # -- four-eyes, out-of-band confirmation, R3 hold, R9 recovery
+
+    def approvals_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Four-eyes: every approval of the case; a pending one is approved (carried out) or cancelled."""
+        case = selectors.case_get_for(user=request.user, pk=pk, perm=PERM_REVIEW)
+        form = ApprovalDecideForm(self._form_data(request), case=case)
+
+        def perform() -> str:
+            approval = form.cleaned_data["approval"]
+            label = approval.get_action_display().lower()
+            if form.cleaned_data["decision"] == ApprovalDecideForm.CANCEL:
+                approvals.approval_cancel(approval=approval, **self._actor_now(request))
+                return f"The request to {label} on {case.reference} is cancelled."
+            approvals.approval_grant(approval=approval, **self._actor_now(request))
+            return f"Approved: {label} on {case.reference} is carried out."
+
+        return self._workflow_page(
+            request, obj=case, form=form, title=f"Approvals of {case.reference}", submit_label="", perform=perform,
+            facts=self._case_facts(case), template=APPROVALS_TEMPLATE,
+            intro="Four-eyes: activating a freeze, releasing a production and recording a return are asked by one "
+                  "member of the legal team and approved by a second, different one. Approving carries the action "
+                  "out at once.",
+            extra_context={"approval_rows": self._approval_rows(request, case)},
+        )
+
+    def confirm_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Forged-request resistance: the request confirmed with the agency through an independent contact."""
+        case = selectors.case_get_for(user=request.user, pk=pk, perm=PERM_REVIEW)
+        form = OutOfBandConfirmForm(self._form_data(request))
+
+        def perform() -> str:
+            confirmation = recovery.case_out_of_band_confirm(case=case, data=form.to_confirmation(),
+                                                             **self._actor_now(request))
+            return f"The confirmation by {confirmation.confirmed_with} is recorded on {case.reference}."
+
+        return self._workflow_page(
+            request, obj=case, form=form, title=f"Record an out-of-band confirmation of {case.reference}",
+            submit_label="Record the confirmation", perform=perform, facts=self._case_facts(case),
+            intro="Forged requests come from hacked official mailboxes. Call or write to the agency through a contact "
+                  "you found yourself (an official directory or website — never one the request gives) and record "
+                  "who confirmed this very request, how and when. Freezes and asset recoveries need it first.",
+        )
+
+    def release_hold_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """R3: a legal lead, having checked a case of a suspended officer, lets work on it continue."""
+        case = selectors.case_get_for(user=request.user, pk=pk, perm=PERM_ASSIGN)
+        form = HoldReleaseForm(self._form_data(request))
+
+        def perform() -> str:
+            suspension.case_hold_release(case=case, note=form.cleaned_data["note"], **self._actor_now(request))
+            return f"The hold of {case.reference} is lifted; work on it can continue."
+
+        facts = [*self._case_facts(case),
+                 ("On hold", f"since {timezone.localtime(case.on_hold_at):%Y-%m-%d %H:%M %Z}: {case.on_hold_reason}"
+                  if case.on_hold_at else "no")]
+        return self._workflow_page(
+            request, obj=case, form=form, title=f"Release the hold of {case.reference}", submit_label="Release the hold",
+            perform=perform, facts=facts,
+            intro="R3: the officer who submitted this case was suspended on suspicion of impersonation. Lift the hold "
+                  "only after checking the request independently; otherwise decline it.",
+        )
+
+    def _recovery_facts(self, case: Case) -> list[tuple[str, Any]]:
+        officials = list(case.recovery_officials.all())
+        return [*self._case_facts(case), ("Assets", case.assets_description or "—"),
+                ("Officials", "; ".join(f"{o} ({'verified' if o.is_verified else 'not verified'})"
+                                        for o in officials) or "none named")]
+
+    def official_add_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        case = selectors.case_get_for(user=request.user, pk=pk, perm=PERM_REVIEW)
+        form = RecoveryOfficialAddForm(self._form_data(request), self._files_data(request))
+
+        def perform() -> str:
+            try:
+                official = recovery.recovery_official_add(
+                    case=case, name=form.cleaned_data["name"], title=form.cleaned_data["title"],
+                    organisation=form.cleaned_data["organisation"], id_document=form.cleaned_data["id_document"],
+                    **self._actor_now(request))
+            except ValidationError as error:
+                # The file check names the file and what is wrong with it: show it on the file field.
+                if hasattr(error, "error_dict"):
+                    raise
+                raise ValidationError({"id_document": error.messages}) from error
+            return f"{official.name} is named; check their ID document next."
+
+        return self._workflow_page(
+            request, obj=case, form=form, title=f"Name an official for the return of {case.reference}",
+            submit_label="Add the official", perform=perform, facts=self._recovery_facts(case),
+            intro="R9, step 2: each official who will handle the return is named with their official ID document, "
+                  "then the document is checked and their identity confirmed out of band.",
+        )
+
+    def official_check_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        case = selectors.case_get_for(user=request.user, pk=pk, perm=PERM_REVIEW)
+        form = RecoveryOfficialCheckForm(self._form_data(request), case=case,
+                                         initial={"official": request.GET.get("official")})
+
+        def perform() -> str:
+            official = recovery.recovery_official_id_check(official=form.cleaned_data["official"],
+                                                           **self._actor_now(request))
+            return f"The ID document of {official.name} is recorded as checked."
+
+        return self._workflow_page(
+            request, obj=case, form=form, title=f"Check an official's ID for {case.reference}",
+            submit_label="Record as checked", perform=perform, facts=self._recovery_facts(case),
+            intro="R9: open the ID document from the case page (the download is audited) and check it yourself: "
+                  "the name, the photograph, the issuing body and that it is in force.",
+        )
+
+    def official_confirm_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        case = selectors.case_get_for(user=request.user, pk=pk, perm=PERM_REVIEW)
+        form = RecoveryOfficialConfirmForm(self._form_data(request), case=case,
+                                           initial={"official": request.GET.get("official")})
+
+        def perform() -> str:
+            official = recovery.recovery_official_confirm(official=form.cleaned_data["official"],
+                                                          data=form.to_confirmation(), **self._actor_now(request))
+            return f"The identity of {official.name} is confirmed out of band."
+
+        return self._workflow_page(
+            request, obj=case, form=form, title=f"Confirm an official's identity for {case.reference}",
+            submit_label="Record the confirmation", perform=perform, facts=self._recovery_facts(case),
+            intro="R9: confirm that this official holds the office named, through a contact you found independently "
+                  "(never one the request gives): who confirmed, how, where the contact came from, when.",
+        )
+
+    def instructions_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        case = selectors.case_get_for(user=request.user, pk=pk, perm=PERM_REVIEW)
+        form = ConfirmForm(self._form_data(request))
+
+        def perform() -> str:
+            recovery.recovery_instructions_issue(case=case, **self._actor_now(request))
+            return f"The instructions are issued to the officer of {case.reference}; they acknowledge them in the portal."
+
+        return self._workflow_page(
+            request, obj=case, form=form, title=f"Issue the return instructions of {case.reference}",
+            submit_label="Issue the instructions", perform=perform, facts=self._recovery_facts(case),
+            intro="R9, step 3: written instructions from the template are given to the officer before any return; "
+                  "the officer acknowledges them in the portal.",
+        )
+
+    def return_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        case = selectors.case_get_for(user=request.user, pk=pk, perm=PERM_REVIEW)
+        form = ReturnRequestForm(self._form_data(request))
+
+        def perform() -> str:
+            recovery.return_request(
+                case=case, asset=form.cleaned_data["asset"], amount=form.cleaned_data["amount"],
+                destination_address=form.cleaned_data["destination_address"], tx_hash=form.cleaned_data["tx_hash"],
+                **self._actor_now(request))
+            return "The return is asked; a second, different member of the legal team must approve it."
+
+        return self._workflow_page(
+            request, obj=case, form=form, title=f"Ask to record the return of {case.reference}",
+            submit_label="Ask for the return", perform=perform, facts=self._recovery_facts(case),
+            intro="R9, step 5: what was returned, where, and the transaction that did it. Four-eyes: a second, "
+                  "different member of the legal team approves on the approvals page, which records the return and "
+                  "lifts the related freeze.",
+            blockers=recovery.return_blockers(case), blockers_title="What blocks the return",
+        )
+
+    def official_id_view(self, request: HttpRequest, official_pk: int) -> HttpResponseBase:
+        """R9: an official's ID document, to staff who may see its case only; every download audited."""
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        if not (request.user.is_active and request.user.is_staff):
+            raise Http404("No such document.")
+        official = RecoveryOfficial.objects.filter(pk=official_pk).first()
+        if official is None:
+            raise Http404("No such document.")
+        # The same 404 for a case the user may not see as for a missing document.
+        case = selectors.case_get_for(user=request.user, pk=official.case_id)
+        with transaction.atomic():
+            audit_record(actor=Actor.from_request(request), action="document.downloaded", obj=official,
+                         changes={"case": case.reference, "sha256": official.id_sha256, "kind": "official_id"},
+                         now=timezone.now())
+        response = FileResponse(official.id_file.open("rb"), as_attachment=True, filename=official.id_original_name,
+                                content_type=official.id_content_type)
+        response["Cache-Control"] = "no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def _approval_details(case: Case, approval: Approval) -> list[tuple[str, str]]:
+    """What exactly an approval carries out, as the second pair of eyes must read it."""
+    params = approval.params or {}
+    if approval.action == Approval.Action.FREEZE_ACTIVATE:
+        stated = case.freeze_duration_days or 0
+        activation = clocks.FreezeActivation(confirm_longer=bool(params.get("confirm_longer")),
+                                             longer_passage=str(params.get("longer_passage", "")))
+        try:
+            granted = f"{clocks.freeze_granted_days(stated_days=stated, activation=activation)} days"
+        except ValidationError:
+            granted = "not computable (the passage is missing)"
+        details = [("Granted", f"{granted} (stated in the order: {stated} days)")]
+        if activation.confirm_longer:
+            details.append(("Longer than the cap, on the passage", activation.longer_passage))
+        return details
+    if approval.action == Approval.Action.PRODUCTION_RELEASE:
+        production = (Production.objects.filter(pk=approval.target_id, case=case).first()
+                      if approval.target_id is not None else None)
+        if production is None:
+            return [("Production", "missing")]
+        return [("Production", production.original_name), ("SHA-256", production.sha256)]
+    if approval.action == Approval.Action.RETURN_RECORD:
+        return [
+            ("Asset", str(params.get("asset", ""))), ("Amount", str(params.get("amount", ""))),
+            ("Destination address", f"{params.get('destination_address', '')} ({params.get('destination_chain', '')})"),
+            ("Transaction hash", str(params.get("tx_hash", ""))),
+        ]
+    return []
 
 
 def _filed_before_hold_end(extension: Case, hold: PreservationHold | None) -> bool:

@@ -15,8 +15,9 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 
-from cases.models import Case, CaseDocument, Freeze, Production
+from cases.models import Approval, Case, CaseDocument, ConfirmationMethod, Freeze, Production, RecoveryOfficial
 from cases.services.clocks import FreezeActivation
+from cases.services.recovery import Confirmation
 from cases.services.review import ReviewChecklist
 from leors.access.models import User
 from leors.access.services import GROUP_LEGAL_LEAD, GROUP_LEGAL_REVIEWER
@@ -291,4 +292,119 @@ class FreezeLiftForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
         help_text="What the lift rests on: the withdrawal or the decision, its date and reference. It goes into the "
                   "audit trail; the officer is told by an e-mail without content.",
+    )
+
+
+# --- Four-eyes, out-of-band confirmation, asset recovery (R9), hold (R3) ---------------------------
+
+class ApprovalDecideForm(forms.Form):
+    """Four-eyes: approve (which carries the action out) or cancel one pending approval of this case."""
+
+    APPROVE = "approve"
+    CANCEL = "cancel"
+
+    approval = forms.ModelChoiceField(queryset=Approval.objects.none(), widget=forms.HiddenInput)
+    decision = forms.ChoiceField(choices=[(APPROVE, "Approve"), (CANCEL, "Cancel")], widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the pending approvals of this case: no id from another case (or a decided one) is accepted.
+        self.fields["approval"].queryset = (  # type: ignore[attr-defined]
+            case.approvals.filter(status=Approval.Status.PENDING))
+        self.fields["approval"].error_messages["invalid_choice"] = (
+            "This approval is no longer pending: it was decided meanwhile.")
+
+
+class ConfirmationFields(forms.Form):
+    """Who confirmed, how, where the contact came from, when: the service says what is missing."""
+
+    confirmed_with = forms.CharField(
+        required=False, max_length=200, label="Confirmed with (who)",
+        help_text="The person who confirmed, and their role.",
+    )
+    method = forms.ChoiceField(choices=ConfirmationMethod.choices, widget=forms.RadioSelect, label="How")
+    contact_source = forms.CharField(
+        required=False, max_length=300, label="Where the contact was found",
+        help_text="Found independently: an official directory or website — never a number or address the "
+                  "request itself supplied.",
+    )
+    confirmed_at = forms.DateTimeField(
+        required=False, label="When", help_text="In your time zone.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def to_confirmation(self) -> Confirmation:
+        return Confirmation(confirmed_with=self.cleaned_data["confirmed_with"], method=self.cleaned_data["method"],
+                            contact_source=self.cleaned_data["contact_source"],
+                            confirmed_at=self.cleaned_data["confirmed_at"])
+
+
+class OutOfBandConfirmForm(ConfirmationFields):
+    """Forged-request resistance: the request itself confirmed with the agency out of band."""
+
+
+class OfficialChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        official: RecoveryOfficial = obj
+        return f"{official.name}, {official.title} ({official.organisation})"
+
+
+class RecoveryOfficialAddForm(forms.Form):
+    """R9, step 2: an official who will handle the return, with their official ID document."""
+
+    name = forms.CharField(required=False, max_length=200)
+    title = forms.CharField(required=False, max_length=200, help_text="Rank or function.")
+    organisation = forms.CharField(required=False, max_length=200)
+    id_document = forms.FileField(
+        label="Official ID document", help_text="PDF or image; kept outside the web root, its SHA-256 recorded.")
+
+
+class RecoveryOfficialCheckForm(forms.Form):
+    """R9: the reviewer has examined the official's ID document."""
+
+    official = OfficialChoiceField(queryset=RecoveryOfficial.objects.none())
+
+    def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["official"].queryset = self.officials_for(case)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def officials_for(case: Case) -> QuerySet[RecoveryOfficial]:
+        return case.recovery_officials.filter(id_checked_at__isnull=True)
+
+
+class RecoveryOfficialConfirmForm(ConfirmationFields):
+    """R9: the official's identity confirmed out of band, once their ID document was checked."""
+
+    official = OfficialChoiceField(queryset=RecoveryOfficial.objects.none())
+    field_order = ["official"]
+
+    def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["official"].queryset = self.officials_for(case)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def officials_for(case: Case) -> QuerySet[RecoveryOfficial]:
+        # The ID document first, then the call: the order in which the steps are offered.
+        return case.recovery_officials.filter(id_checked_at__isnull=False, confirmed_at__isnull=True)
+
+
+class ReturnRequestForm(forms.Form):
+    """R9, step 5: what the return will record; the service checks each field."""
+
+    asset = forms.CharField(required=False, max_length=20, help_text="e.g. BTC, ETH, USDT.")
+    amount = forms.CharField(required=False, max_length=60, help_text="e.g. 0.5")
+    destination_address = forms.CharField(required=False, max_length=200,
+                                          help_text="The address named in the court order.")
+    tx_hash = forms.CharField(required=False, max_length=200, label="Transaction hash")
+
+
+class HoldReleaseForm(forms.Form):
+    """R3: a legal lead lets work on a case on hold continue, recording what was checked."""
+
+    note = forms.CharField(
+        required=False,  # the service says what is missing (see the module docstring)
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        help_text="What you checked (the request, its documents, the agency) before letting work continue. "
+                  "It goes into the audit trail.",
     )

@@ -46,7 +46,8 @@ TYPE_FIELDS: dict[str, tuple[str, ...]] = {
     RequestType.PRESERVATION_EXTENSION: ("extends_case_reference",),
     # A freeze order may be a further order for a freeze already requested (R8: it extends that freeze).
     RequestType.FREEZE: ("freeze_duration_days", "extends_case_reference"),
-    RequestType.ASSET_RECOVERY: ("assets_description",),
+    # R9: the freeze holding the assets (lifted when the return is recorded).
+    RequestType.ASSET_RECOVERY: ("assets_description", "extends_case_reference"),
 }
 _ALL_TYPE_FIELDS = {name for names in TYPE_FIELDS.values() for name in names}
 # Shown as required (the service refuses the request without them); optional in the form, see above.
@@ -58,6 +59,12 @@ EXTENDS_FIELD_BY_TYPE: dict[str, tuple[str, str, bool]] = {
         "This is a further order for freeze (LEORS reference)",
         "Only if this order continues a freeze you already sent us: its LEORS reference, e.g. LEORS-2026-000123. "
         "Accepted while that freeze is in force, it extends it; leave empty for a new freeze.",
+        False,
+    ),
+    RequestType.ASSET_RECOVERY: (
+        "The freeze holding the assets (LEORS reference)",
+        "If the assets are frozen under a freeze you sent us, its LEORS reference: that freeze is lifted when the "
+        "return is recorded. Assets are returned only on a court order (attach it as a court order).",
         False,
     ),
 }

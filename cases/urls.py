@@ -17,4 +17,5 @@ urlpatterns = [
     path("<str:reference>/messages/", views.case_message, name="message"),
     path("<str:reference>/withdraw/", views.case_withdraw, name="withdraw"),
     path("<str:reference>/share/", views.case_share, name="share"),
+    path("<str:reference>/recovery/acknowledge/", views.recovery_acknowledge, name="recovery_acknowledge"),
 ]

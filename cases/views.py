@@ -47,7 +47,7 @@ from cases.forms import (
     submission_key_or_new,
 )
 from cases.models import Case, CaseDocument, Freeze, PreservationHold, RequestType
-from cases.services import correspondence, intake, productions
+from cases.services import correspondence, intake, productions, recovery
 from cases.services.common import staff_case_path
 from leors import policy
 from leors.access import selectors as access_selectors
@@ -383,6 +383,14 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
         "message_form": forms.get("message_form") or MessageForm(),
         "share_form": forms.get("share_form") or ShareForm(),
         "withdraw_error": forms.get("withdraw_error", ""),
+        # R9: what the officer sees of a recovery: the verified officials, the instructions to
+        # acknowledge, and the recorded return.
+        "recovery_officials": [o for o in case.recovery_officials.all() if o.is_verified],
+        "recovery_instructions": getattr(case, "recovery_instructions", None)
+        if case.request_type == RequestType.ASSET_RECOVERY else None,
+        "asset_return": getattr(case, "asset_return", None) if case.request_type == RequestType.ASSET_RECOVERY else None,
+        "can_acknowledge": can_respond,
+        "acknowledge_error": forms.get("acknowledge_error", ""),
     }
 
 
@@ -497,3 +505,19 @@ def production_download(request: HttpRequest, production_id: int) -> HttpRespons
         response["Cache-Control"] = "no-store"
         return response
     return _attachment(production.file, filename=production.original_name, content_type=production.content_type)
+
+
+@login_required
+@current_access_required
+@never_cache
+@require_POST
+def recovery_acknowledge(request: HttpRequest, reference: str) -> HttpResponse:
+    """R9: the officer acknowledges the written instructions before any return."""
+    case = selectors.case_get_for(user=request.user, reference=reference, perm="cases.respond_case")
+    try:
+        recovery.recovery_instructions_acknowledge(case=case, actor=Actor.from_request(request), now=timezone.now())
+    except ActionRefused as refusal:
+        return render(request, "cases/detail.html", _detail_context(request, case, acknowledge_error=refusal.message),
+                      status=400)
+    messages.success(request, "You acknowledged the instructions for the return.")
+    return redirect("cases:detail", reference=case.reference)

@@ -198,3 +198,35 @@ def submit_case(officer: Officer, *, now: datetime | None = None, **overrides: A
 
     return case_submit(user=officer.user, data=case_input(**overrides), actor=Actor(user=officer.user),
                        now=now or timezone.now())
+
+
+# --- Four-eyes and out-of-band steps, as two members of the legal team take them ------------------
+
+def confirm_out_of_band(case: Any, *, actor: Actor, now: datetime | None = None) -> Any:
+    from cases.services.recovery import Confirmation, case_out_of_band_confirm
+
+    now = now or timezone.now()
+    return case_out_of_band_confirm(case=case, actor=actor, now=now, data=Confirmation(
+        confirmed_with="Duty officer, operations desk", method="phone",
+        contact_source="Switchboard number on the agency's official website", confirmed_at=now))
+
+
+def four_eyes_activate(*, case: Any, activation: Any = None, actor: Actor, now: datetime,
+                       approver: User | None = None) -> Any:
+    """Activate a freeze as the product requires: confirmed out of band, asked by one member of the
+    legal team (`actor`), approved by another (a fresh legal lead unless `approver` is given)."""
+    from cases.services import approvals, clocks
+
+    if case.is_open or case.status in case.ACCEPTED_STATUSES:
+        if not case.out_of_band_confirmations.exists():
+            confirm_out_of_band(case, actor=actor, now=now)
+    approval = clocks.freeze_activation_request(case=case, activation=activation or clocks.FreezeActivation(),
+                                                actor=actor, now=now)
+    return approvals.approval_grant(approval=approval, actor=Actor(user=approver or make_lead()), now=now).outcome
+
+
+def four_eyes_release(*, production: Any, actor: Actor, now: datetime, approver: User | None = None) -> Any:
+    from cases.services import approvals, productions
+
+    approval = productions.production_release_request(production=production, actor=actor, now=now)
+    return approvals.approval_grant(approval=approval, actor=Actor(user=approver or make_lead()), now=now).outcome

@@ -186,20 +186,60 @@ def _freeze_continued_by(case: Case) -> Freeze | None:
     return None
 
 
-def freeze_activate(*, case: Case, activation: FreezeActivation, actor: Actor, now: datetime) -> Freeze:
+def freeze_activation_blockers(case: Case) -> list[str]:
+    """What must be true before a freeze can be activated: reviewed and accepted (R10), not on hold
+    (R3), and the request itself confirmed with the agency out of band (forged-request resistance)."""
+    blockers = []
+    if case.request_type != RequestType.FREEZE or not case.freeze_duration_days:
+        return ["Only a freeze request with a stated duration can be activated."]
+    if case.status not in Case.ACCEPTED_STATUSES:
+        blockers.append("A freeze is activated only after the request was reviewed and accepted (R10).")
+    if case.on_hold_at is not None:
+        blockers.append("The case is on hold (its officer was suspended); a legal lead must lift the hold first.")
+    if not case.out_of_band_confirmations.exists():
+        blockers.append("Confirm this request with the agency through a contact you found independently, and "
+                        "record it, before the freeze is activated.")
+    if Freeze.objects.filter(case=case).exists():
+        blockers.append("This freeze is already active.")
+    return blockers
+
+
+def freeze_activation_request(*, case: Case, activation: FreezeActivation, actor: Actor, now: datetime) -> Any:
+    """R8 + four-eyes: ask for the activation; a second member of the team approves it
+    (`approvals.approval_grant`), which carries it out."""
+    from cases.models import Approval
+    from cases.services.approvals import approval_request
+
+    if case.request_type != RequestType.FREEZE or not case.freeze_duration_days:
+        raise ActionRefused("Only a freeze request with a stated duration can be activated.")
+    freeze_granted_days(stated_days=case.freeze_duration_days, activation=activation)  # checks the passage
+    return approval_request(case=case, action=Approval.Action.FREEZE_ACTIVATE, actor=actor, now=now,
+                            params={"confirm_longer": activation.confirm_longer,
+                                    "longer_passage": activation.longer_passage.strip()})
+
+
+def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -> Freeze:
     """R8: start the freeze of an accepted freeze request; it runs from now for the granted period.
 
-    A further order (a freeze request naming an earlier freeze case) accepted while that freeze is
+    Carried out only on an approval granted by a second, different member of the legal team. A
+    further order (a freeze request naming an earlier freeze case) accepted while that freeze is
     still in force extends it from its current end instead of starting a second one.
     """
+    from cases.models import Approval
+    from cases.services.approvals import require_approval
+
     user = require_staff(actor, case)
+    approval = require_approval(approval, case=case, action=Approval.Action.FREEZE_ACTIVATE)
+    activation = FreezeActivation(confirm_longer=bool(approval.params.get("confirm_longer")),
+                                  longer_passage=str(approval.params.get("longer_passage", "")))
     if case.request_type != RequestType.FREEZE or not case.freeze_duration_days:
         raise ActionRefused("Only a freeze request with a stated duration can be activated.")
     granted = freeze_granted_days(stated_days=case.freeze_duration_days, activation=activation)
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
-        if locked.status not in Case.ACCEPTED_STATUSES:
-            raise ActionRefused("A freeze is activated only after the request was reviewed and accepted (R10).")
+        blockers = freeze_activation_blockers(locked)
+        if blockers:
+            raise ActionRefused(" ".join(blockers))
         earlier = _freeze_continued_by(locked)
         if earlier is not None and earlier.is_in_force(now):
             previous = earlier.expires_at
@@ -210,14 +250,13 @@ def freeze_activate(*, case: Case, activation: FreezeActivation, actor: Actor, n
             audit_record(actor=actor, action="freeze.extended", obj=earlier.case, now=now, changes={
                 "freeze": earlier.pk, "expires_at": [previous, earlier.expires_at], "further_order": locked.reference,
                 "granted_days": granted, "stated_days": locked.freeze_duration_days,
-                "longer_confirmed": activation.confirm_longer, "longer_passage": activation.longer_passage})
+                "longer_confirmed": activation.confirm_longer, "longer_passage": activation.longer_passage,
+                "requested_by": approval.requested_by.email, "approved_by": user.email})
             webhook_enqueue(event="freeze.extended", key=f"freeze:{earlier.pk}:extended:{earlier.extension_count}",
                             now=now, data=_restriction_data(kind="freeze", restriction_id=earlier.pk,
                                                             case=earlier.case, starts_at=earlier.activated_at,
                                                             ends_at=earlier.expires_at))
         else:
-            if Freeze.objects.filter(case=locked).exists():
-                raise ActionRefused("This freeze is already active.")
             freeze = Freeze.objects.create(
                 case=locked, stated_days=case.freeze_duration_days, granted_days=granted,
                 longer_confirmed=activation.confirm_longer and granted > policy.freeze_max_days(),
@@ -227,7 +266,8 @@ def freeze_activate(*, case: Case, activation: FreezeActivation, actor: Actor, n
             audit_record(actor=actor, action="freeze.activated", obj=locked, now=now, changes={
                 "freeze": freeze.pk, "stated_days": freeze.stated_days, "granted_days": granted,
                 "expires_at": freeze.expires_at, "longer_confirmed": freeze.longer_confirmed,
-                "longer_passage": freeze.longer_passage})
+                "longer_passage": freeze.longer_passage, "requested_by": approval.requested_by.email,
+                "approved_by": user.email})
             webhook_enqueue(event="freeze.activated", key=f"freeze:{freeze.pk}:activated", now=now,
                             data=_restriction_data(kind="freeze", restriction_id=freeze.pk, case=locked,
                                                    starts_at=freeze.activated_at, ends_at=freeze.expires_at))

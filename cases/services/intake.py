@@ -155,6 +155,16 @@ def _check_type_fields(data: CaseInput, *, officer: Officer, now: datetime, erro
     elif data.request_type == RequestType.ASSET_RECOVERY:
         if not data.assets_description.strip():
             add("assets_description", "Describe the assets to be returned (asset, amount, account or address).")
+        if data.extends_case_reference.strip():
+            # The freeze that holds the assets: lifted when the return is recorded.
+            from cases.selectors import case_list_for
+
+            reference = data.extends_case_reference.strip().upper()
+            extends = case_list_for(user=officer.user).filter(reference=reference, agency=officer.agency,
+                                                              request_type=RequestType.FREEZE).first()
+            if extends is None:
+                add("extends_case_reference", f"“{reference}” is not a freeze request of yours. Give the LEORS "
+                                              "reference of the freeze holding the assets, or leave it empty.")
     elif data.request_type != RequestType.PRESERVATION:
         add("request_type", "Choose the kind of request.")
     return extends
@@ -295,7 +305,8 @@ def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case
             data.non_disclosure_until
             if data.request_type == RequestType.USER_INFORMATION and data.has_non_disclosure_instruction else None
         ),
-        extends_case=extends if data.request_type in (RequestType.PRESERVATION_EXTENSION, RequestType.FREEZE) else None,
+        extends_case=extends if data.request_type in (
+            RequestType.PRESERVATION_EXTENSION, RequestType.FREEZE, RequestType.ASSET_RECOVERY) else None,
         freeze_duration_days=data.freeze_duration_days if data.request_type == RequestType.FREEZE else None,
         assets_description=data.assets_description.strip() if data.request_type == RequestType.ASSET_RECOVERY else "",
     )

@@ -4,6 +4,7 @@ notification decision (R6); downloads are audited and the download window expire
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -50,9 +51,24 @@ def production_release_blockers(case: Case, now: datetime) -> list[str]:
     return blockers
 
 
-def production_release(*, production: Production, actor: Actor, now: datetime) -> Production:
-    """Make a production downloadable by the case's officers until the window ends."""
+def production_release_request(*, production: Production, actor: Actor, now: datetime) -> Any:
+    """Four-eyes: ask for the release; a second member of the team approves it, which releases it."""
+    from cases.models import Approval
+    from cases.services.approvals import approval_request
+
+    return approval_request(case=production.case, action=Approval.Action.PRODUCTION_RELEASE, target_id=production.pk,
+                            actor=actor, now=now)
+
+
+def production_release(*, production: Production, approval: Any, actor: Actor, now: datetime) -> Production:
+    """Make a production downloadable by the case's officers until the window ends — only on an
+    approval of exactly this release granted by a second, different member of the legal team."""
+    from cases.models import Approval
+    from cases.services.approvals import require_approval
+
     user = require_staff(actor, production.case)
+    approval = require_approval(approval, case=production.case, action=Approval.Action.PRODUCTION_RELEASE,
+                     target_id=production.pk)
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=production.case_id)
         blockers = production_release_blockers(case, now)

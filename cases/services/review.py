@@ -173,12 +173,29 @@ def case_acceptance_blockers(case: Case) -> list[str]:
               and not any(t.effective_language_status == CaseDocument.LanguageStatus.ENGLISH
                           for t in document.translations.all())):
             blockers.append(f"“{document.original_name}” is not in English and has no English translation (R4).")
+    if case.request_type == RequestType.ASSET_RECOVERY and not any(
+            d.role == CaseDocument.Role.LEGAL_PROCESS and d.document_type == CaseDocument.DocumentType.COURT_ORDER
+            and is_judicial_body(d.issuing_authority) and d.verified_at is not None for d in documents):
+        blockers.append("Assets are returned only on a lawful decision of a competent judicial body (R9): a court "
+                        "order naming the issuing court, verified by the reviewer, must be on the case. A request "
+                        "of a law-enforcement agency alone is declined.")
     if case.request_type == RequestType.USER_INFORMATION and not any(
             d.role == CaseDocument.Role.LEGAL_PROCESS and d.document_type in CaseDocument.COMPELLING_TYPES
             and d.verified_at is not None for d in documents):
         blockers.append("Disclosure of user information needs a warrant, court order or local equivalent on the "
                         "case, verified by the reviewer (R5). Decline, or ask the officer for it.")
     return blockers
+
+
+# R9: words by which an issuing authority names itself a court (the reviewer verifies the rest).
+JUDICIAL_WORDS = ("court", "tribunal", "judge", "judicial", "justice", "magistrat", "juge", "juzgado", "gericht",
+                  "tribunale", "corte", "rechtbank", "sąd", "суд", "法院", "裁判所")
+
+
+def is_judicial_body(issuing_authority: str) -> bool:
+    """R9: a return rests on the decision of a judicial body; a police force or ministry is not one."""
+    name = issuing_authority.lower()
+    return bool(name.strip()) and any(word in name for word in JUDICIAL_WORDS)
 
 
 def case_decide(*, case: Case, decision: str, reasons: str, actor: Actor, now: datetime) -> Case:

@@ -426,8 +426,13 @@ class OfficerAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
         if officer.is_supervisor and request.user.has_perm(PERM_RENEW):
             actions.append({"name": "end_supervisor", "label": "End supervisor role",
                             "url": self._workflow_url(officer, "end_supervisor")})
+        # Imported here: the cases app builds on this one (cases.admin imports this module).
+        from cases.risk import officer_risk_signals
+
         context = {
             **(extra_context or {}),
+            # Forged-request resistance: each signal in words, warnings and reassuring facts; no score.
+            "risk_signals": officer_risk_signals(officer=officer, now=timezone.now()),
             "referrals": officer.referrals.select_related("created_by").order_by("created_at", "pk"),
             "audit_events": audit_history_for(officer),
             "workflow_actions": actions,
@@ -544,17 +549,99 @@ class ImpersonationReferralAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(User)
-class UserAdmin(ReadOnlyModelAdmin):
-    list_display = ("email", "full_name", "is_staff", "is_active", "group_names")
-    list_filter = ("is_staff", "is_active", "groups")
+class UserAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
+    """Read-only; the one change made here is R12's list of staff who may contact agencies (the names
+    /verify/ confirms to an officer), set by legal leads on the `list-contact` / `unlist-contact` pages."""
+
+    change_form_template = "admin/access/user/change_form.html"
+    list_display = ("email", "full_name", "is_staff", "is_active", "may_contact_agencies", "group_names")
+    list_filter = ("is_staff", "is_active", "may_contact_agencies", "groups")
     search_fields = ("email", "full_name")
     ordering = ("email",)
     # Never the password hash; roles are managed by leors.access.roles, not by hand.
-    fields = ("email", "full_name", "time_zone", "is_staff", "is_active", "groups", "last_login", "date_joined")
+    fields = ("email", "full_name", "time_zone", "is_staff", "is_active", "may_contact_agencies", "groups",
+              "last_login", "date_joined")
     readonly_fields = fields
 
+    def _sees_staff_only(self, request: HttpRequest) -> bool:
+        # No role holds "view user" (superusers do); legal leads, who decide R12's list, see the
+        # members of the legal team only, never the officers' accounts through this page.
+        return not super().has_view_permission(request) and request.user.has_perm(PERM_RENEW)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) or self._sees_staff_only(request)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return super().has_module_permission(request) or self._sees_staff_only(request)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
-        return super().get_queryset(request).prefetch_related("groups")
+        users = super().get_queryset(request).prefetch_related("groups")
+        return users.filter(is_staff=True) if self._sees_staff_only(request) else users
+
+    def _user_get(self, request: HttpRequest, pk: int, *, perm: str | None = None) -> User:
+        # Missing, not viewable and not permitted all answer 404 (STYLE.md rule 5). Listing is a
+        # role-wide power of legal leads: no object permission decides it.
+        if not self.has_view_permission(request) or (perm is not None and not request.user.has_perm(perm)):
+            raise Http404("No such user.")
+        return get_object_or_404(self.get_queryset(request), pk=pk)
+
+    def get_urls(self) -> list[URLPattern]:
+        info = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/list-contact/", wrap(self.list_contact_view), name=f"{info}_list_contact"),
+            path("<int:pk>/unlist-contact/", wrap(self.unlist_contact_view), name=f"{info}_unlist_contact"),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        user = self._user_get(request, _object_pk(object_id))
+        actions = []
+        if request.user.has_perm(PERM_RENEW) and user.is_staff:
+            if user.may_contact_agencies:
+                actions.append({"name": "unlist_contact", "label": "Unlist: may no longer contact agencies",
+                                "url": self._workflow_url(user, "unlist_contact")})
+            else:
+                actions.append({"name": "list_contact", "label": "List: may contact agencies",
+                                "url": self._workflow_url(user, "list_contact")})
+        context = {**(extra_context or {}), "workflow_actions": actions, "audit_events": audit_history_for(user)}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def list_contact_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._contact_page(request, pk, may_contact=True)
+
+    def unlist_contact_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._contact_page(request, pk, may_contact=False)
+
+    def _contact_page(self, request: HttpRequest, pk: int, *, may_contact: bool) -> HttpResponse:
+        """R12: the wanted state is in the URL, not toggled from the current one, so a repeated post
+        cannot undo the first."""
+        user = self._user_get(request, pk, perm=PERM_RENEW)
+        form = forms.Form(self._form_data(request))  # a confirmation: no input
+
+        def perform() -> str:
+            services.staff_contact_set(user=user, may_contact=may_contact, actor=Actor.from_request(request),
+                                       now=timezone.now())
+            if may_contact:
+                return f"{user.full_name or user.email} is listed: /verify/ confirms them to agencies."
+            return f"{user.full_name or user.email} is unlisted: /verify/ no longer confirms them to agencies."
+
+        name = user.full_name or user.email
+        if may_contact:
+            title, label = f"List {name} as someone who may contact agencies", "List"
+            intro = ("R12: an officer called or written to by this person can check their name on /verify/. List only "
+                     "members of the legal team whose work is to contact agencies.")
+        else:
+            title, label = f"Unlist {name}", "Unlist"
+            intro = "R12: /verify/ will no longer confirm this name to agencies."
+        return self._workflow_page(
+            request, obj=user, form=form, title=title, submit_label=label, perform=perform, intro=intro,
+            facts=[("Name", user.full_name or "— (no full name: cannot be listed)"), ("E-mail", user.email),
+                   ("Legal team", "yes" if user.is_staff else "no"),
+                   ("May contact agencies now", "yes" if user.may_contact_agencies else "no")],
+        )
 
     @admin.display(description="groups")
     def group_names(self, obj: User) -> str:

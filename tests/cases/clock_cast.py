@@ -18,7 +18,7 @@ from leors.access.models import Officer, User
 from leors.core.audit import Actor
 from leors.core.models import AuditEvent, OutboxMessage
 from tests.documents import ENGLISH_WARRANT, pdf_with_text
-from tests.factories import approved_officer, document_input, make_lead, make_reviewer, submit_case
+from tests.factories import approved_officer, document_input, four_eyes_activate, make_lead, make_reviewer, submit_case
 
 # A Monday morning; everything in the clock tests happens within a year of it (the officer's access lasts one).
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -86,7 +86,7 @@ class ClockCast:
         return review.case_decide(case=case, decision=decision, reasons=reasons, actor=self.staff, now=timezone.now())
 
     def activate(self, case: Case, *, confirm_longer: bool = False, longer_passage: str = "") -> Freeze:
-        return clocks.freeze_activate(case=case, activation=clocks.FreezeActivation(confirm_longer, longer_passage),
+        return four_eyes_activate(case=case, activation=clocks.FreezeActivation(confirm_longer, longer_passage),
                                       actor=self.staff, now=timezone.now())
 
     def freeze(self, days: int, **activation: Any) -> Freeze:

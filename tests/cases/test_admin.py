@@ -35,7 +35,8 @@ from tests.factories import (
 CHANGELIST = reverse("admin:cases_case_changelist")
 CASE_WORKFLOWS = (
     "assign", "checklist", "ask", "message", "verify", "language", "decide", "notification", "upload", "release",
-    "fulfil", "close",
+    "fulfil", "close", "confirm", "approvals", "release_hold", "official_add", "official_check", "official_confirm",
+    "instructions", "return",
 )
 REVIEW_REASONS = "The warrant of the Crown Court covers the account and the period requested."
 CHECKLIST_ALL = {
@@ -99,6 +100,17 @@ def plausible_post(name: str, case: Case, reviewer: User) -> dict[str, Any]:
         "release": {"production": production.pk if production else 0},
         "fulfil": {},
         "close": {},
+        "confirm": {"confirmed_with": "Duty officer", "method": "phone", "contact_source": "Official website",
+                    "confirmed_at": timezone.now().strftime("%Y-%m-%dT%H:%M")},
+        "approvals": {"approval": 0, "decision": "approve"},
+        "release_hold": {"note": "Checked the request with the agency by telephone."},
+        "official_add": {"name": "Insp. A. Moreau", "title": "Inspector", "organisation": "OCRGDF",
+                         "id_document": SimpleUploadedFile("id.pdf", b"%PDF-1.4\n%%EOF\n")},
+        "official_check": {"official": 0},
+        "official_confirm": {"official": 0, "confirmed_with": "Duty officer", "method": "phone",
+                             "contact_source": "Official website"},
+        "instructions": {},
+        "return": {"asset": "BTC", "amount": "0.5", "destination_address": "bc1qexample", "tx_hash": "00"},
     }[name]
 
 
@@ -177,7 +189,7 @@ def test_r10_reviewer_sees_only_the_assigned_case_colleague_and_officer_get_noth
 
     # The reviewer reviews their case; assigning belongs to leads, even on the reviewer's own case.
     page = reviewer_client.get(change_url(mine))
-    assert action_names(page) == ["checklist", "ask", "message", "verify", "language", "decide"]
+    assert action_names(page) == ["checklist", "ask", "message", "verify", "language", "decide", "confirm"]
     for name in ("checklist", "ask", "message", "verify", "language", "decide"):
         assert reviewer_client.get(workflow_url(mine, name)).status_code == 200, name
     assert reviewer_client.get(workflow_url(mine, "assign")).status_code == 404
@@ -295,7 +307,7 @@ def test_r10_full_review_through_the_admin_writes_an_audit_event_for_every_step(
     assert response.status_code == 302
     case.refresh_from_db()
     assert case.status == Case.Status.INFORMATION_REQUESTED
-    assert action_names(client.get(change_url(case))) == ["checklist", "message", "verify", "language"]
+    assert action_names(client.get(change_url(case))) == ["checklist", "message", "verify", "language", "confirm"]
     correspondence.case_message_post(case=case, body="The signed original is attached to my letter of today.",
                                      attachments=[], is_internal=False, actor=Actor(user=officer.user),
                                      now=timezone.now())
@@ -319,19 +331,28 @@ def test_r10_full_review_through_the_admin_writes_an_audit_event_for_every_step(
     production = Production.objects.get(case=case)
     assert (production.released_at, production.uploaded_by) == (None, reviewer)
     page = client.get(change_url(case))
-    assert action_names(page) == ["message", "notification", "upload", "release", "fulfil"]
+    assert action_names(page) == ["message", "notification", "upload", "release", "confirm", "fulfil"]
     assert reverse("cases:production", args=[production.pk]) in page.content.decode()
     assert production.sha256 in page.content.decode()
 
+    # Four-eyes: the reviewer asks for the release, the lead approves it (which releases it).
     assert client.post(workflow_url(case, "release"), {"production": production.pk}).status_code == 302
     production.refresh_from_db()
-    assert production.released_by == reviewer
+    assert production.released_at is None
+    assert action_names(client.get(change_url(case))) == ["message", "notification", "upload", "confirm", "approvals",
+                                                          "fulfil"]
+    approval = case.approvals.get()
+    assert lead_client.post(workflow_url(case, "approvals"), {"approval": approval.pk, "decision": "approve"}
+                            ).status_code == 302
+    production.refresh_from_db()
+    assert production.released_by == lead
     assert production.available_until is not None and production.available_until > timezone.now()
     assert client.post(workflow_url(case, "fulfil"), {}).status_code == 302
     assert client.post(workflow_url(case, "close"), {}).status_code == 302
     case.refresh_from_db()
     assert case.status == Case.Status.CLOSED
-    assert action_names(client.get(change_url(case))) == []
+    # Only the approvals page remains, to read who asked and who approved the release.
+    assert action_names(client.get(change_url(case))) == ["approvals"]
 
     assert case_actions(case) == [
         "case.submitted",
@@ -343,6 +364,8 @@ def test_r10_full_review_through_the_admin_writes_an_audit_event_for_every_step(
         "case.decided",
         "case.notification_recorded",
         "case.production_uploaded",
+        "approval.requested",
+        "approval.granted",
         "case.production_released",
         "case.fulfilled",
         "case.closed",
@@ -352,7 +375,8 @@ def test_r10_full_review_through_the_admin_writes_an_audit_event_for_every_step(
     assert actors["case.assigned"] == lead.email
     assert {actors[action] for action in (
         "case.checklist_updated", "case.document_verified", "case.decided", "case.notification_recorded",
-        "case.production_released", "case.closed")} == {reviewer.email}
+        "approval.requested", "case.closed")} == {reviewer.email}
+    assert actors["approval.granted"] == actors["case.production_released"] == lead.email
 
 
 # --- R5: legal process ---------------------------------------------------------------------------
@@ -542,6 +566,9 @@ def test_r6_release_is_refused_until_the_notification_decision_is_recorded() -> 
     assert case.notified_at == notified_at.replace(second=0, microsecond=0)
 
     assert client.post(workflow_url(case, "release"), {"production": production.pk}).status_code == 302
+    second = signed_in_client(make_lead())
+    assert second.post(workflow_url(case, "approvals"), {"approval": case.approvals.get().pk, "decision": "approve"}
+                       ).status_code == 302
     production.refresh_from_db()
     assert production.released_at is not None
     # Once released, the decision can no longer change, and no button offers it.

@@ -10,7 +10,7 @@ from cases.models import Freeze, PreservationHold
 from cases.services import clocks, review
 from leors.core.audit import Actor
 from tests.documents import ENGLISH_WARRANT, pdf_with_text
-from tests.factories import approved_officer, document_input, make_lead, submit_case
+from tests.factories import approved_officer, document_input, four_eyes_activate, make_lead, submit_case
 
 
 @pytest.mark.django_db
@@ -29,7 +29,7 @@ def test_r7_r8_a_hold_lapses_and_a_freeze_lifts_by_themselves() -> None:
                                  actor=staff, now=now)
     review.case_decide(case=freeze_case, decision="accepted", reasons="The freeze order is valid and explicit.",
                        actor=staff, now=now)
-    freeze = clocks.freeze_activate(case=freeze_case, activation=clocks.FreezeActivation(), actor=staff, now=now)
+    freeze = four_eyes_activate(case=freeze_case, activation=clocks.FreezeActivation(), actor=staff, now=now)
     assert freeze.granted_days == 30  # capped: the order did not explicitly order longer
     with time_machine.travel(freeze.expires_at + timedelta(seconds=1), tick=False):
         assert not freeze.is_in_force(timezone.now())

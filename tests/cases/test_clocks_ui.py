@@ -32,7 +32,9 @@ from tests.conftest import signed_in_client
 from tests.documents import ENGLISH_REQUEST, ENGLISH_WARRANT, pdf_with_text
 from tests.factories import (
     approved_officer,
+    confirm_out_of_band,
     document_input,
+    four_eyes_activate,
     make_auditor,
     make_lead,
     make_reviewer,
@@ -92,8 +94,21 @@ def accepted(case: Case, *, reviewer: User, lead: User) -> Case:
 
 
 def activated(case: Case, *, reviewer: User) -> Freeze:
-    return clocks.freeze_activate(case=case, activation=clocks.FreezeActivation(),
-                                  actor=Actor(user=User.objects.get(pk=reviewer.pk)), now=timezone.now())
+    return four_eyes_activate(case=case, activation=clocks.FreezeActivation(),
+                              actor=Actor(user=User.objects.get(pk=reviewer.pk)), now=timezone.now())
+
+
+def confirmed(case: Case, *, by: User) -> Case:
+    """The request confirmed with the agency out of band, as freezes need before activation."""
+    confirm_out_of_band(case, actor=Actor(user=User.objects.get(pk=by.pk)))
+    return case
+
+
+def approve(case: Case, *, by: User) -> None:
+    """Four-eyes: a second member of the legal team approves the pending request on the approvals page."""
+    approval = case.approvals.get(status="pending")
+    response = staff_client(by).post(workflow_url(case, "approvals"), {"approval": approval.pk, "decision": "approve"})
+    assert response.status_code == 302, response.content.decode()
 
 
 def staff_client(user: User) -> Client:
@@ -165,21 +180,31 @@ def test_r8_activation_through_the_admin_grants_the_capped_period_unless_the_ord
     ambiguous = client.post(workflow_url(capped_case, "activate"), {"longer_passage": PASSAGE})
     assert ambiguous.status_code == 400
     assert "did not confirm" in ambiguous.content.decode()
-    assert not Freeze.objects.exists()
+    # The request itself must be confirmed with the agency out of band first: a blocker, then a refusal.
+    assert "Confirm this request with the agency" in form_page.content.decode()
+    unconfirmed = client.post(workflow_url(capped_case, "activate"), {})
+    assert unconfirmed.status_code == 400
+    assert "Confirm this request with the agency" in unconfirmed.content.decode()
+    assert not Freeze.objects.exists() and not capped_case.approvals.exists()
 
+    confirmed(capped_case, by=reviewer)
     before = timezone.now()
     done = client.post(workflow_url(capped_case, "activate"), {})
     assert done.status_code == 302 and done["Location"] == change_url(capped_case)
+    assert not Freeze.objects.exists()  # asked, not yet approved
+    approve(capped_case, by=lead)
     freeze = Freeze.objects.get(case=capped_case)
     assert (freeze.stated_days, freeze.granted_days, freeze.longer_confirmed) == (45, 30, False)
     assert before <= freeze.activated_at <= timezone.now()
     assert freeze.expires_at == freeze.activated_at + timedelta(days=30)
-    assert freeze.activated_by == reviewer
+    assert freeze.activated_by == lead  # the second pair of eyes carried it out
     capped_case.refresh_from_db()
     assert capped_case.status == Case.Status.FULFILLED
 
+    confirmed(longer_case, by=reviewer)
     longer = client.post(workflow_url(longer_case, "activate"), {"confirm_longer": "on", "longer_passage": PASSAGE})
     assert longer.status_code == 302
+    approve(longer_case, by=lead)
     longer_freeze = Freeze.objects.get(case=longer_case)
     assert (longer_freeze.granted_days, longer_freeze.longer_confirmed, longer_freeze.longer_passage) == (45, True,
                                                                                                          PASSAGE)
@@ -207,7 +232,9 @@ def test_r8_a_freeze_within_the_cap_runs_as_stated_with_nothing_to_confirm() -> 
     page = client.get(workflow_url(case, "activate"))
     assert "confirm_longer" not in page.context["form"].fields
     assert dict(page.context["facts"])["Would be granted"] == "21 days, as stated"
+    confirmed(case, by=reviewer)
     assert client.post(workflow_url(case, "activate"), {}).status_code == 302
+    approve(case, by=lead)
     assert Freeze.objects.get(case=case).granted_days == 21
 
 
@@ -230,8 +257,16 @@ def test_r8_an_unassigned_reviewer_and_an_auditor_get_404_on_activate_and_lift()
     assert not Freeze.objects.exists()
     assert AuditEvent.objects.count() == events
 
-    # The assigned reviewer activates; the auditor reads the freeze but is offered nothing.
+    # The assigned reviewer asks, a lead approves; the auditor reads the freeze but is offered nothing.
+    confirmed(case, by=reviewer)
     assert staff_client(reviewer).post(workflow_url(case, "activate"), {}).status_code == 302
+    approval = case.approvals.get()
+    for client in (colleague_client, auditor_client):
+        assert client.get(workflow_url(case, "approvals")).status_code == 404
+        assert client.post(workflow_url(case, "approvals"), {"approval": approval.pk, "decision": "approve"}
+                           ).status_code == 404
+    assert not Freeze.objects.exists()
+    approve(case, by=lead)
     page = auditor_client.get(change_url(case))
     assert page.status_code == 200 and page.context["freeze"].granted_days == 30
     assert "lift" not in action_names(page)
@@ -404,7 +439,9 @@ def test_r8_the_freeze_form_posts_a_further_order_that_extends_the_freeze_in_for
     staff = staff_client(reviewer)
     activate_page = staff.get(workflow_url(further, "activate"))
     assert "moves that end later" in dict(activate_page.context["facts"])["Further order for"]
+    confirmed(further, by=reviewer)
     assert staff.post(workflow_url(further, "activate"), {}).status_code == 302
+    approve(further, by=lead)
     first_freeze.refresh_from_db()
     assert first_freeze.expires_at == original_end + timedelta(days=20)
     assert first_freeze.extension_count == 1

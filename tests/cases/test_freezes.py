@@ -30,6 +30,7 @@ from leors.core.errors import ActionRefused
 from leors.core.models import AuditEvent, OutboxMessage
 from leors.core.tokens import api_token_create
 from tests.cases.clock_cast import T0, ClockCast, audit_actions, emails, sweep
+from tests.factories import four_eyes_activate
 
 SECOND = timedelta(seconds=1)
 DAY = timedelta(days=1)
@@ -99,7 +100,8 @@ def test_r8_a_longer_period_needs_the_reviewer_to_confirm_it_citing_the_passage_
     assert (freeze.longer_confirmed, freeze.longer_passage) == (True, PASSAGE)
     activated = AuditEvent.objects.get(action="freeze.activated")
     assert (activated.changes["longer_confirmed"], activated.changes["longer_passage"]) == (True, PASSAGE)
-    assert activated.actor_id == cast.reviewer.pk
+    assert activated.changes["requested_by"] == cast.reviewer.email  # asked by the reviewer, approved by a lead
+    assert activated.actor_id != cast.reviewer.pk and activated.changes["approved_by"] == activated.actor_label
     # With a short order, confirming "longer" records nothing: the stated period is all there is.
     assert clocks.freeze_granted_days(stated_days=20, activation=clocks.FreezeActivation(True, "")) == 20
 
@@ -119,7 +121,7 @@ def test_r8_r10_a_freeze_is_activated_only_after_the_request_was_accepted() -> N
         accepted = cast.freeze_request(10)
         cast.decide(accepted)
         with pytest.raises(ActionRefused, match="legal team"):
-            clocks.freeze_activate(case=accepted, activation=clocks.FreezeActivation(), actor=cast.as_officer,
+            four_eyes_activate(case=accepted, activation=clocks.FreezeActivation(), actor=cast.as_officer,
                                    now=timezone.now())
     assert not Freeze.objects.exists()
     in_review.refresh_from_db()

@@ -35,7 +35,7 @@ from tests.documents import (
     GERMAN_ORDER,
     pdf_with_text,
 )
-from tests.factories import approved_officer, make_lead, make_user, submit_case
+from tests.factories import approved_officer, four_eyes_release, make_lead, make_user, submit_case
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,7 @@ TYPE_SPECIFIC = {
     "preservation": set(),
     "preservation_extension": {"extends_case_reference"},
     "freeze": {"freeze_duration_days", "extends_case_reference"},
-    "asset_recovery": {"assets_description"},
+    "asset_recovery": {"assets_description", "extends_case_reference"},
 }
 ALL_TYPE_SPECIFIC = set().union(*TYPE_SPECIFIC.values())
 
@@ -117,7 +117,7 @@ def upload_production(case: Case, lead: Any, *, release: bool) -> Production:
         case=case, upload=SimpleUploadedFile("kyc.csv", b"uid,name\n1,A. Holder\n"), description="KYC record",
         actor=staff, now=timezone.now())
     if release:
-        production = productions.production_release(production=production, actor=staff, now=timezone.now())
+        production = four_eyes_release(production=production, actor=staff, now=timezone.now())
     return production
 
 

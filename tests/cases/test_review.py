@@ -30,7 +30,15 @@ from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
 from leors.core.models import AuditEvent
 from tests.documents import ENGLISH_WARRANT, FRENCH_WARRANT, FRENCH_WARRANT_TRANSLATION, pdf_with_text, scanned_pdf
-from tests.factories import approved_officer, document_input, make_auditor, make_lead, make_reviewer, submit_case
+from tests.factories import (
+    approved_officer,
+    document_input,
+    four_eyes_release,
+    make_auditor,
+    make_lead,
+    make_reviewer,
+    submit_case,
+)
 
 Status = Case.Status
 FULL_CHECKLIST = review.ReviewChecklist(True, True, True, True, True, True, "Checked against the court register.")
@@ -399,11 +407,11 @@ def test_r6_a_production_is_not_released_without_the_notification_decision() -> 
     cast = Cast().accepted()
     production = cast.upload()
     with pytest.raises(ActionRefused, match=r"Record the notification decision first.*\(R6\)"):
-        productions.production_release(production=production, actor=cast.staff, now=cast.now)
+        four_eyes_release(production=production, actor=cast.staff, now=cast.now)
     production.refresh_from_db()
     assert production.released_at is None
     cast.notification(Case.NotificationDecision.WAIVED, waiver_reason="The account holder is the victim here.")
-    released = productions.production_release(production=production, actor=cast.staff, now=cast.now)
+    released = four_eyes_release(production=production, actor=cast.staff, now=cast.now)
     assert released.released_at == cast.now
     assert AuditEvent.objects.get(action="case.production_released").changes["notification_decision"] == "waived"
 
@@ -468,13 +476,13 @@ def test_r6_the_notification_decision_cannot_change_after_a_release() -> None:
     cast = Cast().accepted()
     production = cast.upload()
     cast.notification(Case.NotificationDecision.NOTIFIED, notified_at=cast.now - timedelta(days=1))
-    productions.production_release(production=production, actor=cast.staff, now=cast.now)
+    four_eyes_release(production=production, actor=cast.staff, now=cast.now)
     with pytest.raises(ActionRefused, match="already released"):
         cast.notification(Case.NotificationDecision.WAIVED, waiver_reason="Changed our mind about notifying.")
     cast.case.refresh_from_db()
     assert cast.case.notification_decision == "notified"
     with pytest.raises(ActionRefused, match="already released"):
-        productions.production_release(production=production, actor=cast.staff, now=cast.now)
+        four_eyes_release(production=production, actor=cast.staff, now=cast.now)
 
 
 # --- Who may act, checked in the services themselves ----------------------------------------------
@@ -518,14 +526,14 @@ def test_r6_release_is_blocked_again_when_the_withholding_instruction_has_ended(
     cast = Cast(has_non_disclosure_instruction=True, non_disclosure_until=until).accepted()
     cast.notification(Case.NotificationDecision.WITHHELD)
     first, second = cast.upload(), cast.upload(name="ip-log.csv")
-    productions.production_release(production=first, actor=cast.staff, now=cast.now)
+    four_eyes_release(production=first, actor=cast.staff, now=cast.now)
     later = timezone.now() + timedelta(days=11)
     with time_machine.travel(later, tick=False):
         with pytest.raises(ActionRefused, match="Record a new notification decision"):
-            productions.production_release(production=second, actor=cast.staff, now=timezone.now())
+            four_eyes_release(production=second, actor=cast.staff, now=timezone.now())
         # The ended withholding is the one decision that may be replaced after a release.
         cast.notification(Case.NotificationDecision.NOTIFIED, notified_at=timezone.now(), now=timezone.now())
-        assert productions.production_release(production=second, actor=cast.staff,
+        assert four_eyes_release(production=second, actor=cast.staff,
                                               now=timezone.now()).released_at is not None
 
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 from cases.models import Case
 from cases.services import productions, review
 from leors.core.audit import Actor
-from tests.factories import approved_officer, make_lead, submit_case
+from tests.factories import approved_officer, four_eyes_release, make_lead, submit_case
 
 
 @pytest.mark.django_db
@@ -30,7 +30,7 @@ def test_r10_a_user_information_request_goes_from_intake_to_release() -> None:
 
     production = productions.production_upload(case=case, upload=SimpleUploadedFile("kyc.csv", b"uid,name\n1,A\n"),
                                                description="KYC", actor=staff, now=now)
-    productions.production_release(production=production, actor=staff, now=now)
+    four_eyes_release(production=production, actor=staff, now=now)
     case.refresh_from_db()
     assert case.status == Case.Status.ACCEPTED
     assert production.content_type == "text/csv"

@@ -21,7 +21,7 @@ from leors.core.audit import Actor
 from leors.core.models import OutboxMessage
 from leors.core.webhooks import webhook_signature_check
 from tests.documents import ENGLISH_WARRANT, pdf_with_text
-from tests.factories import approved_officer, document_input, make_lead, submit_case
+from tests.factories import approved_officer, document_input, four_eyes_activate, make_lead, submit_case
 from tests.processes import celery_processes
 
 SECRET = "a-shared-secret-of-the-exchange-and-leors-0123456789"
@@ -71,7 +71,7 @@ def test_r8_beat_and_worker_lift_a_freeze_at_its_end_and_tell_the_exchange(
                        actor=staff, now=now)
     # Activated ten days ago less a few seconds: its end comes while the processes run.
     activated = timezone.now() - timedelta(days=10) + timedelta(seconds=6)
-    freeze = clocks.freeze_activate(case=case, activation=clocks.FreezeActivation(), actor=staff, now=activated)
+    freeze = four_eyes_activate(case=case, activation=clocks.FreezeActivation(), actor=staff, now=activated)
     assert freeze.is_in_force(timezone.now())
 
     with celery_processes(tmp_path, beat=True, LEORS_SWEEP_INTERVAL_SECONDS="1",

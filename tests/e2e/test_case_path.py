@@ -118,7 +118,7 @@ def test_r4_r5_r6_r10_r11_french_order_question_answer_acceptance_and_download(b
     case.refresh_from_db()
     assert case.notification_decision == Case.NotificationDecision.NOTIFIED
 
-    # 5. The production: uploaded, released.
+    # 5. The production: uploaded, its release asked by the reviewer and approved by the lead.
     staff_page.goto(f"{admin_case}/upload/")
     staff_page.set_input_files("input[name=file]", str(produced))
     staff_page.fill("input[name=description]", "KYC record of the account holder")
@@ -127,6 +127,12 @@ def test_r4_r5_r6_r10_r11_french_order_question_answer_acceptance_and_download(b
     staff_page.select_option("select[name=production]", index=1)
     staff_page.click("input[type=submit]")
     production = case.productions.get()
+    assert production.released_at is None  # asked, not done: a second person must approve (four-eyes)
+    lead_page = browser.new_context().new_page()
+    _sign_in(lead_page, base, lead.email, lead.totp_secret)
+    lead_page.wait_for_url(f"{base}/admin/")
+    lead_page.goto(f"{admin_case}/approvals/")
+    lead_page.click("input[name=_approve]")
     production.refresh_from_db()
     assert production.released_at is not None
 

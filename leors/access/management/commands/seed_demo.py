@@ -160,22 +160,31 @@ class Command(BaseCommand):
             if step == "assign" and case.status == Case.Status.SUBMITTED:
                 review.case_assign(case=case, reviewer=reviewer, actor=lead, now=now)
             if step == "activate" and case.status == Case.Status.SUBMITTED:
-                self._freeze_activate(case, lead=lead, now=now)
+                self._freeze_activate(case, lead=lead, reviewer=reviewer, now=now)
 
-    def _freeze_activate(self, case: Any, *, lead: Actor, now: Any) -> None:
-        """A freeze in force for the demo: reviewed (the scan's language recorded), accepted, activated."""
-        from cases.services import clocks, review
+    def _freeze_activate(self, case: Any, *, lead: Actor, reviewer: User, now: Any) -> None:
+        """A freeze in force for the demo: reviewed by the reviewer (the scan's language recorded, the
+        request confirmed with the agency), accepted, activation asked by the reviewer and approved by
+        the lead (four-eyes)."""
+        from cases.services import approvals, clocks, review
+        from cases.services.recovery import Confirmation, case_out_of_band_confirm
 
-        review.case_assign(case=case, reviewer=lead.user, actor=lead, now=now)  # type: ignore[arg-type]
+        staff = Actor(user=reviewer, label_override="seed_demo")
+        review.case_assign(case=case, reviewer=reviewer, actor=lead, now=now)
         for document in case.documents.all():
             if document.needs_manual_language_check:
                 review.case_document_language_clear(document=document, language_status="english", reason="",
-                                                    actor=lead, now=now)
-        review.case_checklist_update(case=case, actor=lead, now=now, data=review.ReviewChecklist(
+                                                    actor=staff, now=now)
+        review.case_checklist_update(case=case, actor=staff, now=now, data=review.ReviewChecklist(
             True, True, True, True, True, True, checklist_notes="Order confirmed with the court registry by phone."))
-        review.case_decide(case=case, decision="accepted", actor=lead, now=now,
+        review.case_decide(case=case, decision="accepted", actor=staff, now=now,
                            reasons="The order of the Amtsgericht is signed and sealed and names the account.")
-        clocks.freeze_activate(case=case, activation=clocks.FreezeActivation(), actor=lead, now=now)
+        case_out_of_band_confirm(case=case, actor=staff, now=now, data=Confirmation(
+            confirmed_with="KHK Jana Vogel, BKA duty desk", method="phone",
+            contact_source="BKA switchboard number on bka.de", confirmed_at=now))
+        approval = clocks.freeze_activation_request(case=case, activation=clocks.FreezeActivation(), actor=staff,
+                                                    now=now)
+        approvals.approval_grant(approval=approval, actor=lead, now=now)
 
     def _print_logins(self) -> None:
         site = settings.LEORS_SITE_URL

@@ -1,0 +1,187 @@
+"""R3 and R12 at service level: suspension for suspected impersonation puts the officer's live cases on
+hold for a legal lead; only a lead lifts a hold; the list of staff who may contact agencies.
+
+The cast (tests/cases/clock_cast.py): the officer, a legal lead, the reviewer the cases are assigned to;
+plus another officer, an auditor and people who are not (or no longer) on the legal team.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from cases.models import Case
+from cases.services import review, suspension
+from leors.access import selectors, services
+from leors.access.models import ImpersonationReferral, Officer, User
+from leors.core.audit import Actor
+from leors.core.errors import ActionRefused
+from leors.core.models import AuditEvent
+from tests.cases.clock_cast import ClockCast, fresh
+from tests.factories import approved_officer, make_auditor, make_lead, make_reviewer, make_user, submit_case
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+NOTE = "Forged court order sent from a hijacked police mailbox."
+RELEASE_NOTE = "Called the force's switchboard: the officer and this request are genuine."
+
+
+@pytest.fixture(autouse=True)
+def _clock() -> Iterator[time_machine.Coordinates]:
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
+
+
+def officer_cases(cast: ClockCast) -> dict[str, Case]:
+    """One case of the officer in every state a case can be in."""
+    cases: dict[str, Case] = {"submitted": cast.preservation()}
+    for name in ("in_review", "information_requested", "accepted", "partly_accepted", "declined", "withdrawn",
+                 "closed"):
+        cases[name] = cast.freeze_request(10)
+    cast.assign(cases["in_review"])
+    cast.assign(cases["information_requested"])
+    review.case_request_information(case=cases["information_requested"], actor=cast.staff, now=timezone.now(),
+                                    question="Send the order with the court's seal visible, please.")
+    cast.decide(cases["accepted"])
+    cast.decide(cases["partly_accepted"], Case.Decision.PARTLY_ACCEPT)
+    cast.decide(cases["declined"], Case.Decision.DECLINE)
+    cast.withdraw(cases["withdrawn"])
+    cast.decide(cases["closed"], Case.Decision.DECLINE)
+    review.case_close(case=cases["closed"], actor=cast.staff, now=timezone.now())
+    cases["fulfilled"] = cast.freeze(5).case
+    for name, case in cases.items():
+        case.refresh_from_db()
+        assert case.status == name, (case.status, name)
+    return cases
+
+
+def suspend(officer: Officer, actor: Actor, note: str = NOTE) -> ImpersonationReferral:
+    return services.officer_suspend(officer=officer, note=note, referred_to="National Crime Agency", actor=actor,
+                                    now=timezone.now())
+
+
+# --- R3: suspension puts the officer's live cases on hold ------------------------------------------------
+
+@pytest.mark.django_db
+def test_r3_suspension_puts_open_and_accepted_cases_on_hold_but_not_finished_ones() -> None:
+    cast = ClockCast()
+    cases = officer_cases(cast)
+    other_officer_case = submit_case(approved_officer(), now=timezone.now())
+
+    with pytest.raises(ActionRefused):  # an auditor changes nothing
+        suspend(cast.officer, Actor(user=make_auditor()))
+    with pytest.raises(ValidationError) as refused:
+        suspend(cast.officer, cast.staff, note="odd")
+    assert "note" in refused.value.message_dict
+    assert not Case.objects.filter(on_hold_at__isnull=False).exists()
+
+    referral = suspend(cast.officer, cast.staff)
+    assert (referral.note, referral.referred_to, referral.created_by) == (NOTE, "National Crime Agency", cast.reviewer)
+    live = {"submitted", "in_review", "information_requested", "accepted", "partly_accepted"}
+    for name, case in cases.items():
+        case.refresh_from_db()
+        if name in live:
+            assert case.on_hold_at == T0, name
+            assert case.on_hold_reason == f"Officer suspended on suspicion of impersonation: {NOTE}", name
+        else:
+            assert (case.on_hold_at, case.on_hold_reason) == (None, ""), name
+        assert case.status == name  # held, not changed
+    other_officer_case.refresh_from_db()
+    assert other_officer_case.on_hold_at is None
+
+    # Listed for the legal lead, and recorded in the suspension's audit event.
+    assert {c.reference for c in Case.objects.filter(on_hold_at__isnull=False)} == {cases[n].reference for n in live}
+    event = AuditEvent.objects.get(action="officer.suspended", object_id=str(cast.officer.pk))
+    assert sorted(event.changes["cases_on_hold"]) == sorted(cases[n].reference for n in live)
+    assert (event.changes["referral"], event.changes["note"]) == (referral.pk, NOTE)
+    assert AuditEvent.objects.filter(action="case.put_on_hold").count() == len(live)
+    # Suspended once.
+    with pytest.raises(ActionRefused, match="already suspended"):
+        suspend(cast.officer, Actor(user=fresh(cast.lead)))
+    assert ImpersonationReferral.objects.filter(officer=cast.officer).count() == 1
+
+
+@pytest.mark.django_db
+def test_r3_a_case_on_hold_is_not_accepted_until_a_legal_lead_lifts_the_hold_once() -> None:
+    cast = ClockCast()
+    case = cast.freeze_request(10)
+    cast.assign(case)
+    suspend(cast.officer, Actor(user=fresh(cast.lead)))
+    case.refresh_from_db()
+    with pytest.raises(ActionRefused, match="on hold"):
+        cast.decide(case)
+
+    # Not the reviewer of the case, not another reviewer, not an auditor, not the officer.
+    for someone in (cast.reviewer, make_reviewer(), make_auditor(), cast.officer.user):
+        with pytest.raises(ActionRefused):
+            suspension.case_hold_release(case=case, note=RELEASE_NOTE, actor=Actor(user=fresh(someone)),
+                                         now=timezone.now())
+    with pytest.raises(ValidationError) as refused:
+        suspension.case_hold_release(case=case, note="  ok  ", actor=Actor(user=fresh(cast.lead)), now=timezone.now())
+    assert "note" in refused.value.message_dict
+    case.refresh_from_db()
+    assert case.on_hold_at == T0
+
+    released = suspension.case_hold_release(case=case, note=RELEASE_NOTE, actor=Actor(user=fresh(cast.lead)),
+                                            now=timezone.now())
+    assert (released.on_hold_at, released.on_hold_reason) == (None, "")
+    with pytest.raises(ActionRefused, match="not on hold"):
+        suspension.case_hold_release(case=case, note=RELEASE_NOTE, actor=Actor(user=fresh(make_lead())),
+                                     now=timezone.now())
+    events = AuditEvent.objects.filter(action="case.hold_released", object_id=str(case.pk))
+    assert [e.changes["note"] for e in events] == [RELEASE_NOTE]
+    assert cast.decide(case).status == Case.Status.ACCEPTED
+
+
+# --- R12: who may contact agencies ------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_r12_only_active_staff_with_a_full_name_are_listed_as_contacts() -> None:
+    lead = Actor(user=make_lead())
+    reviewer = make_reviewer(full_name="Jane Doe")
+    listed = services.staff_contact_set(user=reviewer, may_contact=True, actor=lead, now=timezone.now())
+    assert listed.may_contact_agencies
+
+    nameless = make_reviewer()
+    former = make_reviewer(full_name="Former Colleague", is_active=False)
+    officer = approved_officer().user
+    User.objects.filter(pk=officer.pk).update(full_name="Alex Officer")
+    for user in (nameless, former, User.objects.get(pk=officer.pk)):
+        with pytest.raises(ActionRefused, match="Only an active member of the legal team with a full name"):
+            services.staff_contact_set(user=user, may_contact=True, actor=lead, now=timezone.now())
+        user.refresh_from_db()
+        assert not user.may_contact_agencies
+    # Listing is a lead's decision: a reviewer or an auditor cannot list anyone (themselves included).
+    for someone in (reviewer, make_auditor(full_name="Audit Person")):
+        with pytest.raises(ActionRefused):
+            services.staff_contact_set(user=someone, may_contact=False, actor=Actor(user=fresh(someone)),
+                                       now=timezone.now())
+    reviewer.refresh_from_db()
+    assert reviewer.may_contact_agencies
+
+    unlisted = services.staff_contact_set(user=reviewer, may_contact=False, actor=lead, now=timezone.now())
+    assert not unlisted.may_contact_agencies
+    events = AuditEvent.objects.filter(action="staff.contact_listing_set", object_id=str(reviewer.pk))
+    assert [e.changes["may_contact_agencies"] for e in events.order_by("id")] == [True, False]
+
+
+@pytest.mark.django_db
+def test_r12_a_contact_s_name_is_found_only_among_listed_active_staff() -> None:
+    lead = Actor(user=make_lead())
+    jane = make_reviewer(full_name="Jane Doe")
+    services.staff_contact_set(user=jane, may_contact=True, actor=lead, now=timezone.now())
+    make_reviewer(full_name="John Roe")  # staff, but not listed
+    impostor = make_user(full_name="Mark Smith", may_contact_agencies=True)  # not staff, whatever the flag says
+
+    for spelling in ("Jane Doe", "  jane   DOE ", "JANE\tdoe"):
+        assert selectors.staff_contact_named(name=spelling) == jane, spelling
+    for name in ("Jane", "Jane Doe Smith", "John Roe", impostor.full_name, "", "   "):
+        assert selectors.staff_contact_named(name=name) is None, name
+
+    # Leaving the team ends it at once, listed or not.
+    User.objects.filter(pk=jane.pk).update(is_active=False)
+    assert selectors.staff_contact_named(name="Jane Doe") is None
