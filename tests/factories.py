@@ -217,9 +217,8 @@ def four_eyes_activate(*, case: Any, activation: Any = None, actor: Actor, now: 
     legal team (`actor`), approved by another (a fresh legal lead unless `approver` is given)."""
     from cases.services import approvals, clocks
 
-    if case.is_open or case.status in case.ACCEPTED_STATUSES:
-        if not case.out_of_band_confirmations.exists():
-            confirm_out_of_band(case, actor=actor, now=now)
+    if (case.is_open or case.status in case.ACCEPTED_STATUSES) and not case.out_of_band_confirmations.exists():
+        confirm_out_of_band(case, actor=actor, now=now)
     approval = clocks.freeze_activation_request(case=case, activation=activation or clocks.FreezeActivation(),
                                                 actor=actor, now=now)
     return approvals.approval_grant(approval=approval, actor=Actor(user=approver or make_lead()), now=now).outcome
