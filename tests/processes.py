@@ -12,7 +12,7 @@ from pathlib import Path
 from django.conf import settings
 
 
-def test_database_url() -> str:
+def suite_database_url() -> str:
     db = settings.DATABASES["default"]
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
@@ -24,7 +24,7 @@ def celery_processes(workdir: Path, *, beat: bool = False, **extra_env: str) -> 
     Yields the directory of their logs. The broker queue is purged first, so tasks queued by
     earlier tests (for rows that no longer exist) do not slow this one down.
     """
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "LEORS_VAR_DIR": str(workdir / "var"), **extra_env}
+    env = {**os.environ, "DATABASE_URL": suite_database_url(), "LEORS_VAR_DIR": str(workdir / "var"), **extra_env}
     celery = [sys.executable, "-m", "celery", "-A", "leors"]
     subprocess.run([*celery, "purge", "-f"], cwd=settings.BASE_DIR, env=env, check=True,  # noqa: S603
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
