@@ -15,6 +15,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from cases.models import Case, Freeze, PreservationHold
@@ -25,6 +26,10 @@ def _subjects(case: Case) -> list[dict[str, str]]:
     return [{"kind": s.kind, "value": s.normalized, "chain": s.chain} for s in case.subjects.all()]
 
 
+MAX_PAGE = 1_000_000  # far beyond any real feed; keeps the offset a number the database accepts
+
+
+@csrf_exempt  # a bearer-token API: no cookies, so no cross-site request to forge; anything but GET is 405
 @never_cache
 @require_GET
 def restriction_feed(request: HttpRequest) -> JsonResponse:
@@ -33,12 +38,16 @@ def restriction_feed(request: HttpRequest) -> JsonResponse:
         response = JsonResponse({"error": "A valid bearer token is required."}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="leors"'
         return response
+    unknown = sorted(set(request.GET) - {"page"})
+    if unknown:
+        return JsonResponse({"error": f"Unknown parameter(s): {', '.join(unknown)}. Only page is accepted."},
+                            status=400)
     try:
         page = int(request.GET.get("page", "1"))
-        if page < 1:
+        if not 1 <= page <= MAX_PAGE:
             raise ValueError
     except ValueError:
-        return JsonResponse({"error": "page must be a positive integer."}, status=400)
+        return JsonResponse({"error": f"page must be an integer from 1 to {MAX_PAGE}."}, status=400)
     size = settings.LEORS_FEED_PAGE_SIZE
     freezes = (Freeze.objects.filter(status=Freeze.Status.ACTIVE, expires_at__gt=now)
                .select_related("case").prefetch_related("case__subjects").order_by("activated_at", "pk"))

@@ -6,6 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import include, path
 
 from cases.api import restriction_feed
+from cases.openapi import openapi_schema
 from leors.core import views as core_views
 
 # Staff sign in through allauth (with the second factor), never through the bare admin form.
@@ -23,6 +24,7 @@ urlpatterns = [
     path("accounts/email/", _not_offered),
     path("healthz", core_views.healthz, name="healthz"),
     path("api/v1/restrictions/", restriction_feed, name="restriction_feed"),
+    path("api/v1/openapi.json", openapi_schema, name="openapi_schema"),
     path("verify/", core_views.verify, name="verify"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

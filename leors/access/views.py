@@ -55,9 +55,9 @@ def apply(request: HttpRequest) -> HttpResponse:
         # Bounded: an address can send a handful of applications an hour. Checked before the body
         # (and its files) is parsed.
         if is_ratelimited(request, group="apply", key="ip", rate=policy.APPLY_RATE, method="POST", increment=True):
-            form = ApplicationForm()
-            form.add_error(None, "Too many applications from your network. Wait an hour and try again.")
-            return render(request, "portal/apply.html", _apply_context(form), status=429)
+            context = {**_apply_context(ApplicationForm()),
+                       "refusal": "Too many applications from your network. Wait an hour and try again."}
+            return render(request, "portal/apply.html", context, status=429)
         form = ApplicationForm(request.POST, request.FILES)
         if form.is_valid():
             try:

@@ -1,0 +1,67 @@
+"""The OpenAPI description of the machine API (the exchange's restriction feed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+_SUBJECT = {
+    "type": "object",
+    "required": ["kind", "value", "chain"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["uid", "email", "phone", "wallet", "tx_hash"]},
+        "value": {"type": "string"},
+        "chain": {"type": "string"},
+    },
+}
+_RESTRICTION = {
+    "type": "object",
+    "required": ["type", "id", "case", "subjects", "starts_at", "ends_at"],
+    "properties": {
+        "type": {"type": "string", "enum": ["freeze", "preservation"]},
+        "id": {"type": "integer"},
+        "case": {"type": "string"},
+        "subjects": {"type": "array", "items": _SUBJECT},
+        "starts_at": {"type": "string", "format": "date-time"},
+        "ends_at": {"type": "string", "format": "date-time"},
+    },
+}
+_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+
+SCHEMA: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "LEORS machine API", "version": "1"},
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    "security": [{"bearer": []}],
+    "paths": {
+        "/api/v1/restrictions/": {
+            "get": {
+                "summary": "The freezes and preservation holds in force now, for reconciliation.",
+                "parameters": [{"name": "page", "in": "query", "required": False,
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 1000000}}],
+                "responses": {
+                    "200": {"description": "One page of restrictions in force.", "content": {"application/json": {
+                        "schema": {"type": "object", "required": ["as_of", "count", "page", "next", "previous",
+                                                                  "results"],
+                                   "properties": {"as_of": {"type": "string", "format": "date-time"},
+                                                  "count": {"type": "integer"}, "page": {"type": "integer"},
+                                                  "next": {"type": "string", "nullable": True},
+                                                  "previous": {"type": "string", "nullable": True},
+                                                  "results": {"type": "array", "items": _RESTRICTION}}}}}},
+                    "400": {"description": "A bad page number, or a parameter other than page.",
+                            "content": {"application/json": {"schema": _ERROR}}},
+                    "401": {"description": "No valid bearer token.",
+                            "content": {"application/json": {"schema": _ERROR}}},
+                    "405": {"description": "Only GET is allowed."},
+                },
+            }
+        }
+    },
+}
+
+
+@require_GET
+def openapi_schema(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(SCHEMA)
