@@ -17,7 +17,7 @@ from leors import policy
 from leors.access.models import Officer, User
 from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
-from leors.core.files import LEGAL_DOCUMENT_TYPES, file_inspect, file_store
+from leors.core.files import LEGAL_DOCUMENT_TYPES, file_inspect, file_store, files_kept_only_if_committed
 from leors.core.outbox import email_enqueue
 
 Status = Case.Status
@@ -75,7 +75,7 @@ def case_message_post(*, case: Case, body: str, attachments: list[UploadedFile],
         raise ActionRefused("Only the officers of this case can write on it.")
     if len(attachments) > policy.upload_max_files():
         raise ValidationError({"attachments": f"Attach at most {policy.upload_max_files()} files to one message."})
-    with transaction.atomic():
+    with files_kept_only_if_committed(), transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if locked.status in (Status.CLOSED, Status.WITHDRAWN):
             raise ActionRefused("This case is closed; messages can no longer be added.")

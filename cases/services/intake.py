@@ -26,7 +26,14 @@ from leors.access.models import Officer, User
 from leors.access.services import GROUP_LEGAL_LEAD, agency_supervisors_group
 from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
-from leors.core.files import LEGAL_DOCUMENT_TYPES, InspectedFile, file_inspect, file_store
+from leors.core.files import (
+    LEGAL_DOCUMENT_TYPES,
+    InspectedFile,
+    display_name,
+    file_inspect,
+    file_store,
+    files_kept_only_if_committed,
+)
 from leors.core.outbox import email_enqueue
 
 LanguageStatus = CaseDocument.LanguageStatus
@@ -240,7 +247,8 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
     for document in data.documents:
         if len(document.issuing_authority.strip()) > 200 or len(document.document_reference.strip()) > 120:
             errors.setdefault("documents", []).append(
-                f"“{document.upload.name}”: the issuing authority has at most 200 characters and the reference 120.")
+                f"“{display_name(document.upload.name or '')}”: the issuing authority has at most 200 characters and "
+                "the reference 120.")
     extends = _check_type_fields(data, officer=officer, now=now, errors=errors)
     text_language = detect_text(data.request_text)
     if not text_language.has_text:
@@ -265,7 +273,7 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
         raise ValidationError(errors)
 
     try:
-        with transaction.atomic():
+        with files_kept_only_if_committed(), transaction.atomic():
             case = _case_create(user=user, officer=officer, data=data, extends=extends, text_language=text_language,
                                 subjects=subjects, checked=checked, actor=actor, now=now)
     except IntegrityError:

@@ -14,14 +14,14 @@ from cases.services.common import officer_case_path, require_staff
 from leors import policy
 from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
-from leors.core.files import PRODUCTION_TYPES, file_inspect, file_store
+from leors.core.files import PRODUCTION_TYPES, file_inspect, file_store, files_kept_only_if_committed
 from leors.core.outbox import email_enqueue
 
 
 def production_upload(*, case: Case, upload: UploadedFile, description: str, actor: Actor, now: datetime) -> Production:
     user = require_staff(actor, case)
     inspected = file_inspect(upload, allowed=PRODUCTION_TYPES)
-    with transaction.atomic():
+    with files_kept_only_if_committed(), transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if locked.status not in Case.ACCEPTED_STATUSES:
             raise ActionRefused("Productions can be prepared only for an accepted case (R10).")

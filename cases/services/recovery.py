@@ -36,7 +36,7 @@ from cases.models import (
 from cases.services.common import case_transition, officer_case_path, require_staff
 from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
-from leors.core.files import PDF_OR_IMAGE, file_inspect, file_store
+from leors.core.files import PDF_OR_IMAGE, file_inspect, file_store, files_kept_only_if_committed
 from leors.core.outbox import email_enqueue
 
 
@@ -112,7 +112,7 @@ def recovery_official_add(*, case: Case, name: str, title: str, organisation: st
     if errors:
         raise ValidationError(errors)
     inspected = file_inspect(id_document, allowed=PDF_OR_IMAGE)
-    with transaction.atomic():
+    with files_kept_only_if_committed(), transaction.atomic():
         _lock_recovery(case)
         official = RecoveryOfficial.objects.create(
             case=case, name=name.strip(), title=title.strip(), organisation=organisation.strip(),

@@ -38,7 +38,7 @@ from leors.access.models import (
 from leors.core.audit import Actor, audit_record
 from leors.core.business_days import business_date, nth_business_day_after, start_of_day
 from leors.core.errors import ActionRefused
-from leors.core.files import InspectedFile, file_inspect, file_store
+from leors.core.files import InspectedFile, file_inspect, file_store, files_kept_only_if_committed
 from leors.core.outbox import email_enqueue
 
 Status = AccessApplication.Status
@@ -138,7 +138,7 @@ def application_submit(
         raise ValidationError({"documents": errors})
 
     email = data.official_email.strip().lower()
-    with transaction.atomic():
+    with files_kept_only_if_committed(), transaction.atomic():
         existing = User.objects.select_for_update().filter(email=email).first()
         if existing is not None and _is_never_verified_applicant(existing):
             # An earlier link was never used (lost, late, expired): this application gets its own

@@ -1,4 +1,4 @@
-"""Uploaded documents: type sniffed from content, size bounded, SHA-256 recorded, stored privately.
+"""Uploaded documents: size bounded, scanned for malware, type sniffed from content, SHA-256 recorded, stored privately.
 
 Files are saved under a generated name in the private storage (outside the web root); the name
 the sender gave is kept only as data. Nothing in the application alters or deletes a stored file.
@@ -7,8 +7,12 @@ the sender gave is kept only as data. Nothing in the application alters or delet
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import filetype
@@ -18,6 +22,9 @@ from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 
 from leors import policy
+from leors.core import antivirus
+
+logger = logging.getLogger(__name__)
 
 PDF_OR_IMAGE = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -70,8 +77,36 @@ def display_name(name: str) -> str:
     return cleaned[:200] or "unnamed"
 
 
+def _scan(upload: UploadedFile, *, name: str) -> None:
+    """Refuse an infected file, and every file while a configured scanner cannot give a verdict.
+
+    Scanned before the type is sniffed, so that malware is named as such whatever it pretends to be.
+    Fail closed: once LEORS_CLAMD is set, nothing is stored unscanned.
+    """
+    if not antivirus.is_configured():
+        return
+    upload.seek(0)
+    try:
+        signature = antivirus.scan(upload)
+    except antivirus.ScannerUnavailable as error:
+        logger.error("Upload %r refused, the virus scanner is unavailable: %s", name, error)
+        raise ValidationError(
+            f"“{name}” could not be checked: the virus scanner is unavailable; try again shortly."
+        ) from None
+    finally:
+        upload.seek(0)
+    if signature is not None:
+        logger.warning("Upload %r refused: clamd found %s", name, signature)
+        raise ValidationError(f"“{name}” contains malware ({signature}) and was refused.")
+
+
 def file_inspect(upload: UploadedFile, *, allowed: dict[str, str] = PDF_OR_IMAGE) -> InspectedFile:
-    """Check one upload; raise ValidationError naming the file and what is wrong with it."""
+    """Check one upload; raise ValidationError naming the file and what is wrong with it.
+
+    Steps: not empty, within LEORS_UPLOAD_MAX_BYTES, clean by clamd (when LEORS_CLAMD is set), of an
+    allowed type judged by its content (never its name or the browser's claim); then hash it. Nothing
+    is written anywhere: callers inspect every file before they store any (file_store).
+    """
     name = display_name(upload.name or "")
     limit = policy.upload_max_bytes()
     if upload.size is None or upload.size == 0:
@@ -81,6 +116,7 @@ def file_inspect(upload: UploadedFile, *, allowed: dict[str, str] = PDF_OR_IMAGE
             f"“{name}” is {filesizeformat(upload.size)}; the limit is {filesizeformat(limit)}. "
             "Send a smaller scan or split the document."
         )
+    _scan(upload, name=name)
     upload.seek(0)
     head = upload.read(8192)
     kind = filetype.guess(head)
@@ -105,7 +141,32 @@ def file_inspect(upload: UploadedFile, *, allowed: dict[str, str] = PDF_OR_IMAGE
     )
 
 
+_stored_in_transaction: ContextVar[list[str] | None] = ContextVar("stored_in_transaction", default=None)
+
+
 def file_store(upload: UploadedFile, *, inspected: InspectedFile, folder: str) -> str:
     """Save under a generated name; return the storage name."""
     upload.seek(0)
-    return private_storage().save(f"{folder}/{uuid.uuid4().hex}{inspected.extension}", upload)
+    name = private_storage().save(f"{folder}/{uuid.uuid4().hex}{inspected.extension}", upload)
+    stored = _stored_in_transaction.get()
+    if stored is not None:
+        stored.append(name)
+    return name
+
+
+@contextmanager
+def files_kept_only_if_committed() -> Iterator[None]:
+    """Wrap the transaction that stores files: if it fails, the files it stored are removed again.
+
+    A file belongs to LEORS only once the row that records it is committed; until then it is an
+    orphan of a failed write, not a document (documents themselves are never deleted).
+    """
+    token = _stored_in_transaction.set([])
+    try:
+        yield
+    except BaseException:
+        for name in _stored_in_transaction.get() or []:
+            private_storage().delete(name)
+        raise
+    finally:
+        _stored_in_transaction.reset(token)
