@@ -53,18 +53,24 @@ INSTALLED_APPS = [
     "cases",
 ]
 
+# CSP outermost, so every response gets it (static files too); no-store around everything that can
+# see the user and the session; session timeouts after messages (they leave a message for the
+# sign-in page) and before anything renders a page.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "leors.core.middleware.PersonalDataNoStoreMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "leors.core.middleware.SecondFactorRequiredMiddleware",
     "leors.core.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "leors.core.middleware.SessionTimeoutMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -183,6 +189,10 @@ RATELIMIT_IP_META_KEY = "leors.core.audit.client_ip"
 # --- Sessions and cookies -------------------------------------------------------------------
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# R12: a signed-in session ends after this long without a request, and this long after sign-in
+# whatever the activity (leors.core.middleware.SessionTimeoutMiddleware).
+LEORS_SESSION_IDLE_MINUTES = env_int("LEORS_SESSION_IDLE_MINUTES", 30, minimum=1)
+LEORS_SESSION_ABSOLUTE_HOURS = env_int("LEORS_SESSION_ABSOLUTE_HOURS", 12, minimum=1)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -197,6 +207,25 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", True) else None
+
+# --- Security headers -----------------------------------------------------------------------
+# No inline script or style anywhere: LEORS templates use static/leors.js and leors.css, allauth's
+# MFA pages load their own static scripts (their inline blocks are JSON data, which CSP does not
+# run) and show the enrolment QR code as a data: image; the Django admin uses static files only.
+# django-csp rather than a middleware of our own: it is the ecosystem's maintained answer and lets a
+# view relax or tighten the policy with a decorator should one ever need to.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    },
+}
 
 # --- Time -----------------------------------------------------------------------------------
 USE_TZ = True
@@ -316,3 +345,15 @@ LOGGING = {
 ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
 GUARDIAN_RENDER_403 = False
+
+# --- Antivirus ------------------------------------------------------------------------------
+# Every upload is streamed to this clamd before anything is stored: "unix:///run/clamav/clamd.ctl"
+# or "tcp://host:3310". Empty (the local demo's default): no scanning. Production points it at its
+# own clamd, whose StreamMaxLength must exceed LEORS_UPLOAD_MAX_BYTES. Once set, an unreachable
+# clamd means uploads are refused (fail closed), never stored unscanned.
+from leors.core.antivirus import address_problem as _clamd_address_problem  # noqa: E402
+
+LEORS_CLAMD = env_str("LEORS_CLAMD", "")
+if LEORS_CLAMD and (_clamd_problem := _clamd_address_problem(LEORS_CLAMD)):
+    raise ImproperlyConfiguredEnv(_clamd_problem)
+LEORS_CLAMD_TIMEOUT = env_int("LEORS_CLAMD_TIMEOUT", 30, minimum=1)  # seconds, per connection step

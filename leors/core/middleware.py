@@ -1,4 +1,5 @@
-"""Request-wide guards: the second factor for everyone (R12) and the viewer's time zone."""
+"""Request-wide guards: the second factor for everyone (R12), session timeouts (R12), no caching of
+personal pages, and the viewer's time zone."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ from collections.abc import Callable
 
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
+from django.utils.http import urlencode
+from django_htmx.http import HttpResponseClientRedirect
 
 # Paths a signed-in user without a second factor may still reach: enrolment itself (and the
 # password confirmation it asks for), sign-out, and public pages. Everything else — the portal,
@@ -30,6 +36,7 @@ _OPEN_PREFIXES = (
     "/verify/",
     "/apply/",
     "/sign-in-report/",
+    "/api/",  # machine clients authenticate with their bearer token, never with a session
 )
 
 
@@ -79,3 +86,89 @@ class UserTimeZoneMiddleware:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.deactivate()
         return self.get_response(request)
+
+
+# Session keys of SessionTimeoutMiddleware (POSIX seconds, UTC).
+SESSION_AUTHENTICATED_AT = "leors_authenticated_at"
+SESSION_LAST_ACTIVITY_AT = "leors_last_activity_at"
+SESSION_TIMED_OUT_MESSAGE = "Your session has ended after a period of inactivity or because it was open too long. Please sign in again."
+
+
+class SessionTimeoutMiddleware:
+    """R12: a session ends after LEORS_SESSION_IDLE_MINUTES without a request and, whatever the
+    activity, LEORS_SESSION_ABSOLUTE_HOURS after sign-in.
+
+    Steps: on each request of a signed-in user, compare now with the times kept in the session; when
+    either limit is passed, sign out (which also flushes the session) and send the browser to the
+    sign-in page with a message. After the view, record the activity — and the sign-in time when the
+    session has none yet, which is the request that signed in (`login()` replaces `request.user`).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        now = timezone.now().timestamp()
+        if request.user.is_authenticated and _session_has_expired(request, now=now):
+            return _end_expired_session(request)
+        response = self.get_response(request)
+        if request.user.is_authenticated:
+            # Only set when missing: a sign-in with another account flushes the session first
+            # (django.contrib.auth.login), and an expired one is flushed above, so no stale time survives.
+            request.session.setdefault(SESSION_AUTHENTICATED_AT, now)
+            request.session[SESSION_LAST_ACTIVITY_AT] = now
+        return response
+
+
+def _session_has_expired(request: HttpRequest, *, now: float) -> bool:
+    # A signed-in session without times (signed in before this guard existed, or by force_login in
+    # tests) gets them after this request; it is not ended for lacking them.
+    authenticated_at = request.session.get(SESSION_AUTHENTICATED_AT)
+    last_activity_at = request.session.get(SESSION_LAST_ACTIVITY_AT)
+    idle_limit = settings.LEORS_SESSION_IDLE_MINUTES * 60
+    absolute_limit = settings.LEORS_SESSION_ABSOLUTE_HOURS * 3600
+    return ((last_activity_at is not None and now - last_activity_at > idle_limit)
+            or (authenticated_at is not None and now - authenticated_at > absolute_limit))
+
+
+def _end_expired_session(request: HttpRequest) -> HttpResponse:
+    next_path = request.get_full_path() if request.method == "GET" else ""
+    logout(request)
+    messages.info(request, SESSION_TIMED_OUT_MESSAGE)
+    url = reverse(settings.LOGIN_URL)
+    if next_path:
+        url = f"{url}?{urlencode({'next': next_path})}"
+    if request.headers.get("HX-Request"):
+        # An htmx request would otherwise swap the sign-in page into part of the current page.
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def _cache_control(response: HttpResponse) -> str:
+    return response.get("Cache-Control", "").lower()
+
+
+class PersonalDataNoStoreMiddleware:
+    """Pages with personal data are never kept by the browser or a shared cache.
+
+    `Cache-Control: no-store, private` on every response to a signed-in user, to a request carrying a
+    session (such as a sign-in half-way, after the password and before the second factor), and on
+    every view marked `never_cache` (the token pages that show personal data without a session).
+    A response that already says `no-store` is left as it is: nothing may keep it anyway.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        cache_control = _cache_control(response)
+        if "no-store" in cache_control and "public" not in cache_control:
+            return response  # already never stored (file downloads say exactly "no-store")
+        user = getattr(request, "user", None)
+        session = getattr(request, "session", None)
+        if ((user is not None and user.is_authenticated)
+                or (session is not None and not session.is_empty())
+                or "no-cache" in cache_control):
+            patch_cache_control(response, no_store=True, private=True)
+        return response
