@@ -1,4 +1,10 @@
-"""Reads for cases. Access is one call: a case a user may not see is the same 404 as no case."""
+"""Reads for cases. Access is one call: a case a user may not see is the same 404 as no case.
+
+The `*_get_for` selectors raise the same 404 for both; a refusal of something that exists is also
+written to the audit trail ("access.denied", through `leors.core.permissions.access_denied`), once,
+on the object asked for (the document or production, not the case behind it). List selectors
+filter silently: not being shown a thing in a list is not a refusal.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,12 @@ from cases.identifiers import identifier_normalize
 from cases.models import Case, CaseDocument, CaseMessage, Production, SubjectIdentifier
 from leors.core.audit import audit_history_for
 from leors.core.models import AuditEvent
-from leors.core.permissions import objects_for
+from leors.core.permissions import access_denied, objects_for
+
+PERM_VIEW_CASE = "cases.view_case"
+# Asked for an internal note's attachment or an unreleased production: staff-only even on a visible case.
+PERM_VIEW_STAFF_ONLY_DOCUMENT = "cases.view_casedocument"
+PERM_VIEW_UNRELEASED_PRODUCTION = "cases.view_production"
 
 # What the officer's timeline shows of the audit trail, in words; everything else is staff-only.
 OFFICER_TIMELINE = {
@@ -53,15 +64,28 @@ def case_list_for(*, user: Any) -> QuerySet[Case]:
     if getattr(user, "is_authenticated", False) and user.is_active and user.is_staff and user.has_perm(
             "cases.view_all_cases"):
         return base
-    return objects_for(user, "cases.view_case", base)
+    return objects_for(user, PERM_VIEW_CASE, base)
 
 
 def case_get_for(*, user: Any, reference: str | None = None, pk: int | None = None, perm: str | None = None) -> Case:
-    lookup = {"reference": reference} if reference is not None else {"pk": pk}
+    """The case, if the user may see it (and, when `perm` is given, may do that to it); else 404.
+
+    A case that exists but is refused is audited (once) before the 404; a missing one is not.
+    """
+    lookup: dict[str, Any] = {"reference": reference} if reference is not None else {"pk": pk}
     case = case_list_for(user=user).filter(**lookup).first()
-    if case is None or (perm is not None and not user_may(user, perm, case)):
-        raise Http404("No such case.")
-    return case
+    if case is not None and (perm is None or user_may(user, perm, case)):
+        return case
+    # The 404 path: a second query tells "forbidden" from "missing", for the trail only.
+    existing = case or Case.objects.filter(**lookup).first()
+    if existing is not None:
+        access_denied(user=user, obj=existing, perm=perm or PERM_VIEW_CASE)
+    raise Http404("No such case.")
+
+
+def _case_is_visible(*, user: Any, case_id: int) -> bool:
+    # For the document and production selectors: the refusal is recorded on what was asked for.
+    return case_list_for(user=user).filter(pk=case_id).exists()
 
 
 def case_search_for(*, user: Any, query: str = "", status: str = "", request_type: str = "") -> QuerySet[Case]:
@@ -118,11 +142,15 @@ def related_cases_for(*, case: Case) -> QuerySet[Case]:
 
 
 def case_document_get_for(*, user: Any, document_id: int) -> CaseDocument:
+    """The document, if the user may see its case (an internal note's attachment: staff only); else 404."""
     document = CaseDocument.objects.select_related("case", "message").filter(pk=document_id).first()
     if document is None:
         raise Http404("No such document.")
-    case_get_for(user=user, pk=document.case_id)
+    if not _case_is_visible(user=user, case_id=document.case_id):
+        access_denied(user=user, obj=document, perm=PERM_VIEW_CASE)
+        raise Http404("No such document.")
     if document.message is not None and document.message.is_internal and not user.is_staff:
+        access_denied(user=user, obj=document, perm=PERM_VIEW_STAFF_ONLY_DOCUMENT)
         raise Http404("No such document.")
     return document
 
@@ -132,8 +160,11 @@ def production_get_for(*, user: Any, production_id: int) -> Production:
     production = Production.objects.select_related("case").filter(pk=production_id).first()
     if production is None:
         raise Http404("No such production.")
-    case_get_for(user=user, pk=production.case_id)
+    if not _case_is_visible(user=user, case_id=production.case_id):
+        access_denied(user=user, obj=production, perm=PERM_VIEW_CASE)
+        raise Http404("No such production.")
     if not user.is_staff and production.released_at is None:
+        access_denied(user=user, obj=production, perm=PERM_VIEW_UNRELEASED_PRODUCTION)
         raise Http404("No such production.")
     return production
 

@@ -24,6 +24,19 @@ class AccountAdapter(DefaultAccountAdapter):
         # Officers apply through /apply/ and are vetted; staff accounts are created by a legal lead.
         return False
 
+    def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
+        # A sign-in refused by the cool-off never reaches Django's authentication (so no
+        # user_login_failed): it is audited here, once.
+        from django.core.exceptions import ValidationError
+
+        from leors.core.signals import sign_in_refused_record
+
+        try:
+            super().pre_authenticate(request, **credentials)
+        except ValidationError:
+            sign_in_refused_record(request=request, credentials=credentials)
+            raise
+
     def get_reset_password_from_key_url(self, key: str) -> str:
         # Links in e-mails are built on the configured site address, never on the request's Host
         # header (which a client chooses).

@@ -1,4 +1,9 @@
-"""Reads for access applications and officers. Access is one call: missing and forbidden look alike."""
+"""Reads for access applications and officers. Access is one call: missing and forbidden look alike.
+
+The `*_get_for` selectors raise the same 404 for both; a refusal of something that exists is also
+written to the audit trail ("access.denied", through `leors.core.permissions.access_denied`).
+List selectors filter silently: not being shown a thing in a list is not a refusal.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ from django.db.models.functions import Lower, StrIndex, Substr
 from django.http import Http404
 
 from leors.access.models import AccessApplication, AgencyDomain, ApplicationDocument, Officer, User
-from leors.core.permissions import objects_for
+from leors.core.permissions import access_denied, objects_for
+
+PERM_VIEW_APPLICATION = "access.view_accessapplication"
 
 
 def user_may(user: Any, perm: str, obj: Any) -> bool:
@@ -35,25 +42,34 @@ def application_list_for(*, user: Any) -> QuerySet[AccessApplication]:
     if user.is_active and user.is_staff and user.has_perm("access.view_all_accessapplications"):
         visible = base
     else:
-        visible = objects_for(user, "access.view_accessapplication", base)
+        visible = objects_for(user, PERM_VIEW_APPLICATION, base)
     return _annotated(visible)
 
 
 def application_get_for(*, user: Any, reference: str | None = None, pk: int | None = None, perm: str | None = None) -> AccessApplication:
-    """The application, if the user may see it (and, when `perm` is given, may do that to it); else 404."""
-    queryset = application_list_for(user=user)
-    lookup = {"reference": reference} if reference is not None else {"pk": pk}
-    application = queryset.filter(**lookup).first()
-    if application is None or (perm is not None and not user_may(user, perm, application)):
-        raise Http404("No such application.")
-    return application
+    """The application, if the user may see it (and, when `perm` is given, may do that to it); else 404.
+
+    An application that exists but is refused is audited (once) before the 404; a missing one is not.
+    """
+    lookup: dict[str, Any] = {"reference": reference} if reference is not None else {"pk": pk}
+    application = application_list_for(user=user).filter(**lookup).first()
+    if application is not None and (perm is None or user_may(user, perm, application)):
+        return application
+    # The 404 path: a second query tells "forbidden" from "missing", for the trail only.
+    existing = application or AccessApplication.objects.filter(**lookup).first()
+    if existing is not None:
+        access_denied(user=user, obj=existing, perm=perm or PERM_VIEW_APPLICATION)
+    raise Http404("No such application.")
 
 
 def application_document_get_for(*, user: Any, document_id: int) -> ApplicationDocument:
+    """The document, if the user may see its application; else 404 (a refusal is audited on the document)."""
     document = ApplicationDocument.objects.select_related("application").filter(pk=document_id).first()
     if document is None:
         raise Http404("No such document.")
-    application_get_for(user=user, pk=document.application_id)  # 404 unless the application is visible
+    if not application_list_for(user=user).filter(pk=document.application_id).exists():
+        access_denied(user=user, obj=document, perm=PERM_VIEW_APPLICATION)
+        raise Http404("No such document.")
     return document
 
 

@@ -1,13 +1,24 @@
-"""Access is one call (STYLE.md rule 5): object permissions through guardian, 404 for everything else."""
+"""Access is one call (STYLE.md rule 5): object permissions through guardian, 404 for everything else.
+
+A refusal is audited: when a signed-in user asks for something that exists but is not theirs to
+see, `access_denied` records one "access.denied" event before the selector raises the same 404 it
+raises for a thing that does not exist. Nothing in the response tells the two apart; only the trail does.
+"""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from allauth.core import context as allauth_context
+from django.db import transaction
 from django.db.models import Model, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
+from leors.core.audit import Actor, audit_record
+
 M = TypeVar("M", bound=Model)
+
+ACCESS_DENIED = "access.denied"
 
 
 def objects_for(user: Any, perm: str, queryset: QuerySet[M]) -> QuerySet[M]:
@@ -21,3 +32,28 @@ def objects_for(user: Any, perm: str, queryset: QuerySet[M]) -> QuerySet[M]:
     return get_objects_for_user(
         user, perm, klass=queryset, with_superuser=False, accept_global_perms=False
     )
+
+
+def access_denied(*, user: Any, obj: Model, perm: str) -> None:
+    """Record that `user` asked for `obj`, which exists, and was refused (`perm` is what they lacked).
+
+    Only the `*_get_for` selectors call this, on their 404 path for an object that exists; list
+    filtering is not a refusal. An anonymous visitor is never recorded: the views send them to
+    sign in before any selector runs, and there would be nobody to name.
+
+    The selectors are given the user, not the request. The request being served is taken from
+    allauth's request context (set by its middleware for every request) when it belongs to this
+    user, so the event carries the address and browser too; outside a request (a shell, a task)
+    the event names the user alone. The event is committed in its own transaction: the 404 that
+    follows must not take it back, and the views do not run inside one (ATOMIC_REQUESTS is off).
+    """
+    if not getattr(user, "is_authenticated", False):
+        return
+    request = allauth_context.request
+    request_user = getattr(request, "user", None) if request is not None else None
+    if request is not None and getattr(request_user, "pk", None) == user.pk:
+        actor = Actor.from_request_for(request, user)
+    else:
+        actor = Actor(user=user)
+    with transaction.atomic():
+        audit_record(actor=actor, action=ACCESS_DENIED, obj=obj, changes={"permission": perm})

@@ -219,8 +219,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "apply/verify/<str:token>/": EVERYONE,  # whoever holds the link (only its POST verifies)
     "sign-in-report/<str:token>/": answers("400", unenrolled="400"),  # a bad token, for everyone alike
     # Machine API: the token, and nothing else (a session does not open it)
-    "api/v1/restrictions/": answers("401", machine="200"),
-    "api/v1/openapi.json": answers("200"),  # the description of the API is public
+    "api/v1/restrictions/": answers("401", machine="200", unenrolled="401"),  # a token API: no session counts
+    "api/v1/openapi.json": answers("200", unenrolled="200"),  # the description of the API is public
     # The applicant's application: theirs only (staff work on it in the workspace)
     "applications/<str:reference>/": answers("404", out="login", applicant="200"),
     "applications/<str:reference>/answer/": answers("404", out="login", applicant="400"),
