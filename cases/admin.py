@@ -101,7 +101,7 @@ if TYPE_CHECKING:
 PERM_ASSIGN = "cases.assign_case"
 PERM_REVIEW = "cases.review_case"
 
-WORKFLOW_TEMPLATE = "admin/cases/workflow_form.html"
+WORKFLOW_TEMPLATE = "admin/workflow_form.html"
 APPROVALS_TEMPLATE = "admin/cases/case/approvals.html"
 
 Status = Case.Status

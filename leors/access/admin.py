@@ -46,7 +46,7 @@ PERM_DECIDE = "access.decide_accessapplication"
 PERM_SUSPEND = "access.suspend_officer"
 PERM_RENEW = "access.renew_officer"
 
-WORKFLOW_TEMPLATE = "admin/access/workflow_form.html"
+WORKFLOW_TEMPLATE = "admin/workflow_form.html"
 
 
 def _object_pk(object_id: Any) -> int:
