@@ -49,7 +49,10 @@ def restriction_feed(request: HttpRequest) -> JsonResponse:
     except ValueError:
         return JsonResponse({"error": f"page must be an integer from 1 to {MAX_PAGE}."}, status=400)
     size = settings.LEORS_FEED_PAGE_SIZE
-    freezes = (Freeze.objects.filter(status=Freeze.Status.ACTIVE, expires_at__gt=now)
+    further_order = Exists(Case.objects.filter(extends_case_id=OuterRef("case_id"), request_type="freeze",
+                                               status__in=Case.ACCEPTED_STATUSES,
+                                               decided_at__lt=OuterRef("expires_at")))
+    freezes = (Freeze.objects.filter(status=Freeze.Status.ACTIVE).filter(Q(expires_at__gt=now) | Q(further_order))
                .select_related("case").prefetch_related("case__subjects").order_by("activated_at", "pk"))
     pending_extension = Exists(Case.objects.filter(extends_case_id=OuterRef("case_id"), status__in=Case.OPEN_STATUSES,
                                                    submitted_at__lt=OuterRef("expires_at")))

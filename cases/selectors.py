@@ -123,9 +123,12 @@ def case_timeline_for_officer(*, case: Case) -> list[tuple[AuditEvent, str]]:
 
 def _case_events(case: Case) -> list[AuditEvent]:
     events = audit_history_for(case)
-    production_ids = [str(pk) for pk in case.productions.values_list("pk", flat=True)]
+    # Downloads of released productions by the officers' side only: staff opening a file before
+    # release is nothing the officer should see.
+    production_ids = [str(pk) for pk in case.productions.filter(released_at__isnull=False).values_list("pk", flat=True)]
     if production_ids:
-        events += list(AuditEvent.objects.filter(object_type="cases.production", object_id__in=production_ids))
+        events += list(AuditEvent.objects.filter(object_type="cases.production", object_id__in=production_ids)
+                       .exclude(actor__is_staff=True))
     return sorted(events, key=lambda event: event.pk)
 
 

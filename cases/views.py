@@ -442,9 +442,10 @@ def case_withdraw(request: HttpRequest, reference: str) -> HttpResponse:
         case.refresh_from_db()
         return render(request, "cases/detail.html", _detail_context(request, case, withdraw_error=refusal.message),
                       status=400)
-    lifted = Freeze.objects.filter(case=case, lift_reason=Freeze.LiftReason.WITHDRAWN).exists()
+    freeze_in_force = Freeze.objects.filter(case=case, status=Freeze.Status.ACTIVE).exists()
     messages.success(request, f"Request {case.reference} was withdrawn." + (
-        " The freeze is lifted; the exchange is told." if lifted else ""))
+        " The legal team lifts the freeze once they have confirmed the withdrawal with your agency."
+        if freeze_in_force else ""))
     return redirect("cases:detail", reference=case.reference)
 
 

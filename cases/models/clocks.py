@@ -83,8 +83,17 @@ class Freeze(models.Model):
         return f"Freeze on {self.case}"
 
     def is_in_force(self, now: datetime) -> bool:
-        """A freeze past its end is never in force, whether or not a sweep has lifted it yet."""
-        return self.status == self.Status.ACTIVE and now < self.expires_at
+        """A freeze past its end is not in force, whether or not a sweep has lifted it yet — unless a
+        further order accepted before its end awaits activation (R8: it then continues)."""
+        if self.status != self.Status.ACTIVE:
+            return False
+        return now < self.expires_at or self.has_pending_further_order()
+
+    def has_pending_further_order(self) -> bool:
+        from cases.models.requests import Case, RequestType
+
+        return Case.objects.filter(extends_case_id=self.case_id, request_type=RequestType.FREEZE,
+                                   status__in=Case.ACCEPTED_STATUSES, decided_at__lt=self.expires_at).exists()
 
 
 class Reminder(models.Model):

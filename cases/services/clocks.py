@@ -9,6 +9,8 @@ the same transaction. A sweep killed half-way leaves every row either done or un
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +35,8 @@ from leors.core.webhooks import webhook_enqueue
 
 SWEEP = Actor.system("system:clocks")
 BATCH_SIZE = 200
+SWEEP_TIME_BUDGET_SECONDS = 50  # below the beat interval's minute
+logger = logging.getLogger(__name__)
 
 
 def _subjects(case: Case) -> list[dict[str, str]]:
@@ -241,6 +245,7 @@ def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -
         if blockers:
             raise ActionRefused(" ".join(blockers))
         earlier = _freeze_continued_by(locked)
+        # In force — which includes past its end but kept by a further order accepted before it.
         if earlier is not None and earlier.is_in_force(now):
             previous = earlier.expires_at
             earlier.expires_at = previous + timedelta(days=granted)
@@ -304,11 +309,9 @@ def freeze_lift(*, freeze: Freeze, reason: str, note: str, actor: Actor, now: da
     note = note.strip()
     if len(note) < 10:
         raise ValidationError({"note": "Record what the lift rests on (the decision, its date and reference)."})
-    user = actor.user if actor.user is not None and actor.user.is_staff else None
-    if user is not None:
-        require_staff(actor, freeze.case)
-    elif actor.user is not None and not actor.user.has_perm("cases.respond_case", freeze.case):
-        raise ActionRefused("Only the legal team or the officers of this request can lift its freeze.")
+    # Only the legal team lifts early: an officer's withdrawal is recorded and the team lifts on it,
+    # so that a taken-over officer account alone can never release frozen funds.
+    user = require_staff(actor, freeze.case)
     with transaction.atomic():
         locked = Freeze.objects.select_for_update().get(pk=freeze.pk)
         if locked.status != Freeze.Status.ACTIVE:
@@ -318,13 +321,37 @@ def freeze_lift(*, freeze: Freeze, reason: str, note: str, actor: Actor, now: da
     return freeze
 
 
+def freeze_holding(case: Case) -> Freeze | None:
+    """The freeze a request names (directly or through further orders), e.g. the one holding the
+    assets of a recovery."""
+    with transaction.atomic():
+        return _freeze_continued_by(case)
+
+
+def freeze_lift_for_return(*, freeze: Freeze, recovery: Case, actor: Actor, now: datetime) -> None:
+    """R9: the approved return of the assets lifts the freeze that held them (inside the return's
+    transaction; the approval of the return is the decision)."""
+    locked = Freeze.objects.select_for_update().get(pk=freeze.pk)
+    if locked.status == Freeze.Status.ACTIVE:
+        _lift(locked, reason=Freeze.LiftReason.COURT_DECISION, actor=actor, user=actor.user, now=now,
+              note=f"Assets returned under the court order of {recovery.reference}.")
+
+
+def _pending_further_order() -> Exists:
+    """R8: a further order accepted before the freeze's end keeps it from lifting until it is
+    activated (after its four-eyes approval), which extends the freeze from its current end."""
+    return Exists(Case.objects.filter(extends_case_id=OuterRef("case_id"), request_type=RequestType.FREEZE,
+                                      status__in=Case.ACCEPTED_STATUSES, decided_at__lt=OuterRef("expires_at")))
+
+
 def freezes_lift_due(*, now: datetime) -> int:
     """R8: every freeze whose period ended is lifted, once, with no one having to remember it."""
-    due = Freeze.objects.filter(status=Freeze.Status.ACTIVE, expires_at__lte=now)
+    due = Freeze.objects.filter(status=Freeze.Status.ACTIVE, expires_at__lte=now).exclude(_pending_further_order())
     return _claim_each(
         due,
         lambda freeze: _lift(freeze, reason=Freeze.LiftReason.EXPIRED, note="", actor=SWEEP, user=None, now=now),
-        still_due=lambda freeze: freeze.status == Freeze.Status.ACTIVE and freeze.expires_at <= now,
+        still_due=lambda freeze: freeze.status == Freeze.Status.ACTIVE and freeze.expires_at <= now
+        and not Freeze.objects.filter(pk=freeze.pk).filter(_pending_further_order()).exists(),
     )
 
 
@@ -404,13 +431,28 @@ def _claim_each(queryset: QuerySet[Any], work: Callable[[Any], None], *, still_d
     """Claim due rows one at a time under a row lock that other sweeps skip, re-check, and do the work
     in the same transaction. Rows another sweep holds are left to it; rows done meanwhile are skipped."""
     done = 0
-    for pk in list(queryset.order_by("expires_at").values_list("pk", flat=True)[:BATCH_SIZE]):
-        with transaction.atomic():
-            row = queryset.model.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
-            if row is None or not still_due(row):
-                continue
-            work(row)
-            done += 1
+    after: tuple[datetime, int] | None = None
+    deadline = time.monotonic() + SWEEP_TIME_BUDGET_SECONDS
+    # Batch after batch (keyset order: soonest end first) until nothing is left — after downtime
+    # there may be many — within a budget so that one run never outlives the next, which continues.
+    while time.monotonic() < deadline:
+        remaining = queryset
+        if after is not None:
+            remaining = remaining.filter(Q(expires_at__gt=after[0]) | Q(expires_at=after[0], pk__gt=after[1]))
+        batch = list(remaining.order_by("expires_at", "pk").values_list("expires_at", "pk")[:BATCH_SIZE])
+        if not batch:
+            break
+        after = batch[-1]
+        for _expires_at, pk in batch:
+            try:
+                with transaction.atomic():
+                    row = queryset.model.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+                    if row is None or not still_due(row):
+                        continue
+                    work(row)
+                    done += 1
+            except Exception:  # one bad row must not hold back every other clock; it is retried next run
+                logger.exception("Sweep failed on %s %s", queryset.model.__name__, pk)
     return done
 
 
@@ -426,8 +468,9 @@ class SweepResult:
 
 def clocks_sweep(*, now: datetime) -> SweepResult:
     """Everything time owes at `now`. Idempotent: a second run at the same `now` does nothing more."""
+    freezes_lifted = freezes_lift_due(now=now)  # first: a user's funds must never wait on the rest
     return SweepResult(
         holds_lapsed=holds_lapse_due(now=now),
-        freezes_lifted=freezes_lift_due(now=now),
+        freezes_lifted=freezes_lifted,
         reminders_sent=reminders_send_due(now=now),
     )

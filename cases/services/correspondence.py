@@ -103,9 +103,20 @@ def case_message_post(*, case: Case, body: str, attachments: list[UploadedFile],
     return message
 
 
+def _reviewers_of(case: Case) -> list[User]:
+    from django.contrib.auth.models import Group
+
+    from leors.access.services import GROUP_LEGAL_LEAD
+
+    people = {case.assigned_to} if case.assigned_to else set()
+    people |= set(Group.objects.get(name=GROUP_LEGAL_LEAD).user_set.filter(is_active=True))
+    return [person for person in people if person is not None]
+
+
 def case_withdraw(*, case: Case, actor: Actor, now: datetime) -> Case:
-    """The officer withdraws the request. An open request simply ends; a freeze already in force is
-    lifted at once (R8: early lift on withdrawal); a preservation hold ends (R7)."""
+    """The officer withdraws the request. An open request simply ends; for a freeze already in force
+    the withdrawal is recorded and the legal team told, who lift it (R8: early lift on withdrawal);
+    a preservation hold ends (R7)."""
     from cases.models import Freeze, RequestType
     from cases.services import clocks
 
@@ -120,8 +131,14 @@ def case_withdraw(*, case: Case, actor: Actor, now: datetime) -> Case:
                         refusal="This case can no longer be withdrawn.", closed_at=now)
         audit_record(actor=actor, action="case.withdrawn", obj=locked, changes={"status": Status.WITHDRAWN}, now=now)
         if active_freeze is not None:
-            clocks.freeze_lift(freeze=active_freeze, reason=Freeze.LiftReason.WITHDRAWN,
-                               note="The officer withdrew the freeze request.", actor=actor, now=now)
+            # R8: the withdrawal of the order is recorded; the legal team lifts the freeze on it after
+            # checking it with the agency (a taken-over account alone must not release funds).
+            audit_record(actor=actor, action="freeze.lift_requested", obj=locked, now=now,
+                         changes={"freeze": active_freeze.pk, "reason": Freeze.LiftReason.WITHDRAWN})
+            for person in _reviewers_of(locked):
+                email_enqueue(key=f"freeze-lift-requested:{locked.pk}:{person.pk}", to=person.email,
+                              template="staff_case_message", reference=locked.reference,
+                              link_path=staff_case_path(locked), now=now)
         if locked.request_type == RequestType.PRESERVATION:
             clocks.hold_end_early(case=locked, reason="withdrawn", actor=actor, now=now)
         if locked.assigned_to is not None:

@@ -23,6 +23,8 @@ def production_upload(*, case: Case, upload: UploadedFile, description: str, act
     inspected = file_inspect(upload, allowed=PRODUCTION_TYPES)
     with files_kept_only_if_committed(), transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
+        if locked.request_type != RequestType.USER_INFORMATION:
+            raise ActionRefused("Productions answer user-information requests only.")
         if locked.status not in Case.ACCEPTED_STATUSES:
             raise ActionRefused("Productions can be prepared only for an accepted case (R10).")
         production = Production.objects.create(
@@ -37,6 +39,11 @@ def production_upload(*, case: Case, upload: UploadedFile, description: str, act
 
 def production_release_blockers(case: Case, now: datetime) -> list[str]:
     blockers = []
+    if case.request_type != RequestType.USER_INFORMATION:
+        return ["Productions answer user-information requests only."]
+    if not case.documents.filter(role=CaseDocument.Role.LEGAL_PROCESS, verified_at__isnull=False,
+                                 document_type__in=CaseDocument.COMPELLING_TYPES).exists():
+        blockers.append("Disclosure needs a warrant, court order or local equivalent verified on the case (R5).")
     if case.on_hold_at is not None:
         blockers.append("The case is on hold (its officer was suspended); a legal lead must lift the hold first.")
     if case.status not in Case.ACCEPTED_STATUSES:
@@ -94,6 +101,9 @@ def production_download_record(*, production: Production, actor: Actor, now: dat
     if actor.user is None:
         # Nobody anonymous downloads anything; without this check the window did not apply to them.
         raise ActionRefused("Sign in to download this file.")
+    if not actor.user.is_staff and production.case.on_hold_at is not None:
+        raise ActionRefused("This request is on hold; its files cannot be downloaded until the legal team lifts "
+                            "the hold.")
     if not actor.user.is_staff and not production.is_available(now):
         raise ActionRefused("This download has expired or has not been released. Ask the legal team through a message.")
     with transaction.atomic():

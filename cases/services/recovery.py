@@ -114,6 +114,9 @@ def recovery_official_add(*, case: Case, name: str, title: str, organisation: st
     inspected = file_inspect(id_document, allowed=PDF_OR_IMAGE)
     with files_kept_only_if_committed(), transaction.atomic():
         _lock_recovery(case)
+        if RecoveryInstructions.objects.filter(case=case).exists():  # issued meanwhile, under the lock
+            raise ActionRefused("Instructions naming the officials were already issued; a change of officials "
+                                "needs a new court order and a new request.")
         official = RecoveryOfficial.objects.create(
             case=case, name=name.strip(), title=title.strip(), organisation=organisation.strip(),
             id_file=file_store(id_document, inspected=inspected, folder=f"recovery/{case.pk}"),
@@ -237,11 +240,13 @@ def return_params(*, asset: str, amount: str, destination_address: str, tx_hash:
         errors["asset"] = "Name the asset, e.g. BTC or USDT."
     try:
         value = Decimal(amount.strip())
-        if value <= 0:
+        # What AssetReturn.amount can hold exactly: up to 20 digits before the point, 18 after.
+        exponent = value.as_tuple().exponent if value.is_finite() else None
+        if not isinstance(exponent, int) or exponent < -18 or value <= 0 or value >= Decimal(10) ** 20:
             raise InvalidOperation
         params["amount"] = str(value)
     except (InvalidOperation, AttributeError):
-        errors["amount"] = "Give the amount as a positive number, e.g. 0.5."
+        errors["amount"] = ("Give the amount as a positive number with at most 18 decimal places, e.g. 0.5.")
     try:
         wallet = identifier_normalize(kind="wallet", value=destination_address)
         params["destination_address"], params["destination_chain"] = wallet.normalized, wallet.chain
@@ -285,11 +290,11 @@ def return_record(*, approval: Approval, actor: Actor, now: datetime) -> AssetRe
     audit_record(actor=actor, action="recovery.return_recorded", obj=case, now=now, changes={
         "return": record.pk, **params, "requested_by": approval.requested_by.email,
         "approved_by": approval.decided_by.email if approval.decided_by else None})
-    related = Freeze.objects.filter(case_id=case.extends_case_id, status=Freeze.Status.ACTIVE).first() \
-        if case.extends_case_id else None
-    if related is not None:
-        clocks.freeze_lift(freeze=related, reason=Freeze.LiftReason.COURT_DECISION,
-                           note=f"Assets returned under the court order of {case.reference}.", actor=actor, now=now)
+    # The freeze holding the assets, found through any chain of further orders, is lifted as part of
+    # the approved return (not subject to the approver's rights on the freeze request itself).
+    related = clocks.freeze_holding(case)
+    if related is not None and related.status == Freeze.Status.ACTIVE:
+        clocks.freeze_lift_for_return(freeze=related, recovery=case, actor=actor, now=now)
     case_transition(case, allowed_from=Case.ACCEPTED_STATUSES, to=Case.Status.FULFILLED,
                     refusal="The case changed meanwhile.")
     audit_record(actor=actor, action="case.fulfilled", obj=case, changes={"status": Case.Status.FULFILLED}, now=now)

@@ -188,7 +188,8 @@ def case_acceptance_blockers(case: Case) -> list[str]:
 
 
 # R9: words by which an issuing authority names itself a court (the reviewer verifies the rest).
-JUDICIAL_WORDS = ("court", "tribunal", "judge", "judicial", "justice", "magistrat", "juge", "juzgado", "gericht",
+# ("justice" is not among them: a Ministry or Department of Justice is not a court.)
+JUDICIAL_WORDS = ("court", "tribunal", "judge", "judicial", "magistrat", "juge", "juzgado", "gericht",
                   "tribunale", "corte", "rechtbank", "sąd", "суд", "法院", "裁判所")
 
 

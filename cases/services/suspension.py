@@ -17,8 +17,9 @@ from leors.access.models import Officer
 from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
 
-# Statuses in which something may still be done for the officer: every one of them waits.
-HOLDABLE_STATUSES = (*Case.OPEN_STATUSES, *Case.ACCEPTED_STATUSES)
+# Statuses in which something may still be done or used for the officer: every one of them waits —
+# including fulfilled requests, whose freeze may still be in force or production still downloadable.
+HOLDABLE_STATUSES = (*Case.OPEN_STATUSES, *Case.ACCEPTED_STATUSES, Case.Status.FULFILLED)
 
 
 def cases_put_on_hold(*, officer: Officer, reason: str, actor: Actor, now: datetime) -> list[Case]:

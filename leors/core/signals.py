@@ -11,6 +11,7 @@ A failed sign-in is one of three things, each one event:
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
@@ -30,8 +31,12 @@ def _signed_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> N
     actor = Actor.from_request_for(request, user)
     with transaction.atomic():
         audit_record(actor=actor, action="auth.signed_in", obj=user)
-    # An unseen browser or network is told to the account holder, with a link to report it.
-    signin_device_record(user=user, ip=actor.ip, user_agent=actor.user_agent, now=timezone.now())
+    # An unseen browser or network is told to the account holder, with a link to report it. A
+    # failure here must not turn a completed sign-in into an error page.
+    try:
+        signin_device_record(user=user, ip=actor.ip, user_agent=actor.user_agent, now=timezone.now())
+    except Exception:
+        logging.getLogger(__name__).exception("Could not record the sign-in device of user %s", user.pk)
 
 
 @receiver(user_logged_out, dispatch_uid="leors.audit.signed_out")

@@ -88,6 +88,16 @@ def webhook_send(message: OutboxMessage) -> None:
             "X-LEORS-Idempotency-Key": message.payload.get("idempotency_key", message.key),
         },
     )
-    with urllib.request.urlopen(request, timeout=settings.LEORS_WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
+    with _OPENER.open(request, timeout=settings.LEORS_WEBHOOK_TIMEOUT_SECONDS) as response:
         if not 200 <= response.status < 300:
             raise RuntimeError(f"The endpoint answered {response.status}")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is not a delivery: urllib would follow it as a GET without the body."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)

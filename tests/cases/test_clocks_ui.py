@@ -455,7 +455,7 @@ def test_r8_the_freeze_form_posts_a_further_order_that_extends_the_freeze_in_for
     assert in_zone(first_freeze.expires_at, "UTC") in officer_html
 
 
-def test_r8_withdrawing_a_freeze_in_force_from_the_portal_lifts_it() -> None:
+def test_r8_withdrawing_a_freeze_in_force_from_the_portal_asks_the_legal_team_to_lift_it() -> None:
     lead, reviewer = make_lead(), make_reviewer()
     officer = approved_officer(lead=lead)
     colleague = approved_officer(lead=lead, official_email="colleague.clocks@met.police.example.uk")
@@ -472,7 +472,7 @@ def test_r8_withdrawing_a_freeze_in_force_from_the_portal_lifts_it() -> None:
 
     freeze = activated(case, reviewer=reviewer)
     html = client.get(detail_url(case)).content.decode()
-    assert "Withdraw the freeze order (lifts the freeze)" in html
+    assert "Withdraw the freeze order (the legal team then lifts the freeze)" in html
     assert re.search(r'id="freeze-state">\s*<span class="good">In force<', html)
     assert in_zone(freeze.expires_at, "UTC") in html
     for other in (colleague, outsider):
@@ -481,10 +481,16 @@ def test_r8_withdrawing_a_freeze_in_force_from_the_portal_lifts_it() -> None:
 
     withdrawn = client.post(withdraw_url, follow=True)
     assert withdrawn.redirect_chain == [(detail_url(case), 302)]
-    assert "The freeze is lifted; the exchange is told." in withdrawn.content.decode()
+    assert "The legal team lifts the freeze once they have confirmed the withdrawal" in withdrawn.content.decode()
     freeze.refresh_from_db()
     case.refresh_from_db()
     assert case.status == Case.Status.WITHDRAWN
+    # The officer's account alone releases nothing: the freeze holds until the legal team lifts it.
+    assert freeze.status == Freeze.Status.ACTIVE
+    assert AuditEvent.objects.filter(action="freeze.lift_requested", object_id=str(case.pk)).count() == 1
+    clocks.freeze_lift(freeze=freeze, reason=Freeze.LiftReason.WITHDRAWN, actor=Actor(user=reviewer),
+                       note="Withdrawal confirmed with the agency's duty desk.", now=timezone.now())
+    freeze.refresh_from_db()
     assert (freeze.status, freeze.lift_reason) == (Freeze.Status.LIFTED, Freeze.LiftReason.WITHDRAWN)
     event = AuditEvent.objects.get(action="freeze.lifted", object_type="cases.case", object_id=str(case.pk))
     assert event.changes["reason"] == "withdrawn"

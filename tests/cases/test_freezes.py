@@ -34,6 +34,7 @@ from tests.factories import four_eyes_activate
 
 SECOND = timedelta(seconds=1)
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 PASSAGE = "“The account shall remain frozen for a period of ninety (90) days from service of this order.” (para. 4)"
 COURT_NOTE = "Order of the Crown Court at Southwark of 12 March 2026, T20267781, discharging the freeze."
 
@@ -287,16 +288,19 @@ def test_r8_a_further_order_accepted_before_the_end_extends_the_same_freeze(sett
 
 
 @pytest.mark.django_db
-def test_r8_a_further_order_activated_after_the_first_freeze_ended_starts_a_new_freeze() -> None:
+def test_r8_a_further_order_accepted_after_the_first_freeze_ended_starts_a_new_freeze() -> None:
     with time_machine.travel(T0, tick=False) as traveller:
         cast = ClockCast()
         first = cast.freeze(10)
         end = first.expires_at
         traveller.move_to(T0 + 5 * DAY)
         further = cast.freeze_request(15, further_order_of=first.case)
-        cast.decide(further)
 
-        traveller.move_to(end + timedelta(hours=2))  # the first has ended (no sweep has run yet)
+        # Accepted only after the first ended (no sweep has run yet): no continuation, a new freeze.
+        # (Accepted before the end, it would continue the first: see the test of that.)
+        traveller.move_to(end + timedelta(hours=1))
+        cast.decide(further)
+        traveller.move_to(end + timedelta(hours=2))
         second = cast.activate(further)
         assert second.pk != first.pk and second.case_id == further.pk
         assert (second.activated_at, second.expires_at) == (end + timedelta(hours=2),
@@ -346,7 +350,7 @@ def test_r8_an_early_lift_needs_a_reason_and_a_note() -> None:
 
 
 @pytest.mark.django_db
-def test_r8_withdrawal_of_the_freeze_request_by_the_officer_lifts_it_at_once() -> None:
+def test_r8_withdrawal_by_the_officer_is_lifted_by_the_legal_team_never_by_the_account_alone() -> None:
     with time_machine.travel(T0, tick=False) as traveller:
         cast = ClockCast()
         freeze = cast.freeze(20)
@@ -354,14 +358,22 @@ def test_r8_withdrawal_of_the_freeze_request_by_the_officer_lifts_it_at_once() -
         case = cast.withdraw(freeze.case)
         assert case.status == Case.Status.WITHDRAWN
         freeze.refresh_from_db()
+        assert freeze.status == Freeze.Status.ACTIVE  # a taken-over account alone releases nothing
+        with pytest.raises(ActionRefused):
+            clocks.freeze_lift(freeze=freeze, reason=Freeze.LiftReason.WITHDRAWN, actor=cast.as_officer,
+                               note="The officer tries to lift it directly.", now=timezone.now())
+        traveller.move_to(T0 + 3 * DAY + HOUR)
+        clocks.freeze_lift(freeze=freeze, reason=Freeze.LiftReason.WITHDRAWN, actor=cast.staff,
+                           note="Withdrawal confirmed with the agency's duty desk.", now=timezone.now())
+        freeze.refresh_from_db()
         assert (freeze.status, freeze.lifted_at, freeze.lift_reason) == (
-            Freeze.Status.LIFTED, T0 + 3 * DAY, Freeze.LiftReason.WITHDRAWN)
+            Freeze.Status.LIFTED, T0 + 3 * DAY + HOUR, Freeze.LiftReason.WITHDRAWN)
         assert not freeze.is_in_force(timezone.now())
         assert feed_ids("freeze") == []
         traveller.move_to(freeze.expires_at + SECOND)
         assert tuple(sweep()) == (0, 0, 0)
-    assert audit_actions(case, "freeze.") == ["freeze.activated", "freeze.lifted"]
-    assert AuditEvent.objects.get(action="freeze.lifted").actor_id == cast.officer.user_id
+    assert audit_actions(case, "freeze.") == ["freeze.activated", "freeze.lift_requested", "freeze.lifted"]
+    assert AuditEvent.objects.get(action="freeze.lifted").actor_id == cast.reviewer.pk
 
 
 @pytest.mark.django_db
