@@ -325,3 +325,39 @@ def test_with_no_webhook_url_configured_nothing_is_queued(settings: Any) -> None
         assert sweep().holds_lapsed == 1
     assert webhooks() == []
     assert OutboxMessage.objects.filter(channel=OutboxMessage.Channel.EMAIL).exists()  # the e-mails still go
+
+
+class _Redirecting(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", "/elsewhere")
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.django_db
+def test_a_redirect_is_not_a_delivery(settings: object) -> None:
+    from leors.core.outbox import outbox_deliver_due
+    from leors.core.webhooks import webhook_enqueue
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings.LEORS_EXCHANGE_WEBHOOK_URL = f"http://127.0.0.1:{server.server_address[1]}/hook"  # type: ignore[attr-defined]
+        settings.LEORS_EXCHANGE_WEBHOOK_SECRET = "r" * 40  # type: ignore[attr-defined]
+        now = timezone.now()
+        with transaction.atomic():
+            message = webhook_enqueue(event="freeze.lifted", key="redirect-test", data={}, now=now)
+        assert message is not None
+        assert outbox_deliver_due(now=now) == 0
+        message.refresh_from_db()
+        assert message.status == OutboxMessage.Status.PENDING and "302" in message.last_error
+    finally:
+        server.shutdown()
+        server.server_close()
