@@ -1,0 +1,147 @@
+"""Query counts are constant per page: the officer case list, the case page and the staff queue.
+
+Each page is rendered once with a small world (2 cases) and once with a larger one (25 cases, a full
+page of the officer list), every case with documents, subjects, messages (with an attachment) and a
+released production. The count is asserted against the same bound for both, so a query that runs
+once per row (an N+1) fails the test. The bounds were chosen from the measured counts (see
+benchmarks/README.md) with a margin of two queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from cases.models import Case, CaseDocument
+from cases.services import correspondence, productions, review
+from cases.services.intake import IdentifierInput
+from leors.access.models import Officer, User
+from leors.core.audit import Actor
+from tests.conftest import signed_in_client
+from tests.documents import ENGLISH_WARRANT, pdf_with_text
+from tests.factories import approved_officer, document_input, four_eyes_release, make_lead, submit_case
+
+pytestmark = pytest.mark.django_db
+
+SMALL, LARGE = 2, 25
+
+# Measured: list 10 / 10, case page 23 / 23 (and 23 with 4 of each child), staff queue 12 / 12
+# (2 cases / 25 cases). The bound adds a margin of 2 for middleware that may grow (sessions, MFA).
+CASE_LIST_MAX_QUERIES = 10 + 2
+CASE_PAGE_MAX_QUERIES = 23 + 2
+STAFF_QUEUE_MAX_QUERIES = 12 + 2
+# The case page of a case with many children (several documents, messages, productions) must cost
+# the same as that of a case with one of each.
+CASE_CHILDREN = 4
+
+
+@dataclass
+class World:
+    lead: User
+    approver: User
+    officer: Officer
+    cases: list[Case]
+
+
+def _accept(case: Case, lead: User) -> None:
+    staff = Actor(user=lead)
+    now = timezone.now()
+    review.case_assign(case=case, reviewer=lead, actor=staff, now=now)
+    review.case_checklist_update(case=case, data=review.ReviewChecklist(True, True, True, True, True, True),
+                                 actor=staff, now=now)
+    review.case_document_verify(document=case.documents.filter(role=CaseDocument.Role.LEGAL_PROCESS).first(),
+                                actor=staff, now=now)
+    review.case_decide(case=case, decision="accepted", reasons="The warrant is valid and covers the account named.",
+                       actor=staff, now=now)
+    review.case_notification_record(case=case, decision="waived", notified_at=None,
+                                    waiver_reason="The court ordered disclosure without notice to the user.",
+                                    actor=staff, now=now)
+
+
+def _full_case(*, officer: Officer, lead: User, approver: User, index: int, children: int = 1) -> Case:
+    """A case with `children` documents, subjects, officer messages (each with an attachment), staff
+    answers and released productions, built through the services."""
+    warrant = pdf_with_text(ENGLISH_WARRANT)
+    case = submit_case(
+        officer,
+        identifiers=[IdentifierInput(kind="email", value=f"holder{index}.{n}@example.com") for n in range(children)]
+        + [IdentifierInput(kind="wallet", value="0x52908400098527886E0F7030069857D2E4169EE7")],
+        documents=[document_input(warrant, name=f"warrant-{index}-{n}.pdf") for n in range(children)],
+    )
+    _accept(case, lead)
+    officer_actor, staff = Actor(user=officer.user), Actor(user=lead)
+    for n in range(children):
+        correspondence.case_message_post(
+            case=case, body=f"Further details, part {n + 1}.", is_internal=False, actor=officer_actor,
+            attachments=[SimpleUploadedFile(f"note-{n}.pdf", warrant)], now=timezone.now())
+        correspondence.case_message_post(case=case, body=f"Thank you, noted ({n + 1}).", attachments=[],
+                                         is_internal=False, actor=staff, now=timezone.now())
+        production = productions.production_upload(
+            case=case, upload=SimpleUploadedFile(f"kyc-{n}.csv", b"uid,name\n1,A. Holder\n"),
+            description="KYC record", actor=staff, now=timezone.now())
+        four_eyes_release(production=production, actor=staff, now=timezone.now(), approver=approver)
+    case.refresh_from_db()
+    return case
+
+
+def _world(count: int, *, children: int = 1) -> World:
+    lead, approver = make_lead(), make_lead()
+    officer = approved_officer(lead=lead)
+    cases = [_full_case(officer=officer, lead=lead, approver=approver, index=i, children=children)
+             for i in range(count)]
+    return World(lead=User.objects.get(pk=lead.pk), approver=approver, officer=officer, cases=cases)
+
+
+@pytest.mark.parametrize("count", [SMALL, LARGE])
+def test_the_officer_case_list_costs_the_same_queries_for_2_and_25_cases(
+        count: int, django_assert_max_num_queries: Any) -> None:
+    world = _world(count)
+    client = signed_in_client(world.officer.user)
+    url = reverse("cases:list")
+    client.get(url)
+    with django_assert_max_num_queries(CASE_LIST_MAX_QUERIES):
+        response = client.get(url)
+    assert len(response.context["page"].object_list) == min(count, 25)
+
+
+@pytest.mark.parametrize("count", [SMALL, LARGE])
+def test_the_case_page_costs_the_same_queries_for_2_and_25_cases(
+        count: int, django_assert_max_num_queries: Any) -> None:
+    world = _world(count)
+    client = signed_in_client(world.officer.user)
+    url = reverse("cases:detail", args=[world.cases[-1].reference])
+    client.get(url)
+    with django_assert_max_num_queries(CASE_PAGE_MAX_QUERIES):
+        response = client.get(url)
+    assert response.status_code == 200
+
+
+def test_the_case_page_costs_the_same_queries_with_several_documents_messages_and_productions(
+        django_assert_max_num_queries: Any) -> None:
+    world = _world(1, children=CASE_CHILDREN)
+    case = world.cases[0]
+    assert case.productions.count() == CASE_CHILDREN
+    client = signed_in_client(world.officer.user)
+    url = reverse("cases:detail", args=[case.reference])
+    client.get(url)
+    with django_assert_max_num_queries(CASE_PAGE_MAX_QUERIES):
+        response = client.get(url)
+    assert response.status_code == 200
+    assert response.content.decode().count("kyc-") >= CASE_CHILDREN
+
+
+@pytest.mark.parametrize("count", [SMALL, LARGE])
+def test_the_staff_queue_costs_the_same_queries_for_2_and_25_cases(
+        count: int, django_assert_max_num_queries: Any) -> None:
+    world = _world(count)
+    client = signed_in_client(world.lead)
+    url = reverse("admin:cases_case_changelist")
+    client.get(url)
+    with django_assert_max_num_queries(STAFF_QUEUE_MAX_QUERIES):
+        response = client.get(url)
+    assert len(response.context["cl"].result_list) == count
