@@ -124,7 +124,7 @@ def _case_pk(object_id: Any) -> int:
 def _needs_language_check() -> Exists:
     """R4: the case holds a scan (no text layer) whose language no reviewer has recorded yet."""
     return Exists(CaseDocument.objects.filter(
-        case=OuterRef("pk"), language_status=CaseDocument.LanguageStatus.NO_TEXT, language_cleared_at__isnull=True,
+        case=OuterRef("pk"), language_status__in=CaseDocument.MANUAL_CHECK_STATUSES, language_cleared_at__isnull=True,
     ))
 
 
@@ -276,6 +276,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         AwaitingApprovalFilter, OnHoldFilter,
     )
     search_fields = ("reference", "title", "case_reference", "subjects__normalized")
+    show_full_result_count = False  # a second COUNT over every case on each page (benchmarks, P1)
     search_help_text = "A LEORS reference, a title, the agency's own reference, or a subject (UID, e-mail, "\
                        "phone, wallet, transaction)."
 

@@ -15,10 +15,18 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from cases.identifiers import identifier_normalize
-from cases.models import Case, CaseDocument, CaseMessage, Production, SubjectIdentifier
+from cases.models import (
+    Case,
+    CaseDocument,
+    CaseGroupObjectPermission,
+    CaseMessage,
+    CaseUserObjectPermission,
+    Production,
+    SubjectIdentifier,
+)
 from leors.core.audit import audit_history_for
 from leors.core.models import AuditEvent
-from leors.core.permissions import access_denied, objects_for
+from leors.core.permissions import access_denied, objects_for_direct
 
 PERM_VIEW_CASE = "cases.view_case"
 # Asked for an internal note's attachment or an unreleased production: staff-only even on a visible case.
@@ -64,7 +72,8 @@ def case_list_for(*, user: Any) -> QuerySet[Case]:
     if getattr(user, "is_authenticated", False) and user.is_active and user.is_staff and user.has_perm(
             "cases.view_all_cases"):
         return base
-    return objects_for(user, PERM_VIEW_CASE, base)
+    return objects_for_direct(user, PERM_VIEW_CASE, base, user_permissions=CaseUserObjectPermission,
+                              group_permissions=CaseGroupObjectPermission)
 
 
 def case_get_for(*, user: Any, reference: str | None = None, pk: int | None = None, perm: str | None = None) -> Case:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import models
+from django.db.models import Case as SqlCase
+from django.db.models import F, Value, When
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from leors.access.models import Agency, Officer, User
@@ -124,6 +126,13 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["status", "submitted_at"], name="case_queue_idx"),
             models.Index(fields=["agency", "submitted_at"], name="case_agency_idx"),
+            # The staff queue's order (open cases first, oldest first), matching its annotation
+            # exactly so that PostgreSQL reads it from the index instead of sorting every case.
+            models.Index(
+                SqlCase(When(status__in=["submitted", "in_review", "information_requested"], then=Value(0)),
+                        default=Value(1), output_field=models.IntegerField()),
+                F("submitted_at"), F("id"), name="case_staff_queue_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -252,6 +261,12 @@ class CaseDocument(models.Model):
 
     class Meta:
         ordering = ["uploaded_at", "id"]
+        indexes = [
+            # R4: the few documents awaiting a person's language check, found without a scan.
+            models.Index(fields=["case"], name="document_language_check_idx",
+                         condition=models.Q(language_status__in=["no_text", "uncertain"],
+                                            language_cleared_at__isnull=True)),
+        ]
 
     def __str__(self) -> str:
         return self.original_name

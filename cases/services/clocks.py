@@ -374,7 +374,10 @@ def reminders_send_due(*, now: datetime) -> int:
             reminded = Reminder.objects.filter(**{field: OuterRef("pk")}, days_before=days,
                                                clock_ends_at=OuterRef("expires_at"))
             owed |= Q(expires_at__lte=now + timedelta(days=days)) & ~Q(Exists(reminded))
-        candidates = model.objects.filter(owed, status="active", expires_at__gt=now).order_by("expires_at")
+        # The horizon bounds the index range (without it the OR leaves the scan open-ended).
+        horizon = now + timedelta(days=max(offsets, default=0))
+        candidates = model.objects.filter(owed, status="active", expires_at__gt=now,
+                                          expires_at__lte=horizon).order_by("expires_at")
         for clock_id in candidates.values_list("pk", flat=True)[:BATCH_SIZE]:
             sent += _remind(kind=kind, model=model, field=field, clock_id=clock_id, offsets=offsets, now=now)
     return sent

@@ -34,6 +34,25 @@ def objects_for(user: Any, perm: str, queryset: QuerySet[M]) -> QuerySet[M]:
     )
 
 
+def objects_for_direct(user: Any, perm: str, queryset: QuerySet[M], *, user_permissions: type[Model],
+                       group_permissions: type[Model]) -> QuerySet[M]:
+    """`objects_for`, read straight from the model's direct-foreign-key permission tables.
+
+    Same answer as guardian's `get_objects_for_user` (user and group object permissions, no global
+    permissions, no superuser shortcut), but as `pk IN (user rows UNION group rows)`: PostgreSQL
+    then probes the permission index for this user instead of filtering every row of a table of a
+    million cases (benchmarks/README.md, P1).
+    """
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return queryset.none()
+    app_label, codename = perm.split(".", 1)
+    wanted = {"permission__codename": codename, "permission__content_type__app_label": app_label}
+    own = user_permissions.objects.filter(user=user, **wanted).values("content_object_id")  # type: ignore[attr-defined]
+    through_groups = group_permissions.objects.filter(  # type: ignore[attr-defined]
+        group__user=user, **wanted).values("content_object_id")
+    return queryset.filter(pk__in=own.union(through_groups))
+
+
 def access_denied(*, user: Any, obj: Model, perm: str) -> None:
     """Record that `user` asked for `obj`, which exists, and was refused (`perm` is what they lacked).
 

@@ -145,3 +145,12 @@ def test_the_staff_queue_costs_the_same_queries_for_2_and_25_cases(
     with django_assert_max_num_queries(STAFF_QUEUE_MAX_QUERIES):
         response = client.get(url)
     assert len(response.context["cl"].result_list) == count
+
+
+def test_the_staff_queue_index_follows_the_open_statuses() -> None:
+    """The index case_staff_queue_idx spells the open statuses out; it must match the model's."""
+    from cases.models import Case
+
+    index = next(index for index in Case._meta.indexes if index.name == "case_staff_queue_idx")
+    condition = index.expressions[0].cases[0].condition
+    assert sorted(condition.children[0][1]) == sorted(Case.OPEN_STATUSES)
