@@ -144,18 +144,13 @@ class LanguageCheckFilter(admin.SimpleListFilter):
 
 
 def _hold_in_force(now: datetime) -> Q:
-    """R7, as PreservationHold.is_in_force: active and before its end, or past it with an extension filed
-    before that end still awaiting review (such a hold does not lapse)."""
-    pending_extension = Case.objects.filter(
-        extends_case_id=OuterRef("pk"), status__in=Case.OPEN_STATUSES,
-        submitted_at__lt=OuterRef("hold__expires_at"),
-    )
-    return Q(hold__status=PreservationHold.Status.ACTIVE) & (Q(hold__expires_at__gt=now) | Q(Exists(pending_extension)))
+    """R7: the case's hold is in force (PreservationHold.objects.in_force is the one definition)."""
+    return Q(pk__in=PreservationHold.objects.in_force(now).values("case_id"))
 
 
 def _freeze_in_force(now: datetime) -> Q:
-    """R8, as Freeze.is_in_force: a freeze past its end is never in force, swept or not."""
-    return Q(freeze__status=Freeze.Status.ACTIVE, freeze__expires_at__gt=now)
+    """R8: the case's freeze is in force (Freeze.objects.in_force is the one definition)."""
+    return Q(pk__in=Freeze.objects.in_force(now).values("case_id"))
 
 
 class ClockFilter(admin.SimpleListFilter):

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -18,13 +17,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from cases.models import Case, Freeze, PreservationHold
+from cases.models import Freeze, PreservationHold
+from cases.selectors import exchange_subjects
 from leors.core.tokens import api_token_for
-
-
-def _subjects(case: Case) -> list[dict[str, str]]:
-    return [{"kind": s.kind, "value": s.normalized, "chain": s.chain} for s in case.subjects.all()]
-
 
 MAX_PAGE = 1_000_000  # far beyond any real feed; keeps the offset a number the database accepts
 
@@ -49,26 +44,20 @@ def restriction_feed(request: HttpRequest) -> JsonResponse:
     except ValueError:
         return JsonResponse({"error": f"page must be an integer from 1 to {MAX_PAGE}."}, status=400)
     size = settings.LEORS_FEED_PAGE_SIZE
-    further_order = Exists(Case.objects.filter(extends_case_id=OuterRef("case_id"), request_type="freeze",
-                                               status__in=Case.ACCEPTED_STATUSES,
-                                               decided_at__lt=OuterRef("expires_at")))
-    freezes = (Freeze.objects.filter(status=Freeze.Status.ACTIVE).filter(Q(expires_at__gt=now) | Q(further_order))
+    freezes = (Freeze.objects.in_force(now)
                .select_related("case").prefetch_related("case__subjects").order_by("activated_at", "pk"))
-    pending_extension = Exists(Case.objects.filter(extends_case_id=OuterRef("case_id"), status__in=Case.OPEN_STATUSES,
-                                                   submitted_at__lt=OuterRef("expires_at")))
-    holds = (PreservationHold.objects.filter(status=PreservationHold.Status.ACTIVE)
-             .filter(Q(expires_at__gt=now) | Q(pending_extension))
+    holds = (PreservationHold.objects.in_force(now)
              .select_related("case").prefetch_related("case__subjects").order_by("started_at", "pk"))
     freeze_count, hold_count = freezes.count(), holds.count()
     start, end = (page - 1) * size, page * size
     items: list[dict[str, Any]] = []
     if start < freeze_count:
-        items += [{"type": "freeze", "id": f.pk, "case": f.case.reference, "subjects": _subjects(f.case),
+        items += [{"type": "freeze", "id": f.pk, "case": f.case.reference, "subjects": exchange_subjects(f.case),
                    "starts_at": f.activated_at.isoformat(), "ends_at": f.expires_at.isoformat()}
                   for f in freezes[start:min(end, freeze_count)]]
     if end > freeze_count:
         hold_start, hold_end = max(0, start - freeze_count), end - freeze_count
-        items += [{"type": "preservation", "id": h.pk, "case": h.case.reference, "subjects": _subjects(h.case),
+        items += [{"type": "preservation", "id": h.pk, "case": h.case.reference, "subjects": exchange_subjects(h.case),
                    "starts_at": h.started_at.isoformat(), "ends_at": h.expires_at.isoformat()}
                   for h in holds[hold_start:hold_end]]
     total = freeze_count + hold_count

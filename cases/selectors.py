@@ -26,7 +26,7 @@ from cases.models import (
 )
 from leors.core.audit import audit_history_for
 from leors.core.models import AuditEvent
-from leors.core.permissions import access_denied, objects_for_direct
+from leors.core.permissions import access_denied, objects_for_direct, user_may
 
 PERM_VIEW_CASE = "cases.view_case"
 # Asked for an internal note's attachment or an unreleased production: staff-only even on a visible case.
@@ -58,11 +58,6 @@ OFFICER_TIMELINE = {
     "recovery.instructions_acknowledged": "Instructions acknowledged",
     "recovery.return_recorded": "Return of assets recorded",
 }
-
-
-def user_may(user: Any, perm: str, obj: Any) -> bool:
-    """A role-wide (global) permission, or the same permission on this one object."""
-    return bool(user.is_active and (user.has_perm(perm) or user.has_perm(perm, obj)))
 
 
 def case_list_for(*, user: Any) -> QuerySet[Case]:
@@ -184,3 +179,8 @@ def production_get_for(*, user: Any, production_id: int) -> Production:
 def productions_for(*, user: Any, case: Case) -> QuerySet[Production]:
     productions = case.productions.all()
     return productions if user.is_staff else productions.filter(released_at__isnull=False)
+
+
+def exchange_subjects(case: Case) -> list[dict[str, str]]:
+    """The subjects of a restriction as the exchange receives them (webhooks and the feed)."""
+    return [{"kind": s.kind, "value": s.normalized, "chain": s.chain} for s in case.subjects.all()]

@@ -10,8 +10,38 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import models
+from django.db.models import Exists, OuterRef, Q
 
 from leors.access.models import User
+
+
+def pending_extension() -> Exists:
+    """R7: an extension filed before the hold's end and still under review (the hold does not lapse)."""
+    from cases.models.requests import Case
+
+    return Exists(Case.objects.filter(extends_case_id=OuterRef("case_id"), status__in=Case.OPEN_STATUSES,
+                                      submitted_at__lt=OuterRef("expires_at")))
+
+
+def pending_further_order() -> Exists:
+    """R8: a further order accepted before the freeze's end, awaiting activation (the freeze continues)."""
+    from cases.models.requests import Case, RequestType
+
+    return Exists(Case.objects.filter(extends_case_id=OuterRef("case_id"), request_type=RequestType.FREEZE,
+                                      status__in=Case.ACCEPTED_STATUSES, decided_at__lt=OuterRef("expires_at")))
+
+
+class HoldQuerySet(models.QuerySet["PreservationHold"]):
+    def in_force(self, now: datetime) -> HoldQuerySet:
+        """The one definition of "in force" for holds: pages, the feed, filters and sweeps use it."""
+        return self.filter(Q(expires_at__gt=now) | Q(pending_extension()), status="active")
+
+
+class FreezeQuerySet(models.QuerySet["Freeze"]):
+    def in_force(self, now: datetime) -> FreezeQuerySet:
+        """The one definition of "in force" for freezes: a freeze past its end is not, swept or not —
+        unless a further order accepted in time awaits activation."""
+        return self.filter(Q(expires_at__gt=now) | Q(pending_further_order()), status="active")
 
 
 class PreservationHold(models.Model):
@@ -28,6 +58,8 @@ class PreservationHold(models.Model):
     extension_count = models.PositiveIntegerField(default=0)
     lapsed_at = models.DateTimeField(null=True, blank=True)
 
+    objects = HoldQuerySet.as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["expires_at"], name="hold_active_due_idx", condition=models.Q(status="active"))]
 
@@ -41,10 +73,7 @@ class PreservationHold(models.Model):
         return now < self.expires_at or self.has_pending_extension()
 
     def has_pending_extension(self) -> bool:
-        from cases.models.requests import Case
-
-        return self.case.extensions.filter(status__in=Case.OPEN_STATUSES,
-                                           submitted_at__lt=self.expires_at).exists()
+        return type(self).objects.filter(pk=self.pk).filter(pending_extension()).exists()
 
 
 class Freeze(models.Model):
@@ -76,6 +105,8 @@ class Freeze(models.Model):
     lift_reason = models.CharField(max_length=20, choices=LiftReason.choices, blank=True)
     lift_note = models.TextField(blank=True)
 
+    objects = FreezeQuerySet.as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["expires_at"], name="freeze_active_due_idx", condition=models.Q(status="active"))]
 
@@ -90,10 +121,7 @@ class Freeze(models.Model):
         return now < self.expires_at or self.has_pending_further_order()
 
     def has_pending_further_order(self) -> bool:
-        from cases.models.requests import Case, RequestType
-
-        return Case.objects.filter(extends_case_id=self.case_id, request_type=RequestType.FREEZE,
-                                   status__in=Case.ACCEPTED_STATUSES, decided_at__lt=self.expires_at).exists()
+        return type(self).objects.filter(pk=self.pk).filter(pending_further_order()).exists()
 
 
 class Reminder(models.Model):

@@ -23,6 +23,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 
 from cases.models import Case, Freeze, PreservationHold, Reminder, RequestType
+from cases.models.clocks import pending_extension, pending_further_order
+from cases.selectors import exchange_subjects
 from cases.services.common import case_transition, officer_case_path, require_staff, staff_case_path
 from leors import policy
 from leors.access.models import AccessApplication
@@ -39,14 +41,10 @@ SWEEP_TIME_BUDGET_SECONDS = 50  # below the beat interval's minute
 logger = logging.getLogger(__name__)
 
 
-def _subjects(case: Case) -> list[dict[str, str]]:
-    return [{"kind": s.kind, "value": s.normalized, "chain": s.chain} for s in case.subjects.all()]
-
-
 def _restriction_data(*, kind: str, restriction_id: int, case: Case, starts_at: datetime,
                       ends_at: datetime) -> dict[str, Any]:
     return {"restriction": {"type": kind, "id": restriction_id}, "case": case.reference, "agency": case.agency_id,
-            "subjects": _subjects(case), "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()}
+            "subjects": exchange_subjects(case), "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()}
 
 
 def _tell_officer(case: Case, *, what: str, now: datetime) -> None:
@@ -116,11 +114,6 @@ def hold_extend(*, extension: Case, actor: Actor, now: datetime) -> Preservation
     return hold
 
 
-def _pending_extension() -> Exists:
-    return Exists(Case.objects.filter(extends_case_id=OuterRef("case_id"), status__in=Case.OPEN_STATUSES,
-                                      submitted_at__lt=OuterRef("expires_at")))
-
-
 def hold_end_early(*, case: Case, reason: str, actor: Actor, now: datetime) -> None:
     """A preservation request declined or withdrawn: its hold ends now, and the exchange is told."""
     hold = PreservationHold.objects.select_for_update().filter(case=case, status=PreservationHold.Status.ACTIVE).first()
@@ -138,7 +131,7 @@ def hold_end_early(*, case: Case, reason: str, actor: Actor, now: datetime) -> N
 def holds_lapse_due(*, now: datetime) -> int:
     """R7: every hold past its end (and with no extension filed in time still pending) lapses, once."""
     due = (PreservationHold.objects.filter(status=PreservationHold.Status.ACTIVE, expires_at__lte=now)
-           .exclude(_pending_extension()))
+           .exclude(pending_extension()))
 
     def lapse(hold: PreservationHold) -> None:
         hold.status = PreservationHold.Status.LAPSED
@@ -337,21 +330,15 @@ def freeze_lift_for_return(*, freeze: Freeze, recovery: Case, actor: Actor, now:
               note=f"Assets returned under the court order of {recovery.reference}.")
 
 
-def _pending_further_order() -> Exists:
-    """R8: a further order accepted before the freeze's end keeps it from lifting until it is
-    activated (after its four-eyes approval), which extends the freeze from its current end."""
-    return Exists(Case.objects.filter(extends_case_id=OuterRef("case_id"), request_type=RequestType.FREEZE,
-                                      status__in=Case.ACCEPTED_STATUSES, decided_at__lt=OuterRef("expires_at")))
-
-
 def freezes_lift_due(*, now: datetime) -> int:
     """R8: every freeze whose period ended is lifted, once, with no one having to remember it."""
-    due = Freeze.objects.filter(status=Freeze.Status.ACTIVE, expires_at__lte=now).exclude(_pending_further_order())
+    # A further order accepted before the end keeps the freeze until its activation extends it.
+    due = Freeze.objects.filter(status=Freeze.Status.ACTIVE, expires_at__lte=now).exclude(pending_further_order())
     return _claim_each(
         due,
         lambda freeze: _lift(freeze, reason=Freeze.LiftReason.EXPIRED, note="", actor=SWEEP, user=None, now=now),
         still_due=lambda freeze: freeze.status == Freeze.Status.ACTIVE and freeze.expires_at <= now
-        and not Freeze.objects.filter(pk=freeze.pk).filter(_pending_further_order()).exists(),
+        and not freeze.has_pending_further_order(),
     )
 
 

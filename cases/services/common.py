@@ -10,16 +10,13 @@ from cases.models import Case
 from leors.access.models import User
 from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
+from leors.core.permissions import user_may
+from leors.core.transitions import status_claim
 
 
 def case_transition(case: Case, *, allowed_from: tuple[str, ...], to: str, refusal: str, **fields: Any) -> Case:
     """Claim a status change with a conditional UPDATE; refuse if another actor moved the case first."""
-    updated = Case.objects.filter(pk=case.pk, status__in=allowed_from).update(status=to, **fields)
-    if updated != 1:
-        current = Case.objects.get(pk=case.pk)
-        raise ActionRefused(f"{refusal} The case is now: {current.get_status_display().lower()}.")
-    case.refresh_from_db()
-    return case
+    return status_claim(case, allowed_from=allowed_from, to=to, refusal=f"{refusal} The case is now:", **fields)
 
 
 PERM_REVIEW = "cases.review_case"
@@ -33,7 +30,7 @@ def require_staff(actor: Actor, case: Case, perm: str = PERM_REVIEW) -> User:
     user = actor.user
     if user is None or not user.is_staff or not user.is_active:
         raise ActionRefused("Only a member of the legal team can do this.")
-    if not (user.has_perm(perm) or user.has_perm(perm, case)):
+    if not user_may(user, perm, case):
         raise ActionRefused("You are not the reviewer of this case.")
     return user
 

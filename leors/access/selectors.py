@@ -15,14 +15,9 @@ from django.db.models.functions import Lower, StrIndex, Substr
 from django.http import Http404
 
 from leors.access.models import AccessApplication, AgencyDomain, ApplicationDocument, Officer, User
-from leors.core.permissions import access_denied, objects_for
+from leors.core.permissions import access_denied, objects_for, user_may
 
 PERM_VIEW_APPLICATION = "access.view_accessapplication"
-
-
-def user_may(user: Any, perm: str, obj: Any) -> bool:
-    """A role-wide (global) permission, or the same permission on this one object."""
-    return bool(user.is_active and (user.has_perm(perm) or user.has_perm(perm, obj)))
 
 
 def _annotated(queryset: QuerySet[AccessApplication]) -> QuerySet[AccessApplication]:

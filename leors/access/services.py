@@ -40,6 +40,8 @@ from leors.core.business_days import business_date, nth_business_day_after, star
 from leors.core.errors import ActionRefused
 from leors.core.files import InspectedFile, file_inspect, file_store, files_kept_only_if_committed
 from leors.core.outbox import email_enqueue
+from leors.core.permissions import user_may
+from leors.core.transitions import status_claim
 
 Status = AccessApplication.Status
 _EMAIL_TOKEN_SALT = "leors.access.application-email"  # noqa: S105  (a salt, not a secret)
@@ -93,13 +95,7 @@ class ApplicationData:
 def _transition(
     application: AccessApplication, *, allowed_from: tuple[str, ...], to: str, refusal: str, **fields: Any
 ) -> AccessApplication:
-    """Claim the transition with a conditional UPDATE; refuse if the state moved meanwhile."""
-    updated = AccessApplication.objects.filter(pk=application.pk, status__in=allowed_from).update(status=to, **fields)
-    if updated != 1:
-        current = AccessApplication.objects.get(pk=application.pk)
-        raise ActionRefused(f"{refusal} It is now: {current.get_status_display().lower()}.")
-    application.refresh_from_db()
-    return application
+    return status_claim(application, allowed_from=allowed_from, to=to, refusal=f"{refusal} It is now:", **fields)
 
 
 def application_submit(
@@ -318,7 +314,7 @@ def _require_staff(actor: Actor, perm: str, obj: Any = None) -> User:
     user = actor.user
     if user is None or not user.is_staff or not user.is_active:
         raise ActionRefused("Only a member of the legal team can do this.")
-    if not (user.has_perm(perm) or (obj is not None and user.has_perm(perm, obj))):
+    if not (user.has_perm(perm) if obj is None else user_may(user, perm, obj)):
         raise ActionRefused("Your role does not allow this.")
     return user
 

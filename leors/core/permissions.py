@@ -21,6 +21,15 @@ M = TypeVar("M", bound=Model)
 ACCESS_DENIED = "access.denied"
 
 
+def user_may(user: Any, perm: str, obj: Any) -> bool:
+    """A role-wide (global) permission, or the same permission on this one object.
+
+    Never ask it for a view permission: reviewers hold `view_*` model-wide only so that the admin
+    shows the model; which objects they see is decided by the `*_list_for` selectors.
+    """
+    return bool(user.is_active and (user.has_perm(perm) or user.has_perm(perm, obj)))
+
+
 def objects_for(user: Any, perm: str, queryset: QuerySet[M]) -> QuerySet[M]:
     """The objects of `queryset` on which `user` holds the object permission `perm`.
 
