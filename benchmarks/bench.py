@@ -213,6 +213,7 @@ def growth_against_small(report: Report, stats: dict[str, dict[str, float]]) -> 
 # --- P2 ---------------------------------------------------------------------------------------------
 
 def p2_sweeps(report: Report, *, due: int, cap_seconds: float) -> None:
+    from django.conf import settings
     from django.db import connection
     from django.utils import timezone
 
@@ -299,9 +300,9 @@ def p2_sweeps(report: Report, *, due: int, cap_seconds: float) -> None:
     projected = 100_000 / rate if rate else float("inf")
     done = lifted >= made_due
     report.data["p2_due"] = {"made_due": made_due, "lifted": lifted, "seconds": elapsed, "per_second": rate,
-                             "calls": calls, "batch_size": clocks.BATCH_SIZE}
-    note = (f"lifted {lifted:,}/{made_due:,} in {elapsed:.1f} s ({rate:,.0f}/s, {calls} calls, BATCH_SIZE "
-            f"{clocks.BATCH_SIZE}){'' if done else ', stopped at the time cap'}")
+                             "calls": calls, "batch_size": settings.LEORS_SWEEP_BATCH_SIZE}
+    note = (f"lifted {lifted:,}/{made_due:,} in {elapsed:.1f} s ({rate:,.0f}/s, {calls} calls, batches of "
+            f"{settings.LEORS_SWEEP_BATCH_SIZE}){'' if done else ', stopped at the time cap'}")
     report.add(Row("P2 100,000 due expiries lifted (projected from the rate)", projected, floor_s, "s", "<= 30 s",
                    projected <= 30, note + "; baseline: one set-based UPDATE"))
 

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, prefetch_related_objects
 from django.urls import reverse
 
 from cases.models import Case, Freeze, PreservationHold, Reminder, RequestType
@@ -29,14 +30,13 @@ from cases.services.common import case_transition, officer_case_path, require_st
 from leors import policy
 from leors.access.models import AccessApplication
 from leors.access.services import GROUP_LEGAL_LEAD
-from leors.core.audit import Actor, audit_record
+from leors.core.audit import Actor, AuditEntry, audit_record, audit_record_many
 from leors.core.errors import ActionRefused
 from leors.core.models import OutboxMessage
-from leors.core.outbox import email_enqueue
-from leors.core.webhooks import webhook_enqueue
+from leors.core.outbox import Email, email_enqueue, emails_enqueue
+from leors.core.webhooks import WebhookEvent, webhook_enqueue, webhooks_enqueue
 
 SWEEP = Actor.system("system:clocks")
-BATCH_SIZE = 200
 SWEEP_TIME_BUDGET_SECONDS = 50  # below the beat interval's minute
 logger = logging.getLogger(__name__)
 
@@ -47,16 +47,20 @@ def _restriction_data(*, kind: str, restriction_id: int, case: Case, starts_at: 
             "subjects": exchange_subjects(case), "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()}
 
 
+def _officer_email(case: Case, *, what: str, now: datetime) -> Email:
+    return Email(key=f"clock:{case.pk}:{what}:{now.isoformat()}", to=case.submitted_by.email, template="case_update",
+                 reference=case.reference, link_path=officer_case_path(case))
+
+
+def _reviewer_emails(case: Case, *, what: str, now: datetime) -> list[Email]:
+    if case.assigned_to is None:
+        return []
+    return [Email(key=f"clock-staff:{case.pk}:{what}:{now.isoformat()}", to=case.assigned_to.email,
+                  template="staff_case_message", reference=case.reference, link_path=staff_case_path(case))]
+
+
 def _tell_officer(case: Case, *, what: str, now: datetime) -> None:
-    email_enqueue(key=f"clock:{case.pk}:{what}:{now.isoformat()}", to=case.submitted_by.email, template="case_update",
-                  reference=case.reference, link_path=officer_case_path(case), now=now)
-
-
-def _tell_reviewer(case: Case, *, what: str, now: datetime) -> None:
-    if case.assigned_to is not None:
-        email_enqueue(key=f"clock-staff:{case.pk}:{what}:{now.isoformat()}", to=case.assigned_to.email,
-                      template="staff_case_message", reference=case.reference, link_path=staff_case_path(case),
-                      now=now)
+    emails_enqueue([_officer_email(case, what=what, now=now)], now=now)
 
 
 # --- R7: preservation holds ----------------------------------------------------------------------
@@ -132,21 +136,27 @@ def holds_lapse_due(*, now: datetime) -> int:
     """R7: every hold past its end (and with no extension filed in time still pending) lapses, once."""
     due = (PreservationHold.objects.filter(status=PreservationHold.Status.ACTIVE, expires_at__lte=now)
            .exclude(pending_extension()))
+    return _sweep_batches(due, lambda holds: _lapse(holds, now=now))
 
-    def lapse(hold: PreservationHold) -> None:
-        hold.status = PreservationHold.Status.LAPSED
-        hold.lapsed_at = now
-        hold.save(update_fields=["status", "lapsed_at"])
-        audit_record(actor=SWEEP, action="hold.lapsed", obj=hold.case, now=now,
-                     changes={"hold": hold.pk, "expired_at": hold.expires_at})
-        webhook_enqueue(event="hold.lapsed", key=f"hold:{hold.pk}:lapsed", now=now,
-                        data=_restriction_data(kind="preservation", restriction_id=hold.pk, case=hold.case,
-                                               starts_at=hold.started_at, ends_at=hold.expires_at))
-        _tell_officer(hold.case, what="hold-lapsed", now=now)
-        _tell_reviewer(hold.case, what="hold-lapsed", now=now)
 
-    return _claim_each(due, lapse, still_due=lambda hold: hold.status == PreservationHold.Status.ACTIVE
-                       and hold.expires_at <= now and not hold.has_pending_extension())
+def _lapse(holds: list[PreservationHold], *, now: datetime) -> None:
+    """Lapse a batch of claimed holds: one UPDATE, one INSERT each of events, webhooks and e-mails."""
+    PreservationHold.objects.filter(pk__in=[hold.pk for hold in holds]).update(
+        status=PreservationHold.Status.LAPSED, lapsed_at=now)
+    emails: list[Email] = []
+    for hold in holds:
+        hold.status, hold.lapsed_at = PreservationHold.Status.LAPSED, now
+        emails += [_officer_email(hold.case, what="hold-lapsed", now=now),
+                   *_reviewer_emails(hold.case, what="hold-lapsed", now=now)]
+    emails_enqueue(emails, now=now)
+    webhooks_enqueue([WebhookEvent(event="hold.lapsed", key=f"hold:{hold.pk}:lapsed",
+                                   data=_restriction_data(kind="preservation", restriction_id=hold.pk, case=hold.case,
+                                                          starts_at=hold.started_at, ends_at=hold.expires_at))
+                      for hold in holds], now=now)
+    # Last: the chain's lock is held from here to the commit, so it is held as briefly as possible.
+    audit_record_many(actor=SWEEP, now=now, entries=[
+        AuditEntry(action="hold.lapsed", obj=hold.case, changes={"hold": hold.pk, "expired_at": hold.expires_at})
+        for hold in holds])
 
 
 # --- R8: freezes ---------------------------------------------------------------------------------
@@ -278,21 +288,27 @@ def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -
     return freeze
 
 
-def _lift(freeze: Freeze, *, reason: str, note: str, actor: Actor, user: Any, now: datetime) -> None:
-    freeze.status = Freeze.Status.LIFTED
-    freeze.lifted_at = now
-    freeze.lifted_by = user
-    freeze.lift_reason = reason
-    freeze.lift_note = note
-    freeze.save(update_fields=["status", "lifted_at", "lifted_by", "lift_reason", "lift_note"])
-    audit_record(actor=actor, action="freeze.lifted", obj=freeze.case, now=now,
-                 changes={"freeze": freeze.pk, "reason": reason, "note": note, "expires_at": freeze.expires_at})
-    webhook_enqueue(event="freeze.lifted", key=f"freeze:{freeze.pk}:lifted", now=now,
-                    data={**_restriction_data(kind="freeze", restriction_id=freeze.pk, case=freeze.case,
-                                              starts_at=freeze.activated_at, ends_at=min(now, freeze.expires_at)),
-                          "reason": reason})
-    _tell_officer(freeze.case, what="freeze-lifted", now=now)
-    _tell_reviewer(freeze.case, what="freeze-lifted", now=now)
+def _lift(freezes: list[Freeze], *, reason: str, note: str, actor: Actor, user: Any, now: datetime) -> None:
+    """Lift claimed (locked) freezes: one UPDATE, and one INSERT each of events, webhooks and e-mails."""
+    Freeze.objects.filter(pk__in=[freeze.pk for freeze in freezes]).update(
+        status=Freeze.Status.LIFTED, lifted_at=now, lifted_by=user, lift_reason=reason, lift_note=note)
+    emails: list[Email] = []
+    for freeze in freezes:
+        freeze.status, freeze.lifted_at, freeze.lifted_by = Freeze.Status.LIFTED, now, user
+        freeze.lift_reason, freeze.lift_note = reason, note
+        emails += [_officer_email(freeze.case, what="freeze-lifted", now=now),
+                   *_reviewer_emails(freeze.case, what="freeze-lifted", now=now)]
+    emails_enqueue(emails, now=now)
+    webhooks_enqueue([WebhookEvent(event="freeze.lifted", key=f"freeze:{freeze.pk}:lifted",
+                                   data={**_restriction_data(kind="freeze", restriction_id=freeze.pk, case=freeze.case,
+                                                             starts_at=freeze.activated_at,
+                                                             ends_at=min(now, freeze.expires_at)),
+                                         "reason": reason})
+                      for freeze in freezes], now=now)
+    audit_record_many(actor=actor, now=now, entries=[
+        AuditEntry(action="freeze.lifted", obj=freeze.case,
+                   changes={"freeze": freeze.pk, "reason": reason, "note": note, "expires_at": freeze.expires_at})
+        for freeze in freezes])
 
 
 def freeze_lift(*, freeze: Freeze, reason: str, note: str, actor: Actor, now: datetime) -> Freeze:
@@ -309,7 +325,7 @@ def freeze_lift(*, freeze: Freeze, reason: str, note: str, actor: Actor, now: da
         locked = Freeze.objects.select_for_update().get(pk=freeze.pk)
         if locked.status != Freeze.Status.ACTIVE:
             raise ActionRefused("This freeze is no longer active.")
-        _lift(locked, reason=reason, note=note, actor=actor, user=user, now=now)
+        _lift([locked], reason=reason, note=note, actor=actor, user=user, now=now)
     freeze.refresh_from_db()
     return freeze
 
@@ -326,7 +342,7 @@ def freeze_lift_for_return(*, freeze: Freeze, recovery: Case, actor: Actor, now:
     transaction; the approval of the return is the decision)."""
     locked = Freeze.objects.select_for_update().get(pk=freeze.pk)
     if locked.status == Freeze.Status.ACTIVE:
-        _lift(locked, reason=Freeze.LiftReason.COURT_DECISION, actor=actor, user=actor.user, now=now,
+        _lift([locked], reason=Freeze.LiftReason.COURT_DECISION, actor=actor, user=actor.user, now=now,
               note=f"Assets returned under the court order of {recovery.reference}.")
 
 
@@ -334,12 +350,8 @@ def freezes_lift_due(*, now: datetime) -> int:
     """R8: every freeze whose period ended is lifted, once, with no one having to remember it."""
     # A further order accepted before the end keeps the freeze until its activation extends it.
     due = Freeze.objects.filter(status=Freeze.Status.ACTIVE, expires_at__lte=now).exclude(pending_further_order())
-    return _claim_each(
-        due,
-        lambda freeze: _lift(freeze, reason=Freeze.LiftReason.EXPIRED, note="", actor=SWEEP, user=None, now=now),
-        still_due=lambda freeze: freeze.status == Freeze.Status.ACTIVE and freeze.expires_at <= now
-        and not freeze.has_pending_further_order(),
-    )
+    return _sweep_batches(
+        due, lambda freezes: _lift(freezes, reason=Freeze.LiftReason.EXPIRED, note="", actor=SWEEP, user=None, now=now))
 
 
 # --- Reminders -----------------------------------------------------------------------------------
@@ -365,7 +377,7 @@ def reminders_send_due(*, now: datetime) -> int:
         horizon = now + timedelta(days=max(offsets, default=0))
         candidates = model.objects.filter(owed, status="active", expires_at__gt=now,
                                           expires_at__lte=horizon).order_by("expires_at")
-        for clock_id in candidates.values_list("pk", flat=True)[:BATCH_SIZE]:
+        for clock_id in candidates.values_list("pk", flat=True)[:settings.LEORS_SWEEP_BATCH_SIZE]:
             sent += _remind(kind=kind, model=model, field=field, clock_id=clock_id, offsets=offsets, now=now)
     return sent
 
@@ -417,33 +429,51 @@ def access_review_digest(*, now: datetime) -> int:
 
 # --- The sweep -----------------------------------------------------------------------------------
 
-def _claim_each(queryset: QuerySet[Any], work: Callable[[Any], None], *, still_due: Callable[[Any], bool]) -> int:
-    """Claim due rows one at a time under a row lock that other sweeps skip, re-check, and do the work
-    in the same transaction. Rows another sweep holds are left to it; rows done meanwhile are skipped."""
+def _sweep_batches(due: QuerySet[Any], work: Callable[[list[Any]], None]) -> int:
+    """Claim due rows a batch at a time and do the work for the whole batch in one transaction.
+
+    The claim re-reads the due condition under row locks that other sweeps skip (`FOR UPDATE SKIP
+    LOCKED`), so two sweeps never take the same row and a row done meanwhile is not done again. A
+    batch that fails is retried row by row, so that one bad row never holds back every other clock
+    (it is logged, and retried next run).
+    """
     done = 0
     after: tuple[datetime, int] | None = None
     deadline = time.monotonic() + SWEEP_TIME_BUDGET_SECONDS
     # Batch after batch (keyset order: soonest end first) until nothing is left — after downtime
     # there may be many — within a budget so that one run never outlives the next, which continues.
     while time.monotonic() < deadline:
-        remaining = queryset
+        remaining = due
         if after is not None:
             remaining = remaining.filter(Q(expires_at__gt=after[0]) | Q(expires_at=after[0], pk__gt=after[1]))
-        batch = list(remaining.order_by("expires_at", "pk").values_list("expires_at", "pk")[:BATCH_SIZE])
+        batch = list(remaining.order_by("expires_at", "pk").values_list("expires_at", "pk")[:settings.LEORS_SWEEP_BATCH_SIZE])
         if not batch:
             break
         after = batch[-1]
-        for _expires_at, pk in batch:
-            try:
-                with transaction.atomic():
-                    row = queryset.model.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
-                    if row is None or not still_due(row):
-                        continue
-                    work(row)
-                    done += 1
-            except Exception:  # one bad row must not hold back every other clock; it is retried next run
-                logger.exception("Sweep failed on %s %s", queryset.model.__name__, pk)
+        try:
+            done += _claim_and_work(due, [pk for _expires_at, pk in batch], work)
+        except Exception:
+            logger.exception("Sweep batch of %s failed; retrying it row by row", due.model.__name__)
+            for _expires_at, pk in batch:
+                try:
+                    done += _claim_and_work(due, [pk], work)
+                except Exception:  # one bad row must not hold back every other clock
+                    logger.exception("Sweep failed on %s %s", due.model.__name__, pk)
     return done
+
+
+def _claim_and_work(due: QuerySet[Any], ids: list[int], work: Callable[[list[Any]], None]) -> int:
+    with transaction.atomic():
+        # Of the case and its people, only what the events, webhooks and e-mails use.
+        rows = list(due.filter(pk__in=ids).select_for_update(skip_locked=True, of=("self",))
+                    .select_related("case__submitted_by", "case__assigned_to")
+                    .only(*(f.name for f in due.model._meta.concrete_fields), "case__reference", "case__agency_id",
+                          "case__submitted_by__email", "case__assigned_to__email")
+                    .order_by("expires_at", "pk"))
+        if rows:
+            prefetch_related_objects([row.case for row in rows], "subjects")
+            work(rows)
+        return len(rows)
 
 
 @dataclass(frozen=True)

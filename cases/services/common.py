@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+from urllib.parse import quote
 
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from cases.models import Case
 from leors.access.models import User
@@ -36,8 +38,22 @@ def require_staff(actor: Actor, case: Case, perm: str = PERM_REVIEW) -> User:
 
 
 def officer_case_path(case: Case) -> str:
-    return reverse("cases:detail", kwargs={"reference": case.reference})
+    return _path_with("cases:detail", case.reference)
 
 
 def staff_case_path(case: Case) -> str:
-    return reverse("admin:cases_case_change", args=[case.pk])
+    return _path_with("admin:cases_case_change", case.pk)
+
+
+_SLOT = "LEORSPATHSLOT"
+
+
+def _path_with(name: str, value: object) -> str:
+    """`reverse(name, args=[value])`, with the resolver walked once per URL name (a sweep builds the
+    links of thousands of e-mails; `reverse` costs ~0.1 ms a call)."""
+    return _path_pattern(name, get_urlconf(), get_script_prefix()).replace(_SLOT, quote(str(value), safe="-_.~"))
+
+
+@functools.lru_cache(maxsize=64)
+def _path_pattern(name: str, urlconf: str | None, script_prefix: str) -> str:
+    return reverse(name, args=[_SLOT], urlconf=urlconf)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -100,6 +101,18 @@ def _hashed_fields(event: AuditEvent) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event to append: what was done, to which object, with which changes."""
+
+    action: str
+    obj: Model | None = None
+    object_type: str = ""
+    object_id: str = ""
+    object_repr: str = ""
+    changes: dict[str, Any] | None = None
+
+
 def audit_record(
     *,
     actor: Actor,
@@ -112,32 +125,46 @@ def audit_record(
     now: datetime | None = None,
 ) -> AuditEvent:
     """Append one event to the chain. Must run inside the transaction of the change it records."""
+    entry = AuditEntry(action=action, obj=obj, object_type=object_type, object_id=object_id,
+                       object_repr=object_repr, changes=changes)
+    return audit_record_many(actor=actor, entries=[entry], now=now)[0]
+
+
+def audit_record_many(*, actor: Actor, entries: Sequence[AuditEntry], now: datetime | None = None) -> list[AuditEvent]:
+    """Append events in order, under one lock of the chain and in one INSERT (a sweep's batch).
+
+    Must run inside the transaction of the changes they record. The chain is the same as if each
+    event had been appended alone: each links to the one before it.
+    """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must be called inside the transaction of the change it records")
-    if obj is not None:
-        object_type = object_type or obj._meta.label_lower
-        object_id = object_id or str(obj.pk)
-        object_repr = object_repr or str(obj)[:200]
+    if not entries:
+        return []
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_CHAIN_LOCK_ID])
-    last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-    event = AuditEvent(
-        created_at=now or timezone.now(),
-        actor=actor.user,
-        actor_label=actor.label[:254],
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        object_repr=object_repr[:200],
-        changes=json.loads(json.dumps(changes or {}, default=str)),
-        ip=actor.ip,
-        user_agent=actor.user_agent[:512],
-        prev_hash=last or GENESIS_HASH,
-    )
-    event.hash = _event_digest(prev_hash=event.prev_hash, fields=_hashed_fields(event))
-    event.save(force_insert=True)
-    return event
+    prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+    created_at = now or timezone.now()
+    events = []
+    for entry in entries:
+        obj = entry.obj
+        event = AuditEvent(
+            created_at=created_at,
+            actor=actor.user,
+            actor_label=actor.label[:254],
+            action=entry.action,
+            object_type=entry.object_type or (obj._meta.label_lower if obj is not None else ""),
+            object_id=entry.object_id or (str(obj.pk) if obj is not None else ""),
+            object_repr=(entry.object_repr or (str(obj) if obj is not None else ""))[:200],
+            changes=json.loads(json.dumps(entry.changes or {}, default=str)),
+            ip=actor.ip,
+            user_agent=actor.user_agent[:512],
+            prev_hash=prev_hash,
+        )
+        event.hash = prev_hash = _event_digest(prev_hash=event.prev_hash, fields=_hashed_fields(event))
+        events.append(event)
+    # One multi-row INSERT: PostgreSQL gives the rows their ids in this order, the chain's order.
+    return AuditEvent.objects.bulk_create(events)
 
 
 @dataclass(frozen=True)

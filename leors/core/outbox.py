@@ -11,12 +11,15 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
-from django.template.loader import render_to_string
+from django.db import IntegrityError, transaction
+from django.template.loader import get_template
 
 from leors import policy
 from leors.core.models import IssuedReference, OutboxMessage
@@ -34,10 +37,18 @@ def _code_digest(code: str) -> str:
 
 def reference_issue(*, reference: str, purpose: str, now: datetime) -> str:
     """Record a fresh verification code for `reference`; return it formatted as XXXX-XXXX."""
-    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+    raw = _code_new()
     IssuedReference.objects.create(
         reference=reference, code_digest=_code_digest(raw), purpose=purpose, issued_at=now
     )
+    return _code_format(raw)
+
+
+def _code_new() -> str:
+    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+
+
+def _code_format(raw: str) -> str:
     return f"{raw[:4]}-{raw[4:]}"
 
 
@@ -54,6 +65,21 @@ def portal_url(path: str) -> str:
     return f"{settings.LEORS_SITE_URL}{path}"
 
 
+@dataclass(frozen=True)
+class Email:
+    """An e-mail to queue: only a reference, a portal link and a verification code (R12).
+
+    `template` names `templates/emails/<template>_subject.txt` and `<template>.txt`; they receive
+    no case or application content. `key` makes the enqueue idempotent for its cause.
+    """
+
+    key: str
+    to: str
+    template: str
+    reference: str
+    link_path: str
+
+
 def email_enqueue(
     *,
     key: str,
@@ -63,56 +89,109 @@ def email_enqueue(
     link_path: str,
     now: datetime,
 ) -> OutboxMessage:
-    """Queue an e-mail that carries only a reference, a portal link and a verification code (R12).
+    """Queue one e-mail in the caller's transaction (see `Email`)."""
+    return emails_enqueue([Email(key=key, to=to, template=template, reference=reference, link_path=link_path)],
+                          now=now)[0]
 
-    `template` names `templates/emails/<template>_subject.txt` and `<template>.txt`; they receive
-    no case or application content. `key` makes the enqueue idempotent for its cause.
+
+def emails_enqueue(emails: Sequence[Email], *, now: datetime) -> list[OutboxMessage]:
+    """Queue e-mails in the caller's transaction, in a few queries however many (a sweep's batch).
+
+    Each gets its own verification code. Returns the message of each e-mail, in order; an e-mail
+    whose key was queued before is not queued again (its earlier message is returned).
     """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("email_enqueue must run inside the transaction of the change that causes it")
-    existing = OutboxMessage.objects.filter(key=key).first()
-    if existing is not None:
-        return existing
-    code = reference_issue(reference=reference, purpose=template, now=now)
-    context = {
-        "reference": reference,
-        "link": portal_url(link_path),
-        "code": code,
-        "verify_link": portal_url("/verify/"),
-        "never_ask_notice": policy.NEVER_ASK_NOTICE,
-    }
-    subject = render_to_string(f"emails/{template}_subject.txt", context).strip()
-    body = render_to_string(f"emails/{template}.txt", context)
-    return outbox_email_write(key=key, to=to, subject=subject, body=body, now=now)
+    _require_transaction("email_enqueue")
+    existing = outbox_existing([email.key for email in emails])
+    fresh = list({email.key: email for email in emails if email.key not in existing}.values())
+    codes = [_code_new() for _ in fresh]
+    IssuedReference.objects.bulk_create([
+        IssuedReference(reference=email.reference, code_digest=_code_digest(raw), purpose=email.template,
+                        issued_at=now) for email, raw in zip(fresh, codes, strict=True)])
+    messages = []
+    templates: dict[str, Any] = {}  # each template looked up once per call, rendered per e-mail
+    for email, raw in zip(fresh, codes, strict=True):
+        context = {
+            "reference": email.reference,
+            "link": portal_url(email.link_path),
+            "code": _code_format(raw),
+            "verify_link": portal_url("/verify/"),
+            "never_ask_notice": policy.NEVER_ASK_NOTICE,
+        }
+        subject, body = (_template(templates, f"emails/{email.template}{suffix}.txt").render(context)
+                         for suffix in ("_subject", ""))
+        messages.append(_email_message(key=email.key, to=email.to, subject=subject, body=body, now=now))
+    written = {message.key: message for message in outbox_write(messages)}
+    return [existing.get(email.key) or written[email.key] for email in emails]
+
+
+def _template(cache: dict[str, Any], name: str) -> Any:
+    if name not in cache:
+        cache[name] = get_template(name)
+    return cache[name]
 
 
 def outbox_email_write(*, key: str, to: str, subject: str, body: str, now: datetime) -> OutboxMessage:
     """Write an already rendered e-mail to the outbox (idempotent by key); deliver after commit."""
+    _require_transaction("outbox_email_write")
+    existing = outbox_existing([key])
+    if key in existing:
+        return existing[key]
+    return outbox_write([_email_message(key=key, to=to, subject=subject, body=body, now=now)])[0]
+
+
+def _email_message(*, key: str, to: str, subject: str, body: str, now: datetime) -> OutboxMessage:
+    return OutboxMessage(key=key, channel=OutboxMessage.Channel.EMAIL, recipient=to,
+                         subject=" ".join(subject.split())[:200], body=body, created_at=now, next_attempt_at=now)
+
+
+def _require_transaction(what: str) -> None:
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("outbox_email_write must run inside the transaction of the change that causes it")
-    message, created = OutboxMessage.objects.get_or_create(
-        key=key,
-        defaults={
-            "channel": OutboxMessage.Channel.EMAIL,
-            "recipient": to,
-            "subject": " ".join(subject.split())[:200],
-            "body": body,
-            "created_at": now,
-            "next_attempt_at": now,
-        },
-    )
-    if created:
-        transaction.on_commit(lambda: schedule_delivery(message.pk))
-    return message
+        raise RuntimeError(f"{what} must run inside the transaction of the change that causes it")
 
 
-def schedule_delivery(message_id: int) -> None:
-    from leors.core.tasks import outbox_deliver
+def outbox_existing(keys: Sequence[str]) -> dict[str, OutboxMessage]:
+    return {message.key: message for message in OutboxMessage.objects.filter(key__in=keys)} if keys else {}
+
+
+def outbox_write(messages: Sequence[OutboxMessage]) -> list[OutboxMessage]:
+    """Insert outbox messages whose keys were not queued before, in one INSERT; deliver after commit.
+
+    Returns each message as stored: if another transaction queued the same key meanwhile, its
+    message (which it delivers) instead of a second one.
+    """
+    if not messages:
+        return []
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent duplicate key must not spoil the caller
+            written = OutboxMessage.objects.bulk_create(messages)
+        fresh = written
+    except IntegrityError:
+        written, fresh = [], []
+        for message in messages:
+            try:
+                with transaction.atomic():
+                    message.save(force_insert=True)
+                written.append(message)
+                fresh.append(message)
+            except IntegrityError:
+                written.append(OutboxMessage.objects.get(key=message.key))
+    ids = [message.pk for message in fresh]
+    if ids:
+        transaction.on_commit(lambda: schedule_delivery(ids))
+    return written
+
+
+def schedule_delivery(message_ids: list[int]) -> None:
+    """Ask a worker to deliver these messages now: one task for one message, one task for a batch."""
+    from leors.core.tasks import outbox_deliver, outbox_deliver_many
 
     try:
-        outbox_deliver.delay(message_id)
-    except Exception:  # broker down: the minute sweep delivers it; nothing is lost
-        logger.warning("Broker unavailable; outbox message %s left for the sweep", message_id, exc_info=True)
+        if len(message_ids) == 1:
+            outbox_deliver.delay(message_ids[0])
+        else:
+            outbox_deliver_many.delay(message_ids)
+    except Exception:  # broker down: the minute sweep delivers them; nothing is lost
+        logger.warning("Broker unavailable; outbox messages %s left for the sweep", message_ids[:20], exc_info=True)
 
 
 def _send(message: OutboxMessage) -> None:
@@ -164,15 +243,17 @@ def outbox_deliver(*, message_id: int, now: datetime) -> bool:
         return True
 
 
+def outbox_deliver_many(*, message_ids: Sequence[int], now: datetime) -> int:
+    """Deliver the messages of one batch (each under its own lock, as `outbox_deliver`)."""
+    return sum(outbox_deliver(message_id=message_id, now=now) for message_id in message_ids)
+
+
 def outbox_deliver_due(*, now: datetime, batch_size: int = 200) -> int:
     """The sweep: deliver every pending message whose time has come. Safe to run concurrently."""
-    sent = 0
     due_ids = list(
         OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now)
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:batch_size]
     )
-    for message_id in due_ids:
-        sent += outbox_deliver(message_id=message_id, now=now)
-    return sent
+    return outbox_deliver_many(message_ids=due_ids, now=now)
 

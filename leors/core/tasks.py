@@ -13,6 +13,11 @@ def outbox_deliver(message_id: int) -> bool:
     return outbox.outbox_deliver(message_id=message_id, now=timezone.now())
 
 
+@shared_task(name="leors.core.tasks.outbox_deliver_many", acks_late=True)
+def outbox_deliver_many(message_ids: list[int]) -> int:
+    return outbox.outbox_deliver_many(message_ids=message_ids, now=timezone.now())
+
+
 @shared_task(name="leors.core.tasks.outbox_deliver_due", acks_late=True)
 def outbox_deliver_due() -> int:
     return outbox.outbox_deliver_due(now=timezone.now())

@@ -18,6 +18,8 @@ import hmac
 import json
 import time
 import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -46,29 +48,40 @@ def webhook_signature_check(*, secret: str, timestamp: str, body: bytes, signatu
     return hmac.compare_digest(webhook_signature(secret=secret, timestamp=sent, body=body), signature)
 
 
+@dataclass(frozen=True)
+class WebhookEvent:
+    event: str
+    key: str
+    data: dict[str, Any]
+
+
 def webhook_enqueue(*, event: str, key: str, data: dict[str, Any], now: datetime) -> OutboxMessage | None:
     """Queue one event for the exchange in the caller's transaction (idempotent by key)."""
+    queued = webhooks_enqueue([WebhookEvent(event=event, key=key, data=data)], now=now)
+    return queued[0] if queued else None
+
+
+def webhooks_enqueue(events: Sequence[WebhookEvent], *, now: datetime) -> list[OutboxMessage]:
+    """Queue events for the exchange in the caller's transaction, in one INSERT (a sweep's batch).
+
+    Idempotent by key: an event queued before is not queued again. Nothing is queued (and an empty
+    list returned) when no exchange endpoint is configured.
+    """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("webhook_enqueue must run inside the transaction of the change that causes it")
     if not settings.LEORS_EXCHANGE_WEBHOOK_URL:
-        return None
-    from leors.core.outbox import schedule_delivery
+        return []
+    from leors.core.outbox import outbox_existing, outbox_write
 
-    message, created = OutboxMessage.objects.get_or_create(
-        key=f"webhook:{key}",
-        defaults={
-            "channel": OutboxMessage.Channel.WEBHOOK,
-            "recipient": settings.LEORS_EXCHANGE_WEBHOOK_URL,
-            "subject": event,
-            "payload": {"event": event, "idempotency_key": f"webhook:{key}", "occurred_at": now.isoformat(),
-                        "data": data},
-            "created_at": now,
-            "next_attempt_at": now,
-        },
-    )
-    if created:
-        transaction.on_commit(lambda: schedule_delivery(message.pk))
-    return message
+    keys = [f"webhook:{event.key}" for event in events]
+    existing = outbox_existing(keys)
+    fresh = {key: OutboxMessage(
+        key=key, channel=OutboxMessage.Channel.WEBHOOK, recipient=settings.LEORS_EXCHANGE_WEBHOOK_URL,
+        subject=event.event, created_at=now, next_attempt_at=now,
+        payload={"event": event.event, "idempotency_key": key, "occurred_at": now.isoformat(), "data": event.data},
+    ) for key, event in zip(keys, events, strict=True) if key not in existing}
+    written = {message.key: message for message in outbox_write(list(fresh.values()))}
+    return [existing.get(key) or written[key] for key in keys]
 
 
 def webhook_send(message: OutboxMessage) -> None:

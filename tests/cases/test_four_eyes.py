@@ -315,7 +315,7 @@ def test_r8_cancelling_works_once_and_a_cancelled_approval_cannot_be_granted(clo
 @pytest.mark.django_db(transaction=True)
 def test_r8_fifty_concurrent_approvals_make_one_transition_and_one_audit_event(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_id: None)  # no broker needed
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
     with connection.cursor() as cursor:
         cursor.execute("SHOW max_connections")
         assert int(cursor.fetchone()[0]) > THREADS + 10, "PostgreSQL allows too few connections for this test"

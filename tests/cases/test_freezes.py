@@ -176,16 +176,18 @@ def test_r8_a_freeze_lifts_itself_one_second_after_its_end_never_before_and_once
 
 
 @pytest.mark.django_db(transaction=True)
-def test_r8_two_sweeps_at_the_same_time_lift_each_freeze_exactly_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_id: None)  # no broker needed
+def test_r8_two_sweeps_at_the_same_time_lift_each_freeze_exactly_once(monkeypatch: pytest.MonkeyPatch,
+                                                                     settings: Any) -> None:
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
+    settings.LEORS_SWEEP_BATCH_SIZE = 2
     lift = clocks._lift
     slow_sweep_is_lifting = threading.Event()
 
     def lift_in_step(*args: Any, **kwargs: Any) -> None:
-        # Force the worst interleaving. The slow sweep holds its first row's lock for a while; the fast
-        # one (which listed the due rows before anything was lifted) lifts the others meanwhile. When
-        # the slow one moves on, the rows it listed are locked by the other (skip) or already lifted
-        # (re-check under the lock, do nothing).
+        # Force the worst interleaving. The slow sweep holds its first batch's locks for a while; the
+        # fast one (which listed the due rows before anything was lifted) skips them and lifts the
+        # next batch meanwhile. When the slow one moves on, the rows it listed are locked by the other
+        # (skipped) or already lifted (the claim re-reads the due condition: nothing to do).
         if threading.current_thread().name == "slow":
             slow_sweep_is_lifting.set()
             time.sleep(0.3)

@@ -414,7 +414,7 @@ def test_a_submission_key_is_per_officer_and_may_be_as_long_as_its_field() -> No
 
 @pytest.mark.django_db(transaction=True)
 def test_two_racing_posts_with_the_same_key_make_one_case(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_id: None)  # no broker needed
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
     officer = approved_officer()
     detect_text("Warm the language detector up before the race, so both threads start together.")
     key = uuid.uuid4().hex

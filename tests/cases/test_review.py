@@ -243,7 +243,7 @@ def test_r10_staff_only_services_refuse_a_non_staff_actor() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_r10_two_concurrent_decisions_make_one_transition_and_one_audit_event(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_id: None)  # no broker needed
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
     cast = Cast().assign().checklist().verify()
     lead = Actor(user=cast.lead)
     start = threading.Barrier(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -68,8 +69,8 @@ def test_r8_an_accepted_further_order_keeps_the_freeze_until_it_is_activated() -
 
 
 @pytest.mark.django_db
-def test_r8_one_sweep_lifts_more_than_one_batch_after_downtime(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(clocks, "BATCH_SIZE", 2)
+def test_r8_one_sweep_lifts_more_than_one_batch_after_downtime(settings: Any) -> None:
+    settings.LEORS_SWEEP_BATCH_SIZE = 2
     cast = ClockCast()
     freezes = [cast.freeze(5) for _ in range(5)]
     with time_machine.travel(timezone.now() + 6 * DAY, tick=False):

@@ -52,7 +52,7 @@ def enqueue(key: str = "test:1", to: str = "officer@zephyr.police.example.uk", n
 def no_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Record the delivery requested on commit instead of sending a task to the broker."""
     scheduled: list[int] = []
-    monkeypatch.setattr(outbox, "schedule_delivery", scheduled.append)
+    monkeypatch.setattr(outbox, "schedule_delivery", scheduled.extend)
     yield scheduled
 
 

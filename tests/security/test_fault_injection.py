@@ -148,6 +148,7 @@ def test_r8_worker_killed_mid_sweep_and_broker_flushed_lose_nothing_and_repeat_n
     broker.start()
     env = {**os.environ, "DATABASE_URL": suite_database_url(), "CELERY_BROKER_URL": broker.url,
            "LEORS_VAR_DIR": str(tmp_path / "var"), "LEORS_SWEEP_INTERVAL_SECONDS": "1",
+           "LEORS_SWEEP_BATCH_SIZE": "5",  # small batches, so that the kill lands between two of them
            "LEORS_EXCHANGE_WEBHOOK_URL": exchange, "LEORS_EXCHANGE_WEBHOOK_SECRET": SECRET}
     try:
         # 1. A sweep starts lifting; the worker is killed (SIGKILL: no clean-up) part-way through.
@@ -158,7 +159,7 @@ def test_r8_worker_killed_mid_sweep_and_broker_flushed_lose_nothing_and_repeat_n
             lifted = Freeze.objects.filter(status=Freeze.Status.LIFTED).count()
             if lifted >= 5:
                 break
-            time.sleep(0.05)
+            time.sleep(0.01)
         for process in processes:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)

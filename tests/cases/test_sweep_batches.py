@@ -1,0 +1,112 @@
+"""R7/R8 at volume: the sweeps work in set-based batches (benchmarks P2), and stay exactly-once.
+
+A batch is claimed under row locks, changed with one UPDATE, and its audit events, webhooks and
+e-mails are written with one INSERT each; so the number of queries grows with the batches, not
+with the clocks. The chain of the audit trail is the same as if each event had been written alone.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from cases.models import Freeze, PreservationHold
+from cases.services import clocks
+from leors.core.audit import audit_chain_verify
+from leors.core.models import AuditEvent, IssuedReference, OutboxMessage
+from leors.core.outbox import reference_check
+from tests.cases.clock_cast import T0, ClockCast
+
+DAY = timedelta(days=1)
+
+
+def lifted_with_queries(now: Any) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as captured:
+        lifted = clocks.freezes_lift_due(now=now)
+    return lifted, len(captured.captured_queries)
+
+
+@pytest.mark.django_db
+def test_r8_a_backlog_of_freezes_is_lifted_with_queries_per_batch_not_per_freeze(settings: Any) -> None:
+    settings.LEORS_EXCHANGE_WEBHOOK_URL = "https://exchange.example.org/leors"
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        few = [cast.freeze(5) for _ in range(2)]
+        many = [cast.freeze(10) for _ in range(8)]
+        traveller.move_to(T0 + 6 * DAY)
+        lifted_few, queries_few = lifted_with_queries(timezone.now())
+        traveller.move_to(T0 + 11 * DAY)
+        lifted_many, queries_many = lifted_with_queries(timezone.now())
+
+    assert (lifted_few, lifted_many) == (2, 8)
+    assert queries_many == queries_few  # 4× the freezes, the same queries: one batch each
+    for freeze in few + many:
+        freeze.refresh_from_db()
+        assert freeze.status == Freeze.Status.LIFTED and freeze.lift_reason == Freeze.LiftReason.EXPIRED
+        events = AuditEvent.objects.filter(object_type="cases.case", object_id=str(freeze.case_id),
+                                           action="freeze.lifted")
+        assert [event.changes["freeze"] for event in events] == [freeze.pk]
+        webhook = OutboxMessage.objects.get(key=f"webhook:freeze:{freeze.pk}:lifted")
+        assert webhook.payload["data"]["subjects"] and webhook.payload["data"]["case"] == freeze.case.reference
+        officer_mail = OutboxMessage.objects.get(key__startswith=f"clock:{freeze.case_id}:freeze-lifted")
+        assert officer_mail.recipient == cast.officer.user.email
+        assert OutboxMessage.objects.filter(key__startswith=f"clock-staff:{freeze.case_id}:freeze-lifted",
+                                            recipient=cast.reviewer.email).count() == 1
+        # Each e-mail carries its own code, and /verify/ knows it (R12).
+        code = officer_mail.body.split("Verification code: ")[1].split()[0]
+        assert reference_check(reference=freeze.case.reference, code=code) is not None
+    assert audit_chain_verify() is None  # the batch's events link one to the next
+    codes = IssuedReference.objects.filter(purpose="case_update").values_list("code_digest", flat=True)
+    assert len(codes) == len(set(codes))
+
+
+@pytest.mark.django_db
+def test_r8_one_bad_freeze_in_a_batch_does_not_hold_back_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freezes = [cast.freeze(5) for _ in range(4)]
+        bad = freezes[2]
+        real = clocks._restriction_data
+
+        def failing_on_the_bad_one(**kwargs: Any) -> dict[str, Any]:
+            if kwargs["restriction_id"] == bad.pk:
+                raise RuntimeError("a row the sweep cannot handle")
+            return real(**kwargs)
+
+        monkeypatch.setattr(clocks, "_restriction_data", failing_on_the_bad_one)
+        traveller.move_to(T0 + 6 * DAY)
+        assert clocks.freezes_lift_due(now=timezone.now()) == 3
+        assert [Freeze.objects.get(pk=f.pk).status for f in freezes] == ["lifted", "lifted", "active", "lifted"]
+        assert not AuditEvent.objects.filter(action="freeze.lifted", object_id=str(bad.case_id)).exists()
+
+        monkeypatch.setattr(clocks, "_restriction_data", real)  # mended: the next run lifts it, once
+        traveller.move_to(T0 + 6 * DAY + timedelta(minutes=1))
+        assert clocks.freezes_lift_due(now=timezone.now()) == 1
+        assert clocks.freezes_lift_due(now=timezone.now()) == 0
+    assert AuditEvent.objects.filter(action="freeze.lifted").count() == 4
+    assert audit_chain_verify() is None
+
+
+@pytest.mark.django_db
+def test_r7_holds_due_together_lapse_in_one_batch_each_exactly_once() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        holds = [PreservationHold.objects.get(case=cast.preservation()) for _ in range(3)]
+        traveller.move_to(max(hold.expires_at for hold in holds) + timedelta(seconds=1))
+        now = timezone.now()
+        with CaptureQueriesContext(connection) as captured:
+            assert clocks.holds_lapse_due(now=now) == 3
+        assert clocks.holds_lapse_due(now=now) == 0
+    assert len(captured.captured_queries) < 20  # one batch, not three rounds of per-row work
+    for hold in holds:
+        hold.refresh_from_db()
+        assert (hold.status, hold.lapsed_at) == (PreservationHold.Status.LAPSED, now)
+        assert AuditEvent.objects.filter(action="hold.lapsed", object_id=str(hold.case_id)).count() == 1
+        assert OutboxMessage.objects.filter(key__startswith=f"clock:{hold.case_id}:hold-lapsed").count() == 1
+    assert audit_chain_verify() is None
