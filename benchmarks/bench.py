@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -92,20 +93,25 @@ def setup() -> None:
     override_settings(ROOT_URLCONF="benchmarks.urls").enable()
 
 
+def with_totp(user: Any) -> Any:
+    """The user with a TOTP authenticator: the portal requires a second factor of every officer."""
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    from leors.access.models import User
+
+    if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        TOTP.activate(user, generate_totp_secret())
+    return User.objects.get(pk=user.pk)
+
+
 def bench_users() -> dict[str, Any]:
     """The signed-in people of the benchmark: an officer (5 own cases + 5 shared with them), their
     agency's supervisor (sees the agency's 500 cases through the group) and a legal lead (sees all)."""
-    from allauth.mfa.models import Authenticator
-    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
     from django.contrib.auth.models import Group
 
     from leors.access.models import User
     from leors.access.services import GROUP_LEGAL_LEAD
-
-    def with_totp(user: User) -> User:
-        if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
-            TOTP.activate(user, generate_totp_secret())
-        return User.objects.get(pk=user.pk)
 
     lead, created = User.objects.get_or_create(email="bench-lead@leors.example",
                                                defaults={"is_staff": True, "full_name": "Bench Lead"})
@@ -407,6 +413,107 @@ def p3_intake(report: Report) -> None:
     report.data["upload_max_bytes_default"] = settings.LEORS_UPLOAD_MAX_BYTES
 
 
+# --- P4 ---------------------------------------------------------------------------------------------
+
+P4_OFFICERS = 50
+P4_SECONDS = int(os.environ.get("BENCH_P4_SECONDS", "60"))
+P4_PORT = int(os.environ.get("BENCH_P4_PORT", "8765"))
+
+
+def p4_load(report: Report, *, seconds: int = P4_SECONDS) -> None:
+    """50 officers (real accounts, signed in with their second factor) browse and send requests for
+    60 s against gunicorn on loopback, driven by locust (benchmarks/locustfile.py)."""
+    import csv
+    import signal
+    import subprocess
+    import urllib.request
+
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.test import Client
+
+    from cases.models import Case
+    from leors.access.models import Officer
+    from tests.documents import ENGLISH_WARRANT, pdf_with_text
+
+    step(f"P4 load: {P4_OFFICERS} officers for {seconds} s on gunicorn (locust, headless)")
+    run_tag = f"P4-{int(time.time())}"
+    work = Path(tempfile.mkdtemp(prefix="leors-p4-"))
+    officers = []
+    for officer in Officer.objects.select_related("user").filter(is_supervisor=False).order_by("pk")[1000:1000
+                                                                                                  + P4_OFFICERS]:
+        client = Client()
+        client.force_login(with_totp(officer.user), backend="allauth.account.auth_backends.AuthenticationBackend")
+        session = client.cookies["sessionid"].value
+        assert SessionStore(session_key=session).exists(session)
+        cases = list(Case.objects.filter(officer=officer).values_list("reference", flat=True)[:5])
+        wallet = Case.objects.get(reference=cases[0]).subjects.first().normalized  # type: ignore[union-attr]
+        officers.append({"user_id": officer.user_id, "session": session, "cases": cases, "wallet": wallet})
+    (work / "order.pdf").write_bytes(pdf_with_text(ENGLISH_WARRANT))
+    sent_file = work / "sent.txt"
+    sent_file.touch()
+    users_file = work / "users.json"
+    users_file.write_text(json.dumps({"officers": officers, "pdf": str(work / "order.pdf"), "sent": str(sent_file)}))
+
+    root = Path(__file__).resolve().parent.parent
+    bin_dir = Path(sys.executable).parent
+    server = subprocess.Popen(  # noqa: S603  (our own gunicorn, fixed arguments)
+        [str(bin_dir / "gunicorn"), "leors.wsgi", "-c", str(root / "benchmarks" / "gunicorn.conf.py"),
+         "--bind", f"127.0.0.1:{P4_PORT}"],
+        cwd=root, stdout=(work / "gunicorn.log").open("w"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{P4_PORT}/healthz", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"gunicorn did not start: see {work / 'gunicorn.log'}") from None
+                time.sleep(0.5)
+        time.sleep(3)  # every worker up and warm (gunicorn.conf.py loads the language detector)
+        locust = subprocess.run(  # noqa: S603  (the benchmark's own locust, fixed arguments)
+            [os.environ.get("BENCH_LOCUST", str(bin_dir / "locust")), "-f", str(root / "benchmarks" / "locustfile.py"),
+             "--headless",
+             "-u", str(P4_OFFICERS), "-r", "25", "-t", f"{seconds}s", "--host", f"http://127.0.0.1:{P4_PORT}",
+             "--csv", str(work / "p4"), "--only-summary", "--stop-timeout", "10", "--loglevel", "WARNING"],
+            cwd=root, env={**os.environ, "P4_USERS": str(users_file), "P4_RUN": run_tag},
+            capture_output=True, text=True, timeout=seconds + 120, check=False)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    print(locust.stdout[-3000:], locust.stderr[-3000:], sep="\n")
+
+    with (work / "p4_stats.csv").open() as stats_file:
+        stats = {row["Name"]: row for row in csv.DictReader(stats_file)}
+    total = stats["Aggregated"]
+    requests, failures = int(total["Request Count"]), int(total["Failure Count"])
+    p95 = float(total["95%"])
+    # Duplicates and losses, from the database: every key answered with a case must be exactly one case.
+    answered: dict[str, set[str]] = {}
+    for line in sent_file.read_text().splitlines():
+        _user, key, location = line.split(" ", 2)
+        answered.setdefault(key, set()).add(location)
+    created = Counter(Case.objects.filter(title__startswith=run_tag).values_list("submission_key", flat=True))
+    duplicates = sum(count - 1 for count in created.values() if count > 1) + sum(
+        1 for locations in answered.values() if len(locations) > 1)
+    lost = sum(1 for key in answered if key not in created)
+    report.data["p4"] = {"requests": requests, "failures": failures, "p95_ms": p95, "duplicates": duplicates,
+                         "lost": lost, "submissions": len(answered), "cases_created": sum(created.values()),
+                         "per_page": {name: {"count": int(row["Request Count"]), "p50": float(row["50%"]),
+                                             "p95": float(row["95%"]), "failures": int(row["Failure Count"])}
+                                      for name, row in stats.items()},
+                         "requests_per_second": float(total["Requests/s"]), "work_dir": str(work)}
+    for name, row in stats.items():
+        if name != "Aggregated":
+            report.add(Row(f"P4 {name} p95 ({row['Request Count']} requests)", float(row["95%"]), float(row["50%"]),
+                           "ms", "info (baseline: its p50)", None))
+    report.add(Row(f"P4 errors of {requests:,} requests", failures, requests, "", "0", failures == 0))
+    report.add(Row(f"P4 duplicates (of {len(answered)} requests sent, {sum(created.values())} cases)", duplicates,
+                   max(1, len(answered)), "", "0", duplicates == 0 and lost == 0, f"lost: {lost}"))
+    report.add(Row("P4 p95 of every request", p95, float(total["50%"]), "ms", "<= 250 ms", p95 <= 250,
+                   f"{float(total['Requests/s']):.1f} requests/s; baseline: the median"))
+
+
 # --- main -------------------------------------------------------------------------------------------
 
 def main() -> int:
@@ -416,7 +523,7 @@ def main() -> int:
     parser.add_argument("--due", type=int, default=None, help="freezes made due for P2 (default: 10%% of cases)")
     parser.add_argument("--sweep-cap", type=float, default=float(os.environ.get("BENCH_SWEEP_CAP", "120")),
                         help="stop lifting due freezes after this many seconds and project the rate")
-    parser.add_argument("--only", default="p1,p2,p3")
+    parser.add_argument("--only", default="p1,p2,p3,p4")
     args = parser.parse_args()
     setup()
     from django.db import connection
@@ -440,6 +547,8 @@ def main() -> int:
         p1_pages(report, users, args.repeat)
     if "p3" in only:
         p3_intake(report)
+    if "p4" in only:  # adds cases (tagged P4-<time>)
+        p4_load(report)
     if "p2" in only:  # last: it changes the database (lifts freezes)
         p2_sweeps(report, due=args.due or max(1, counts["cases"] // 10), cap_seconds=args.sweep_cap)
 
@@ -450,7 +559,7 @@ def main() -> int:
         print(f"  {row.measure:<70} {row.value:>8.2f}{row.unit:<2} {row.baseline:>8.2f}{row.unit:<2} "
               f"{row.ratio:>7.2f}x  {row.target:<16} {status}")
     RESULTS.mkdir(exist_ok=True)
-    name = args.scale if only == {"p1", "p2", "p3"} else f"{args.scale}-{'-'.join(sorted(only))}"
+    name = args.scale if only == {"p1", "p2", "p3", "p4"} else f"{args.scale}-{'-'.join(sorted(only))}"
     (RESULTS / f"{name}.json").write_text(json.dumps(
         {"scale": args.scale, "rows": [{**asdict(r), "ratio": r.ratio} for r in report.rows], "data": report.data},
         indent=2, default=str))

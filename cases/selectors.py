@@ -26,7 +26,7 @@ from cases.models import (
 )
 from leors.core.audit import audit_history_for
 from leors.core.models import AuditEvent
-from leors.core.permissions import access_denied, objects_for_direct, user_may
+from leors.core.permissions import access_denied, objects_for_direct, user_holds_object_perm, user_may
 
 PERM_VIEW_CASE = "cases.view_case"
 # Asked for an internal note's attachment or an unreleased production: staff-only even on a visible case.
@@ -63,27 +63,37 @@ OFFICER_TIMELINE = {
 def case_list_for(*, user: Any) -> QuerySet[Case]:
     """Every case for legal leads and auditors; otherwise the cases the user holds view permission on
     (their own, shared with them, their agency's as a supervisor, assigned to them as a reviewer)."""
-    base = Case.objects.select_related("agency", "officer__user", "assigned_to")
-    if getattr(user, "is_authenticated", False) and user.is_active and user.is_staff and user.has_perm(
-            "cases.view_all_cases"):
-        return base
-    return objects_for_direct(user, PERM_VIEW_CASE, base, user_permissions=CaseUserObjectPermission,
+    if _may_see_every_case(user):
+        return _case_base()
+    return objects_for_direct(user, PERM_VIEW_CASE, _case_base(), user_permissions=CaseUserObjectPermission,
                               group_permissions=CaseGroupObjectPermission)
+
+
+def _case_base() -> QuerySet[Case]:
+    return Case.objects.select_related("agency", "officer__user", "assigned_to")
+
+
+def _may_see_every_case(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.is_active and user.is_staff
+                and user.has_perm("cases.view_all_cases"))
 
 
 def case_get_for(*, user: Any, reference: str | None = None, pk: int | None = None, perm: str | None = None) -> Case:
     """The case, if the user may see it (and, when `perm` is given, may do that to it); else 404.
 
     A case that exists but is refused is audited (once) before the 404; a missing one is not.
+    One case is read by its key, then checked: the same answer as `case_list_for`, whose visibility
+    it shares (`_may_see_every_case`, view permission held on the case), without listing every case
+    the user may see; the case's permissions read for it answer the later checks of the request.
     """
     lookup: dict[str, Any] = {"reference": reference} if reference is not None else {"pk": pk}
-    case = case_list_for(user=user).filter(**lookup).first()
-    if case is not None and (perm is None or user_may(user, perm, case)):
+    case = _case_base().filter(**lookup).first()
+    if case is None:
+        raise Http404("No such case.")
+    visible = _may_see_every_case(user) or user_holds_object_perm(user, PERM_VIEW_CASE, case)
+    if visible and (perm is None or user_may(user, perm, case)):
         return case
-    # The 404 path: a second query tells "forbidden" from "missing", for the trail only.
-    existing = case or Case.objects.filter(**lookup).first()
-    if existing is not None:
-        access_denied(user=user, obj=existing, perm=perm or PERM_VIEW_CASE)
+    access_denied(user=user, obj=case, perm=perm or PERM_VIEW_CASE)
     raise Http404("No such case.")
 
 
@@ -121,15 +131,20 @@ def case_messages_for(*, user: Any, case: Case) -> QuerySet[CaseMessage]:
     return messages if user.is_staff else messages.filter(is_internal=False)
 
 
-def case_timeline_for_officer(*, case: Case) -> list[tuple[AuditEvent, str]]:
-    return [(event, OFFICER_TIMELINE[event.action]) for event in _case_events(case) if event.action in OFFICER_TIMELINE]
+def case_timeline_for_officer(*, case: Case, released: list[Production] | None = None) -> list[tuple[AuditEvent, str]]:
+    """What the officer's side sees of the trail; `released`: the case's released productions, when
+    the caller has read them already."""
+    return [(event, OFFICER_TIMELINE[event.action]) for event in _case_events(case, released)
+            if event.action in OFFICER_TIMELINE]
 
 
-def _case_events(case: Case) -> list[AuditEvent]:
+def _case_events(case: Case, released: list[Production] | None = None) -> list[AuditEvent]:
     events = audit_history_for(case)
     # Downloads of released productions by the officers' side only: staff opening a file before
     # release is nothing the officer should see.
-    production_ids = [str(pk) for pk in case.productions.filter(released_at__isnull=False).values_list("pk", flat=True)]
+    if released is None:
+        released = list(case.productions.filter(released_at__isnull=False))
+    production_ids = [str(production.pk) for production in released if production.released_at is not None]
     if production_ids:
         events += list(AuditEvent.objects.filter(object_type="cases.production", object_id__in=production_ids)
                        .exclude(actor__is_staff=True))

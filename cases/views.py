@@ -361,6 +361,8 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
     if case.status == Case.Status.INFORMATION_REQUESTED:
         open_question = next((message for message in reversed(case_messages) if message.is_question), None)
     deadlines = _deadlines(case, now)
+    productions = list(selectors.productions_for(user=user, case=case))
+    is_recovery = case.request_type == RequestType.ASSET_RECOVERY
     freeze = deadlines.get("freeze")
     # R8: withdrawing the order of a freeze in force lifts it (the service allows it on a fulfilled case).
     withdraws_freeze = freeze is not None and deadlines["freeze_in_force"] and case.status == Case.Status.FULFILLED
@@ -371,24 +373,23 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
         "subjects": case.subjects.all(),
         # Message attachments are listed with their (non-internal) message, not here.
         "documents": case.documents.exclude(role=CaseDocument.Role.ATTACHMENT).select_related("translation_of"),
-        "timeline": selectors.case_timeline_for_officer(case=case),
+        "timeline": selectors.case_timeline_for_officer(case=case, released=productions),
         "case_messages": case_messages,
         "open_question": open_question,
-        "productions": selectors.productions_for(user=user, case=case),
+        "productions": productions,
         "is_decided": case.decided_at is not None,
         "can_message": can_respond and is_open_for_messages,
         "can_withdraw": can_respond and (case.status in Case.WITHDRAWABLE_STATUSES or withdraws_freeze),
         "withdraws_freeze": withdraws_freeze,
-        "can_share": user.has_perm("cases.share_case", case),
+        "can_share": selectors.user_may(user, "cases.share_case", case),
         "message_form": forms.get("message_form") or MessageForm(),
         "share_form": forms.get("share_form") or ShareForm(),
         "withdraw_error": forms.get("withdraw_error", ""),
         # R9: what the officer sees of a recovery: the verified officials, the instructions to
         # acknowledge, and the recorded return.
-        "recovery_officials": [o for o in case.recovery_officials.all() if o.is_verified],
-        "recovery_instructions": getattr(case, "recovery_instructions", None)
-        if case.request_type == RequestType.ASSET_RECOVERY else None,
-        "asset_return": getattr(case, "asset_return", None) if case.request_type == RequestType.ASSET_RECOVERY else None,
+        "recovery_officials": [o for o in case.recovery_officials.all() if o.is_verified] if is_recovery else [],
+        "recovery_instructions": getattr(case, "recovery_instructions", None) if is_recovery else None,
+        "asset_return": getattr(case, "asset_return", None) if is_recovery else None,
         "can_acknowledge": can_respond,
         "acknowledge_error": forms.get("acknowledge_error", ""),
     }

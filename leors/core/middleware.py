@@ -91,6 +91,7 @@ class UserTimeZoneMiddleware:
 # Session keys of SessionTimeoutMiddleware (POSIX seconds, UTC).
 SESSION_AUTHENTICATED_AT = "leors_authenticated_at"
 SESSION_LAST_ACTIVITY_AT = "leors_last_activity_at"
+SESSION_ACTIVITY_RESOLUTION_SECONDS = 30
 SESSION_TIMED_OUT_MESSAGE = "Your session has ended after a period of inactivity or because it was open too long. Please sign in again."
 
 
@@ -116,7 +117,11 @@ class SessionTimeoutMiddleware:
             # Only set when missing: a sign-in with another account flushes the session first
             # (django.contrib.auth.login), and an expired one is flushed above, so no stale time survives.
             request.session.setdefault(SESSION_AUTHENTICATED_AT, now)
-            request.session[SESSION_LAST_ACTIVITY_AT] = now
+            # Written at most every SESSION_ACTIVITY_RESOLUTION_SECONDS: the idle limit is minutes
+            # long, and a session row updated on every request is a write per page view.
+            last = request.session.get(SESSION_LAST_ACTIVITY_AT)
+            if last is None or now - last >= SESSION_ACTIVITY_RESOLUTION_SECONDS:
+                request.session[SESSION_LAST_ACTIVITY_AT] = now
         return response
 
 

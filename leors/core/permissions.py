@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from allauth.core import context as allauth_context
 from django.db import transaction
 from django.db.models import Model, QuerySet
-from guardian.shortcuts import get_objects_for_user
+from guardian.shortcuts import get_group_perms, get_objects_for_user, get_user_perms
 
 from leors.core.audit import Actor, audit_record
 
@@ -27,7 +27,28 @@ def user_may(user: Any, perm: str, obj: Any) -> bool:
     Never ask it for a view permission: reviewers hold `view_*` model-wide only so that the admin
     shows the model; which objects they see is decided by the `*_list_for` selectors.
     """
-    return bool(user.is_active and (user.has_perm(perm) or user.has_perm(perm, obj)))
+    return bool(user.is_active and (user.has_perm(perm) or user_holds_object_perm(user, perm, obj)))
+
+
+def user_holds_object_perm(user: Any, perm: str, obj: Model) -> bool:
+    """`user` holds `perm` on this one object, directly or through a group (no global permission,
+    no superuser shortcut).
+
+    The object's permissions are read once per user object — that is, once per request, where
+    `request.user` is a new object each time — in two indexed queries (guardian's user and group
+    permissions of the object), and every later question about the same object is answered from
+    them. A grant or revocation takes effect from the next request.
+    """
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    app_label, codename = perm.split(".", 1)
+    if obj._meta.app_label != app_label:
+        return False
+    cache = user.__dict__.setdefault("_leors_object_perms", {})
+    key = (obj._meta.label_lower, obj.pk)
+    if key not in cache:
+        cache[key] = frozenset(get_user_perms(user, obj)) | frozenset(get_group_perms(user, obj))
+    return codename in cache[key]
 
 
 def objects_for(user: Any, perm: str, queryset: QuerySet[M]) -> QuerySet[M]:

@@ -210,6 +210,28 @@ def test_r12_idle_timeout_one_second_before_and_after(officer_user: User, settin
         assert not user_of(client_with_session(session_key)).is_authenticated
 
 
+def test_r12_activity_is_written_to_the_session_at_most_every_30_seconds(officer_user: User) -> None:
+    """A page view is not a write: the idle clock is minutes long, so the session row is updated
+    when the last recorded activity is 30 seconds old or more (benchmarks P1, P4)."""
+    cases_list = reverse("cases:list")
+    with time_machine.travel(T0, tick=False) as traveller:
+        client = Client()
+        sign_in(client, officer_user)
+        session_key = client.cookies[SESSION_COOKIE].value
+
+        def stored() -> str:
+            return Session.objects.get(session_key=session_key).session_data
+
+        client.get(cases_list)
+        before = stored()
+        traveller.shift(timedelta(seconds=29))
+        assert client.get(cases_list).status_code == 200
+        assert stored() == before  # nothing written
+        traveller.shift(timedelta(seconds=2))
+        assert client.get(cases_list).status_code == 200
+        assert stored() != before  # the activity moved on
+
+
 def test_r12_absolute_timeout_one_second_before_and_after(officer_user: User, settings: Any) -> None:
     assert settings.LEORS_SESSION_ABSOLUTE_HOURS == 12
     absolute = timedelta(hours=12)
