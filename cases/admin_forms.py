@@ -19,29 +19,13 @@ from cases.models import Approval, Case, CaseDocument, ConfirmationMethod, Freez
 from cases.services.clocks import FreezeActivation
 from cases.services.recovery import Confirmation
 from cases.services.review import ReviewChecklist
-from leors.access.models import User
-from leors.access.services import GROUP_LEGAL_LEAD, GROUP_LEGAL_REVIEWER
+from leors.access.admin_forms import ReviewerAssignForm
 
 TEXTAREA = {"rows": 6, "cols": 80}
 
 
-class CaseAssignForm(forms.Form):
-    reviewer = forms.ModelChoiceField(
-        queryset=User.objects.none(),
-        label="Assign to",
-        help_text="A legal reviewer or lead. The previous assignee loses access to this case.",
-    )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Only the people the service accepts are offered; the service still checks (it is the rule).
-        self.fields["reviewer"].queryset = (  # type: ignore[attr-defined]
-            User.objects.filter(
-                is_active=True, is_staff=True, groups__name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]
-            )
-            .distinct()
-            .order_by("email")
-        )
+class CaseAssignForm(ReviewerAssignForm):
+    assigned_what = "case"
 
 
 class CaseChecklistForm(forms.Form):

@@ -364,8 +364,10 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
     productions = list(selectors.productions_for(user=user, case=case))
     is_recovery = case.request_type == RequestType.ASSET_RECOVERY
     freeze = deadlines.get("freeze")
-    # R8: withdrawing the order of a freeze in force lifts it (the service allows it on a fulfilled case).
-    withdraws_freeze = freeze is not None and deadlines["freeze_in_force"] and case.status == Case.Status.FULFILLED
+    # R8: withdrawing the order of a freeze in force asks the legal team to lift it (they do, after
+    # checking with the agency); which statuses allow a withdrawal is the service's rule.
+    own_freeze_in_force = freeze is not None and deadlines["freeze_in_force"]
+    withdraws_freeze = own_freeze_in_force and case.status == Case.Status.FULFILLED
     return {
         **deadlines,
         "case": case,
@@ -379,7 +381,8 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
         "productions": productions,
         "is_decided": case.decided_at is not None,
         "can_message": can_respond and is_open_for_messages,
-        "can_withdraw": can_respond and (case.status in Case.WITHDRAWABLE_STATUSES or withdraws_freeze),
+        "can_withdraw": can_respond and case.status in correspondence.case_withdrawable_from(
+            freeze_in_force=own_freeze_in_force),
         "withdraws_freeze": withdraws_freeze,
         "can_share": selectors.user_may(user, "cases.share_case", case),
         "message_form": forms.get("message_form") or MessageForm(),

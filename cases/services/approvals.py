@@ -12,13 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from cases.models import Approval, Case, Production
 from cases.services.common import require_staff, staff_case_path
-from leors.access.services import GROUP_LEGAL_LEAD, GROUP_LEGAL_REVIEWER
+from leors.access.services import legal_team
 from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
 from leors.core.outbox import email_enqueue
@@ -59,8 +58,7 @@ def approval_request(*, case: Case, action: str, actor: Actor, now: datetime, ta
                                                requested_by=user, requested_at=now)
             audit_record(actor=actor, action="approval.requested", obj=case, now=now,
                          changes={"approval": approval.pk, "action": action, "target": target_id, "params": params})
-            reviewers = Group.objects.filter(name__in=[GROUP_LEGAL_LEAD, GROUP_LEGAL_REVIEWER])
-            for person in {u for group in reviewers for u in group.user_set.filter(is_active=True)} - {user}:
+            for person in legal_team().exclude(pk=user.pk):
                 if person.has_perm("cases.review_case") or person.has_perm("cases.review_case", case):
                     email_enqueue(key=f"approval:{approval.pk}:{person.pk}", to=person.email,
                                   template="staff_approval_needed", reference=case.reference,

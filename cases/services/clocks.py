@@ -26,7 +26,7 @@ from django.urls import reverse
 from cases.models import Case, Freeze, PreservationHold, Reminder, RequestType
 from cases.models.clocks import pending_extension, pending_further_order
 from cases.selectors import exchange_subjects
-from cases.services.common import case_transition, officer_case_path, require_staff, staff_case_path
+from cases.services.common import case_transition, officer_update_email, require_staff, staff_case_path
 from leors import policy
 from leors.access.models import AccessApplication
 from leors.access.services import GROUP_LEGAL_LEAD
@@ -48,8 +48,7 @@ def _restriction_data(*, kind: str, restriction_id: int, case: Case, starts_at: 
 
 
 def _officer_email(case: Case, *, what: str, now: datetime) -> Email:
-    return Email(key=f"clock:{case.pk}:{what}:{now.isoformat()}", to=case.submitted_by.email, template="case_update",
-                 reference=case.reference, link_path=officer_case_path(case))
+    return officer_update_email(case, cause="clock", what=what, now=now)
 
 
 def _reviewer_emails(case: Case, *, what: str, now: datetime) -> list[Email]:

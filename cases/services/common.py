@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +13,7 @@ from cases.models import Case
 from leors.access.models import User
 from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
+from leors.core.outbox import Email
 from leors.core.permissions import user_may
 from leors.core.transitions import status_claim
 
@@ -35,6 +37,13 @@ def require_staff(actor: Actor, case: Case, perm: str = PERM_REVIEW) -> User:
     if not user_may(user, perm, case):
         raise ActionRefused("You are not the reviewer of this case.")
     return user
+
+
+def officer_update_email(case: Case, *, cause: str, what: str, now: datetime) -> Email:
+    """The e-mail telling the officer who sent `case` that it changed (reference, link and code only,
+    R12); `cause:case:what:now` keys it, so one change is told once."""
+    return Email(key=f"{cause}:{case.pk}:{what}:{now.isoformat()}", to=case.submitted_by.email,
+                 template="case_update", reference=case.reference, link_path=officer_case_path(case))
 
 
 def officer_case_path(case: Case) -> str:

@@ -19,6 +19,7 @@ from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
 from leors.core.files import LEGAL_DOCUMENT_TYPES, file_inspect, file_store, files_kept_only_if_committed
 from leors.core.outbox import email_enqueue
+from leors.core.permissions import user_may
 
 Status = Case.Status
 
@@ -113,6 +114,12 @@ def _reviewers_of(case: Case) -> list[User]:
     return [person for person in people if person is not None]
 
 
+def case_withdrawable_from(*, freeze_in_force: bool) -> tuple[str, ...]:
+    """The statuses from which an officer may withdraw a case: an open request, or a fulfilled freeze
+    request whose freeze is still in force (the withdrawal then asks the legal team to lift it, R8)."""
+    return Case.WITHDRAWABLE_STATUSES + ((Status.FULFILLED,) if freeze_in_force else ())
+
+
 def case_withdraw(*, case: Case, actor: Actor, now: datetime) -> Case:
     """The officer withdraws the request. An open request simply ends; for a freeze already in force
     the withdrawal is recorded and the legal team told, who lift it (R8: early lift on withdrawal);
@@ -120,14 +127,15 @@ def case_withdraw(*, case: Case, actor: Actor, now: datetime) -> Case:
     from cases.models import Freeze, RequestType
     from cases.services import clocks
 
-    if actor.user is None or not actor.user.has_perm("cases.respond_case", case):
+    if actor.user is None or not user_may(actor.user, "cases.respond_case", case):
         raise ActionRefused("Only the officers of this case can withdraw it.")
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
-        # A freeze past its end that no sweep has lifted yet has ended; the sweep records it as expired.
-        active_freeze = Freeze.objects.filter(case=locked, status=Freeze.Status.ACTIVE, expires_at__gt=now).first()
-        allowed = Case.WITHDRAWABLE_STATUSES + ((Status.FULFILLED,) if active_freeze else ())
-        case_transition(locked, allowed_from=allowed, to=Status.WITHDRAWN,
+        # In force as everywhere else: a freeze past its end that no sweep has lifted yet has ended (the
+        # sweep records it as expired) unless a further order accepted in time keeps it.
+        active_freeze = Freeze.objects.filter(case=locked).in_force(now).first()
+        case_transition(locked, allowed_from=case_withdrawable_from(freeze_in_force=active_freeze is not None),
+                        to=Status.WITHDRAWN,
                         refusal="This case can no longer be withdrawn.", closed_at=now)
         audit_record(actor=actor, action="case.withdrawn", obj=locked, changes={"status": Status.WITHDRAWN}, now=now)
         if active_freeze is not None:
@@ -150,7 +158,7 @@ def case_withdraw(*, case: Case, actor: Actor, now: datetime) -> Case:
 
 def case_share(*, case: Case, colleague_email: str, actor: Actor, now: datetime) -> User:
     """An officer shares the case with a named colleague of the same agency (view and respond)."""
-    if actor.user is None or not actor.user.has_perm("cases.share_case", case):
+    if actor.user is None or not user_may(actor.user, "cases.share_case", case):
         raise ActionRefused("Only the officer who made the request can share it.")
     colleague = Officer.objects.select_related("user").filter(
         user__email=colleague_email.strip().lower(), agency_id=case.agency_id).first()

