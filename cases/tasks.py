@@ -10,7 +10,17 @@ from cases.services import clocks
 
 @shared_task(name="cases.tasks.clocks_sweep", acks_late=True)
 def clocks_sweep() -> list[int]:
-    return list(clocks.clocks_sweep(now=timezone.now()))
+    now = timezone.now()
+    # After downtime, many freezes may be due at once: other worker processes help lift them
+    # (their claims skip the rows this one holds, so no freeze is lifted twice).
+    for _ in range(clocks.freezes_lift_helpers_wanted(now=now)):
+        freezes_lift_due.delay()
+    return list(clocks.clocks_sweep(now=now))
+
+
+@shared_task(name="cases.tasks.freezes_lift_due", acks_late=True)
+def freezes_lift_due() -> int:
+    return clocks.freezes_lift_due(now=timezone.now())
 
 
 @shared_task(name="cases.tasks.access_review_digest", acks_late=True)

@@ -263,6 +263,9 @@ LEORS_LANGUAGE_MIN_CONFIDENCE = env_int("LEORS_LANGUAGE_MIN_CONFIDENCE_PERCENT",
 LEORS_SWEEP_INTERVAL_SECONDS = env_int("LEORS_SWEEP_INTERVAL_SECONDS", 60, minimum=1)
 # Clocks a sweep claims and changes in one transaction (the audit chain's lock is held for one batch).
 LEORS_SWEEP_BATCH_SIZE = env_int("LEORS_SWEEP_BATCH_SIZE", 500, minimum=1)
+# Worker processes that lift a backlog of due freezes together (more than one batch due, e.g. after
+# downtime); give the worker at least this --concurrency.
+LEORS_SWEEP_WORKERS = env_int("LEORS_SWEEP_WORKERS", 2, minimum=1)
 LEORS_DIGEST_HOUR_UTC = env_int("LEORS_DIGEST_HOUR_UTC", 6, minimum=0)
 LEORS_FEED_PAGE_SIZE = env_int("LEORS_FEED_PAGE_SIZE", 100, minimum=1)
 # The exchange platform's endpoint for signed webhooks (empty: no webhooks are queued).

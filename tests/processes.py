@@ -18,18 +18,18 @@ def suite_database_url() -> str:
 
 
 @contextmanager
-def celery_processes(workdir: Path, *, beat: bool = False, **extra_env: str) -> Iterator[Path]:
-    """Start `celery worker` (and `celery beat`) as separate processes; stop them on exit.
+def celery_processes(workdir: Path, *, beat: bool = False, workers: int = 1, **extra_env: str) -> Iterator[Path]:
+    """Start `workers` `celery worker` processes (and `celery beat`); stop them on exit.
 
-    Yields the directory of their logs. The broker queue is purged first, so tasks queued by
-    earlier tests (for rows that no longer exist) do not slow this one down.
+    Yields the directory of their logs (celery-<n>.log; beat's is the last). The broker queue is
+    purged first, so tasks queued by earlier tests (for rows that no longer exist) do not slow this one down.
     """
     env = {**os.environ, "DATABASE_URL": suite_database_url(), "LEORS_VAR_DIR": str(workdir / "var"), **extra_env}
     celery = [sys.executable, "-m", "celery", "-A", "leors"]
     subprocess.run([*celery, "purge", "-f"], cwd=settings.BASE_DIR, env=env, check=True,  # noqa: S603
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
     commands = [[*celery, "worker", "--pool=solo", "--loglevel=INFO", "--without-heartbeat", "--without-gossip",
-                 "--without-mingle"]]
+                 "--without-mingle", f"--hostname=worker{index}@%h"] for index in range(workers)]
     if beat:
         commands.append([*celery, "beat", "--loglevel=INFO", "--schedule", str(workdir / "beat-schedule")])
     logs, processes = [], []

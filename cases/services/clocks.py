@@ -345,12 +345,26 @@ def freeze_lift_for_return(*, freeze: Freeze, recovery: Case, actor: Actor, now:
               note=f"Assets returned under the court order of {recovery.reference}.")
 
 
+def _freezes_due(now: datetime) -> QuerySet[Freeze]:
+    # A further order accepted before the end keeps the freeze until its activation extends it.
+    return Freeze.objects.filter(status=Freeze.Status.ACTIVE, expires_at__lte=now).exclude(pending_further_order())
+
+
 def freezes_lift_due(*, now: datetime) -> int:
     """R8: every freeze whose period ended is lifted, once, with no one having to remember it."""
-    # A further order accepted before the end keeps the freeze until its activation extends it.
-    due = Freeze.objects.filter(status=Freeze.Status.ACTIVE, expires_at__lte=now).exclude(pending_further_order())
     return _sweep_batches(
-        due, lambda freezes: _lift(freezes, reason=Freeze.LiftReason.EXPIRED, note="", actor=SWEEP, user=None, now=now))
+        _freezes_due(now),
+        lambda freezes: _lift(freezes, reason=Freeze.LiftReason.EXPIRED, note="", actor=SWEEP, user=None, now=now))
+
+
+def freezes_lift_helpers_wanted(*, now: datetime) -> int:
+    """How many more sweeps should lift due freezes alongside this one: none unless more than a
+    batch is due (a backlog, e.g. after downtime), then LEORS_SWEEP_WORKERS - 1."""
+    helpers = settings.LEORS_SWEEP_WORKERS - 1
+    batch = settings.LEORS_SWEEP_BATCH_SIZE
+    if helpers < 1 or not _freezes_due(now).order_by("expires_at", "pk")[batch:batch + 1].exists():
+        return 0
+    return helpers
 
 
 # --- Reminders -----------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ class OutboxMessageAdmin(ReadOnlyModelAdmin):
     # The body and payload are not shown: an e-mail body carries the verification code of its
     # reference (R12), which no one but the recipient should read.
     list_display = (
-        "created_at", "subject", "recipient", "channel", "status", "attempts", "next_attempt_at", "sent_at", "last_error",
+        "created_at", "about", "recipient", "channel", "status", "attempts", "next_attempt_at", "sent_at", "last_error",
     )
     list_filter = ("status", "channel")
     search_fields = ("recipient", "subject", "key")
@@ -101,6 +101,13 @@ class OutboxMessageAdmin(ReadOnlyModelAdmin):
         "sent_at", "last_error",
     )
     readonly_fields = fields
+
+    @admin.display(description="Subject")
+    def about(self, message: OutboxMessage) -> str:
+        """The subject; for an e-mail not yet rendered (on its first delivery), what it will be about."""
+        if message.subject or message.channel != OutboxMessage.Channel.EMAIL:
+            return message.subject
+        return f"({message.payload.get('template', '')}) {message.payload.get('reference', '')}"
 
 
 # Third-party admins would let a superuser edit, outside any service and audit, what LEORS

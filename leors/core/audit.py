@@ -20,6 +20,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 
+from leors.core.bulk import rows_insert
 from leors.core.models import AuditEvent
 
 if TYPE_CHECKING:
@@ -131,10 +132,11 @@ def audit_record(
 
 
 def audit_record_many(*, actor: Actor, entries: Sequence[AuditEntry], now: datetime | None = None) -> list[AuditEvent]:
-    """Append events in order, under one lock of the chain and in one INSERT (a sweep's batch).
+    """Append events in order, under one lock of the chain and in one COPY (a sweep's batch).
 
     Must run inside the transaction of the changes they record. The chain is the same as if each
-    event had been appended alone: each links to the one before it.
+    event had been appended alone: each links to the one before it. Only a single event is
+    returned with its id (see `rows_insert`).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must be called inside the transaction of the change it records")
@@ -163,8 +165,9 @@ def audit_record_many(*, actor: Actor, entries: Sequence[AuditEntry], now: datet
         )
         event.hash = prev_hash = _event_digest(prev_hash=event.prev_hash, fields=_hashed_fields(event))
         events.append(event)
-    # One multi-row INSERT: PostgreSQL gives the rows their ids in this order, the chain's order.
-    return AuditEvent.objects.bulk_create(events)
+    # One COPY: PostgreSQL gives the rows their ids in this order, the chain's order.
+    rows_insert(AuditEvent, events)
+    return events
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 `email_enqueue` writes the message in the caller's transaction and asks for delivery on commit;
 if the broker is down, the minute sweep `outbox_deliver_due` delivers it later. Delivery locks the
-row, so concurrent workers never send one message twice.
+row, so concurrent workers never send one message twice, and renders a queued e-mail on its first
+attempt, with its verification code.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import get_template
 
 from leors import policy
+from leors.core.bulk import rows_insert
 from leors.core.models import IssuedReference, OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -97,37 +98,39 @@ def email_enqueue(
 def emails_enqueue(emails: Sequence[Email], *, now: datetime) -> list[OutboxMessage]:
     """Queue e-mails in the caller's transaction, in a few queries however many (a sweep's batch).
 
-    Each gets its own verification code. Returns the message of each e-mail, in order; an e-mail
-    whose key was queued before is not queued again (its earlier message is returned).
+    Only what the e-mail is (template, reference, link) is stored; it is rendered, with a fresh
+    verification code, when it is first delivered (`_email_render`), so that a sweep lifting
+    thousands of freezes writes rows and nothing more. Returns the message of each e-mail, in
+    order; an e-mail whose key was queued before is not queued again (its earlier message is returned).
     """
     _require_transaction("email_enqueue")
     existing = outbox_existing([email.key for email in emails])
-    fresh = list({email.key: email for email in emails if email.key not in existing}.values())
-    codes = [_code_new() for _ in fresh]
-    IssuedReference.objects.bulk_create([
-        IssuedReference(reference=email.reference, code_digest=_code_digest(raw), purpose=email.template,
-                        issued_at=now) for email, raw in zip(fresh, codes, strict=True)])
-    messages = []
-    templates: dict[str, Any] = {}  # each template looked up once per call, rendered per e-mail
-    for email, raw in zip(fresh, codes, strict=True):
-        context = {
-            "reference": email.reference,
-            "link": portal_url(email.link_path),
-            "code": _code_format(raw),
-            "verify_link": portal_url("/verify/"),
-            "never_ask_notice": policy.NEVER_ASK_NOTICE,
-        }
-        subject, body = (_template(templates, f"emails/{email.template}{suffix}.txt").render(context)
-                         for suffix in ("_subject", ""))
-        messages.append(_email_message(key=email.key, to=email.to, subject=subject, body=body, now=now))
-    written = {message.key: message for message in outbox_write(messages)}
+    fresh = {email.key: OutboxMessage(
+        key=email.key, channel=OutboxMessage.Channel.EMAIL, recipient=email.to, created_at=now, next_attempt_at=now,
+        payload={"template": email.template, "reference": email.reference, "link_path": email.link_path},
+    ) for email in emails if email.key not in existing}
+    written = {message.key: message for message in outbox_write(list(fresh.values()))}
     return [existing.get(email.key) or written[email.key] for email in emails]
 
 
-def _template(cache: dict[str, Any], name: str) -> Any:
-    if name not in cache:
-        cache[name] = get_template(name)
-    return cache[name]
+def _email_render(message: OutboxMessage, *, now: datetime) -> None:
+    """Render a queued e-mail on its first delivery attempt: a verification code is issued for its
+    reference (R12) and the subject and body are kept on the row, so that a retry sends the same."""
+    if message.body or "template" not in message.payload:
+        return  # rendered before (or written rendered)
+    template, reference = message.payload["template"], message.payload["reference"]
+    raw = _code_new()
+    context = {
+        "reference": reference,
+        "link": portal_url(message.payload["link_path"]),
+        "code": _code_format(raw),
+        "verify_link": portal_url("/verify/"),
+        "never_ask_notice": policy.NEVER_ASK_NOTICE,
+    }
+    subject, body = (get_template(f"emails/{template}{suffix}.txt").render(context) for suffix in ("_subject", ""))
+    IssuedReference.objects.create(reference=reference, code_digest=_code_digest(raw), purpose=template, issued_at=now)
+    message.subject, message.body = _subject_line(subject), body
+    message.save(update_fields=["subject", "body"])
 
 
 def outbox_email_write(*, key: str, to: str, subject: str, body: str, now: datetime) -> OutboxMessage:
@@ -141,7 +144,11 @@ def outbox_email_write(*, key: str, to: str, subject: str, body: str, now: datet
 
 def _email_message(*, key: str, to: str, subject: str, body: str, now: datetime) -> OutboxMessage:
     return OutboxMessage(key=key, channel=OutboxMessage.Channel.EMAIL, recipient=to,
-                         subject=" ".join(subject.split())[:200], body=body, created_at=now, next_attempt_at=now)
+                         subject=_subject_line(subject), body=body, created_at=now, next_attempt_at=now)
+
+
+def _subject_line(subject: str) -> str:
+    return " ".join(subject.split())[:200]
 
 
 def _require_transaction(what: str) -> None:
@@ -154,7 +161,7 @@ def outbox_existing(keys: Sequence[str]) -> dict[str, OutboxMessage]:
 
 
 def outbox_write(messages: Sequence[OutboxMessage]) -> list[OutboxMessage]:
-    """Insert outbox messages whose keys were not queued before, in one INSERT; deliver after commit.
+    """Insert outbox messages whose keys were not queued before, in one COPY; deliver after commit.
 
     Returns each message as stored: if another transaction queued the same key meanwhile, its
     message (which it delivers) instead of a second one.
@@ -163,8 +170,13 @@ def outbox_write(messages: Sequence[OutboxMessage]) -> list[OutboxMessage]:
         return []
     try:
         with transaction.atomic():  # a savepoint: a concurrent duplicate key must not spoil the caller
-            written = OutboxMessage.objects.bulk_create(messages)
-        fresh = written
+            rows_insert(OutboxMessage, messages)
+        if messages[0].pk is None:  # a COPY does not return the ids
+            ids = dict(OutboxMessage.objects.filter(key__in=[message.key for message in messages])
+                       .values_list("key", "pk"))
+            for message in messages:
+                message.pk = ids[message.key]
+        written = fresh = list(messages)
     except IntegrityError:
         written, fresh = [], []
         for message in messages:
@@ -194,8 +206,9 @@ def schedule_delivery(message_ids: list[int]) -> None:
         logger.warning("Broker unavailable; outbox messages %s left for the sweep", message_ids[:20], exc_info=True)
 
 
-def _send(message: OutboxMessage) -> None:
+def _send(message: OutboxMessage, *, now: datetime) -> None:
     if message.channel == OutboxMessage.Channel.EMAIL:
+        _email_render(message, now=now)
         EmailMessage(
             subject=message.subject,
             body=message.body,
@@ -227,7 +240,7 @@ def outbox_deliver(*, message_id: int, now: datetime) -> bool:
             return False
         message.attempts += 1
         try:
-            _send(message)
+            _send(message, now=now)
         except Exception as error:
             message.last_error = f"{type(error).__name__}: {error}"[:2000]
             if message.attempts >= policy.outbox_max_attempts():

@@ -1,7 +1,7 @@
 """R7/R8 at volume: the sweeps work in set-based batches (benchmarks P2), and stay exactly-once.
 
 A batch is claimed under row locks, changed with one UPDATE, and its audit events, webhooks and
-e-mails are written with one INSERT each; so the number of queries grows with the batches, not
+e-mails are written with one COPY each; so the number of queries grows with the batches, not
 with the clocks. The chain of the audit trail is the same as if each event had been written alone.
 """
 
@@ -20,7 +20,7 @@ from cases.models import Freeze, PreservationHold
 from cases.services import clocks
 from leors.core.audit import audit_chain_verify
 from leors.core.models import AuditEvent, IssuedReference, OutboxMessage
-from leors.core.outbox import reference_check
+from leors.core.outbox import outbox_deliver, reference_check
 from tests.cases.clock_cast import T0, ClockCast
 
 DAY = timedelta(days=1)
@@ -58,7 +58,9 @@ def test_r8_a_backlog_of_freezes_is_lifted_with_queries_per_batch_not_per_freeze
         assert officer_mail.recipient == cast.officer.user.email
         assert OutboxMessage.objects.filter(key__startswith=f"clock-staff:{freeze.case_id}:freeze-lifted",
                                             recipient=cast.reviewer.email).count() == 1
-        # Each e-mail carries its own code, and /verify/ knows it (R12).
+        # Each e-mail carries its own code, issued when it is delivered, and /verify/ knows it (R12).
+        assert outbox_deliver(message_id=officer_mail.pk, now=timezone.now())
+        officer_mail.refresh_from_db()
         code = officer_mail.body.split("Verification code: ")[1].split()[0]
         assert reference_check(reference=freeze.case.reference, code=code) is not None
     assert audit_chain_verify() is None  # the batch's events link one to the next
@@ -110,3 +112,20 @@ def test_r7_holds_due_together_lapse_in_one_batch_each_exactly_once() -> None:
         assert AuditEvent.objects.filter(action="hold.lapsed", object_id=str(hold.case_id)).count() == 1
         assert OutboxMessage.objects.filter(key__startswith=f"clock:{hold.case_id}:hold-lapsed").count() == 1
     assert audit_chain_verify() is None
+
+
+@pytest.mark.django_db
+def test_r8_a_backlog_of_due_freezes_asks_other_worker_processes_to_help(settings: Any) -> None:
+    settings.LEORS_SWEEP_BATCH_SIZE, settings.LEORS_SWEEP_WORKERS = 2, 3
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        for days in (5, 5, 8):
+            cast.freeze(days)
+        traveller.move_to(T0 + 4 * DAY)
+        assert clocks.freezes_lift_helpers_wanted(now=timezone.now()) == 0  # nothing due
+        traveller.move_to(T0 + 6 * DAY)
+        assert clocks.freezes_lift_helpers_wanted(now=timezone.now()) == 0  # one batch: one sweep is enough
+        traveller.move_to(T0 + 9 * DAY)
+        assert clocks.freezes_lift_helpers_wanted(now=timezone.now()) == 2  # more than a batch: the other two help
+        settings.LEORS_SWEEP_WORKERS = 1
+        assert clocks.freezes_lift_helpers_wanted(now=timezone.now()) == 0  # no other process to ask

@@ -5,6 +5,7 @@ webhook reaches an HTTP receiver standing in for the exchange platform."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from datetime import timedelta
@@ -13,13 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from django.utils import timezone
 
+from cases import tasks
 from cases.models import Freeze
 from cases.services import clocks, review
 from leors.core.audit import Actor
-from leors.core.models import OutboxMessage
+from leors.core.models import AuditEvent, OutboxMessage
 from leors.core.webhooks import webhook_signature_check
+from tests.cases.clock_cast import ClockCast
 from tests.documents import ENGLISH_WARRANT, pdf_with_text
 from tests.factories import approved_officer, document_input, four_eyes_activate, make_lead, submit_case
 from tests.processes import celery_processes
@@ -97,3 +101,28 @@ def test_r8_beat_and_worker_lift_a_freeze_at_its_end_and_tell_the_exchange(
     assert lifted["data"]["case"] == case.reference
     assert lifted["data"]["subjects"][0]["value"] == "0x52908400098527886e0f7030069857d2e4169ee7"
     assert not OutboxMessage.objects.filter(channel="webhook").exclude(status="sent").exists()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_r8_two_worker_processes_lift_a_backlog_of_due_freezes_each_once(settings: Any, tmp_path: Path) -> None:
+    settings.LEORS_EXCHANGE_WEBHOOK_URL = ""
+    # Five freezes whose ten days ended yesterday (LEORS was down): more than one batch of two.
+    with time_machine.travel(timezone.now() - timedelta(days=11), tick=False):
+        cast = ClockCast()
+        freezes = [cast.freeze(10) for _ in range(5)]
+
+    with celery_processes(tmp_path, workers=2, LEORS_SWEEP_BATCH_SIZE="2", LEORS_SWEEP_WORKERS="2",
+                          LEORS_EXCHANGE_WEBHOOK_URL=""):
+        tasks.clocks_sweep.delay()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and Freeze.objects.filter(status=Freeze.Status.ACTIVE).exists():
+            time.sleep(0.5)
+        logs = "".join(log.read_text() for log in sorted(tmp_path.glob("celery-*.log")))
+
+    assert not Freeze.objects.filter(status=Freeze.Status.ACTIVE).exists(), logs[-3000:]
+    # The helper the sweep asked for ran in a worker process (the solo pool of each runs one task at a time).
+    assert re.search(r"Task cases\.tasks\.freezes_lift_due\[[\w-]+\] succeeded", logs), logs[-3000:]
+    for freeze in freezes:
+        lifted = AuditEvent.objects.filter(action="freeze.lifted", object_id=str(freeze.case_id))
+        assert lifted.count() == 1, freeze  # each once, whichever process took it

@@ -65,9 +65,10 @@ def test_enqueue_is_idempotent_by_key(no_broker: list[int]) -> None:
     assert again.pk == first.pk and again.recipient == first.recipient
     assert other.pk != first.pk
     assert OutboxMessage.objects.count() == 2
-    assert IssuedReference.objects.count() == 2  # one code per message, none for the repeated enqueue
+    assert IssuedReference.objects.count() == 0  # an e-mail is rendered, with its code, when delivered
     assert outbox_deliver_due(now=NOW) == 2
     assert len(mail.outbox) == 2
+    assert IssuedReference.objects.count() == 2  # one code per message, none for the repeated enqueue
 
 
 @pytest.mark.django_db
@@ -159,12 +160,17 @@ def test_a_failing_backend_is_retried_with_backoff_then_delivers(no_broker: list
     message.refresh_from_db()
     assert message.attempts == 2
     assert message.next_attempt_at == NOW + timedelta(minutes=1) + timedelta(minutes=2)
+    rendered = message.body
+    assert "Verification code: " in rendered
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     assert outbox_deliver_due(now=NOW + timedelta(minutes=3)) == 1
     message.refresh_from_db()
     assert (message.status, message.attempts, message.last_error) == (OutboxMessage.Status.SENT, 3, "")
     assert len(mail.outbox) == 1
+    # Rendered once, on the first attempt: every retry sent the same message with the same one code.
+    assert mail.outbox[0].body == rendered
+    assert IssuedReference.objects.count() == 1
 
 
 @pytest.mark.django_db
