@@ -139,7 +139,7 @@ def holds_lapse_due(*, now: datetime) -> int:
 
 
 def _lapse(holds: list[PreservationHold], *, now: datetime) -> None:
-    """Lapse a batch of claimed holds: one UPDATE, one INSERT each of events, webhooks and e-mails."""
+    """Lapse a batch of claimed holds: one UPDATE, one COPY each of events, webhooks and e-mails."""
     PreservationHold.objects.filter(pk__in=[hold.pk for hold in holds]).update(
         status=PreservationHold.Status.LAPSED, lapsed_at=now)
     emails: list[Email] = []
@@ -288,7 +288,7 @@ def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -
 
 
 def _lift(freezes: list[Freeze], *, reason: str, note: str, actor: Actor, user: Any, now: datetime) -> None:
-    """Lift claimed (locked) freezes: one UPDATE, and one INSERT each of events, webhooks and e-mails."""
+    """Lift claimed (locked) freezes: one UPDATE, and one COPY each of events, webhooks and e-mails."""
     Freeze.objects.filter(pk__in=[freeze.pk for freeze in freezes]).update(
         status=Freeze.Status.LIFTED, lifted_at=now, lifted_by=user, lift_reason=reason, lift_note=note)
     emails: list[Email] = []

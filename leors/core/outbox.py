@@ -119,16 +119,14 @@ def _email_render(message: OutboxMessage, *, now: datetime) -> None:
     if message.body or "template" not in message.payload:
         return  # rendered before (or written rendered)
     template, reference = message.payload["template"], message.payload["reference"]
-    raw = _code_new()
     context = {
         "reference": reference,
         "link": portal_url(message.payload["link_path"]),
-        "code": _code_format(raw),
+        "code": reference_issue(reference=reference, purpose=template, now=now),
         "verify_link": portal_url("/verify/"),
         "never_ask_notice": policy.NEVER_ASK_NOTICE,
     }
     subject, body = (get_template(f"emails/{template}{suffix}.txt").render(context) for suffix in ("_subject", ""))
-    IssuedReference.objects.create(reference=reference, code_digest=_code_digest(raw), purpose=template, issued_at=now)
     message.subject, message.body = _subject_line(subject), body
     message.save(update_fields=["subject", "body"])
 

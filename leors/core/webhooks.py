@@ -62,7 +62,7 @@ def webhook_enqueue(*, event: str, key: str, data: dict[str, Any], now: datetime
 
 
 def webhooks_enqueue(events: Sequence[WebhookEvent], *, now: datetime) -> list[OutboxMessage]:
-    """Queue events for the exchange in the caller's transaction, in one INSERT (a sweep's batch).
+    """Queue events for the exchange in the caller's transaction, in one COPY (a sweep's batch).
 
     Idempotent by key: an event queued before is not queued again. Nothing is queued (and an empty
     list returned) when no exchange endpoint is configured.
