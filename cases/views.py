@@ -286,16 +286,8 @@ def _row_index(request: HttpRequest, prefix: str) -> int | None:
 @require_GET
 def case_new_subject_row(request: HttpRequest) -> HttpResponse:
     """htmx: one more blank subject row (without JavaScript the form shows a few blank rows)."""
-    refused = _officer_gate(request, timezone.now())
-    if refused is not None:
-        return refused
-    index = _row_index(request, SUBJECT_PREFIX)
-    if index is None or not 0 <= index < MAX_SUBJECT_ROWS:
-        return HttpResponse(status=204)
-    row = SubjectForm(prefix=f"{SUBJECT_PREFIX}-{index}", row_index=index)
-    row.fields["kind"].widget.attrs["autofocus"] = True  # htmx focuses the new row after the swap
-    return render(request, "cases/_new_subject_row.html", {
-        "subject": row, "prefix": SUBJECT_PREFIX, "total": index + 1, "at_limit": index + 1 >= MAX_SUBJECT_ROWS})
+    return _blank_row(request, prefix=SUBJECT_PREFIX, limit=MAX_SUBJECT_ROWS, name="subject", focus="kind",
+                      build=lambda index: SubjectForm(prefix=f"{SUBJECT_PREFIX}-{index}", row_index=index))
 
 
 @login_required
@@ -303,17 +295,24 @@ def case_new_subject_row(request: HttpRequest) -> HttpResponse:
 @require_GET
 def case_new_document_row(request: HttpRequest) -> HttpResponse:
     """htmx: one more blank document row, up to the number of files a request may carry."""
+    return _blank_row(request, prefix=DOCUMENT_PREFIX, limit=document_row_limit(), name="document", focus="file",
+                      build=lambda index: DocumentForm(prefix=f"{DOCUMENT_PREFIX}-{index}", row_index=index,
+                                                       row_count=index + 1))
+
+
+def _blank_row(request: HttpRequest, *, prefix: str, limit: int, name: str, focus: str,
+               build: Callable[[int], Any]) -> HttpResponse:
+    """The next blank row of a formset (`cases/_new_<name>_row.html`), or 204 past the limit."""
     refused = _officer_gate(request, timezone.now())
     if refused is not None:
         return refused
-    index = _row_index(request, DOCUMENT_PREFIX)
-    limit = document_row_limit()
+    index = _row_index(request, prefix)
     if index is None or not 0 <= index < limit:
         return HttpResponse(status=204)
-    row = DocumentForm(prefix=f"{DOCUMENT_PREFIX}-{index}", row_index=index, row_count=index + 1)
-    row.fields["file"].widget.attrs["autofocus"] = True
-    return render(request, "cases/_new_document_row.html", {
-        "document": row, "prefix": DOCUMENT_PREFIX, "total": index + 1, "at_limit": index + 1 >= limit})
+    row = build(index)
+    row.fields[focus].widget.attrs["autofocus"] = True  # htmx focuses the new row after the swap
+    return render(request, f"cases/_new_{name}_row.html", {
+        name: row, "prefix": prefix, "total": index + 1, "at_limit": index + 1 >= limit})
 
 
 # --- One case ---------------------------------------------------------------------------------------

@@ -9,13 +9,12 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from guardian.shortcuts import assign_perm, remove_perm
 
 from cases.models import CHECKLIST_FIELDS, Case, CaseDocument, CaseMessage, RequestType
 from cases.services.common import PERM_ASSIGN, case_transition, officer_update_email, require_staff, staff_case_path
 from cases.services.suspension import refuse_if_on_hold
 from leors.access.models import User
-from leors.access.services import legal_team
+from leors.access.services import legal_reviewer_require, reviewer_hand_over
 from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
 from leors.core.outbox import email_enqueue, emails_enqueue
@@ -32,20 +31,14 @@ def _tell_officer(case: Case, *, what: str, now: datetime) -> None:
 def case_assign(*, case: Case, reviewer: User, actor: Actor, now: datetime) -> Case:
     """Give one reviewer the object permissions on this case only; the case enters review."""
     require_staff(actor, case, PERM_ASSIGN)
-    if not legal_team().filter(pk=reviewer.pk).exists():
-        raise ActionRefused(f"{reviewer} is not an active legal reviewer or lead.")
+    legal_reviewer_require(reviewer)
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if not locked.is_open:
             raise ActionRefused("Only an open case can be assigned.")
-        previous = locked.assigned_to
-        if previous is not None and previous != reviewer:
-            for perm in REVIEWER_CASE_PERMISSIONS:
-                remove_perm(f"cases.{perm}", previous, locked)
-        for perm in REVIEWER_CASE_PERMISSIONS:
-            assign_perm(f"cases.{perm}", reviewer, locked)
+        previous = reviewer_hand_over(locked, reviewer=reviewer,
+                                      perms=[f"cases.{perm}" for perm in REVIEWER_CASE_PERMISSIONS])
         changes: dict[str, object] = {"assigned_to": [previous.email if previous else None, reviewer.email]}
-        Case.objects.filter(pk=locked.pk).update(assigned_to=reviewer)
         if locked.status == Status.SUBMITTED:
             case_transition(locked, allowed_from=(Status.SUBMITTED,), to=Status.IN_REVIEW,
                             refusal="The case changed meanwhile.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -58,6 +59,26 @@ def legal_team() -> QuerySet[User]:
     reviewer or legal lead group. Assignment services accept only them; the forms offer only them."""
     return User.objects.filter(is_active=True, is_staff=True,
                                groups__name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]).distinct()
+
+
+def legal_reviewer_require(reviewer: User) -> None:
+    """Refuse to assign anyone outside `legal_team()`."""
+    if not legal_team().filter(pk=reviewer.pk).exists():
+        raise ActionRefused(f"{reviewer} is not an active legal reviewer or lead.")
+
+
+def reviewer_hand_over(locked: Any, *, reviewer: User, perms: Sequence[str]) -> User | None:
+    """Make `reviewer` the reviewer of `locked` (a case or an application, its row locked by the
+    caller's transaction): the object permissions `perms` move to them from the reviewer it had,
+    who is returned. Only this object's permissions: a reviewer sees what they are given, one by one."""
+    previous = locked.assigned_to
+    if previous is not None and previous != reviewer:
+        for perm in perms:
+            remove_perm(perm, previous, locked)
+    for perm in perms:
+        assign_perm(perm, reviewer, locked)
+    type(locked).objects.filter(pk=locked.pk).update(assigned_to=reviewer)
+    return previous
 
 
 # --- R1 checks, shared by the form (for field errors) and the service (as the rule) -------------
@@ -330,19 +351,13 @@ def _require_staff(actor: Actor, perm: str, obj: Any = None) -> User:
 def application_assign(*, application: AccessApplication, reviewer: User, actor: Actor, now: datetime) -> AccessApplication:
     """Give one reviewer the object permissions to vet this application (and take them from the last)."""
     _require_staff(actor, "access.assign_accessapplication", application)
-    if not legal_team().filter(pk=reviewer.pk).exists():
-        raise ActionRefused(f"{reviewer} is not a legal reviewer or lead.")
+    legal_reviewer_require(reviewer)
     with transaction.atomic():
         locked = AccessApplication.objects.select_for_update().get(pk=application.pk)
         if not locked.is_open:
             raise ActionRefused("Only an application awaiting review can be assigned.")
-        previous = locked.assigned_to
-        if previous is not None and previous != reviewer:
-            for perm in ("view_accessapplication", "vet_accessapplication"):
-                remove_perm(f"access.{perm}", previous, locked)
-        for perm in ("view_accessapplication", "vet_accessapplication"):
-            assign_perm(f"access.{perm}", reviewer, locked)
-        AccessApplication.objects.filter(pk=locked.pk).update(assigned_to=reviewer)
+        previous = reviewer_hand_over(locked, reviewer=reviewer,
+                                      perms=("access.view_accessapplication", "access.vet_accessapplication"))
         audit_record(actor=actor, action="application.assigned", obj=locked,
                      changes={"assigned_to": [previous.email if previous else None, reviewer.email]}, now=now)
         email_enqueue(
