@@ -36,11 +36,13 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Case as SqlCase
-from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.lookups import IsNull
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -121,11 +123,26 @@ def _case_pk(object_id: Any) -> int:
         raise Http404("No such case.") from None
 
 
-def _needs_language_check() -> Exists:
-    """R4: the case holds a scan (no text layer) whose language no reviewer has recorded yet."""
-    return Exists(CaseDocument.objects.filter(
+def _language_check_documents() -> QuerySet[CaseDocument]:
+    """R4: the case's scans (no text layer) and unsure detections whose language no reviewer has recorded yet."""
+    return CaseDocument.objects.filter(
         case=OuterRef("pk"), language_status__in=CaseDocument.MANUAL_CHECK_STATUSES, language_cleared_at__isnull=True,
-    ))
+    )
+
+
+def _needs_language_check() -> Exists:
+    """R4: the case waits on a manual language check (a filter: a semi-join on the partial index)."""
+    return Exists(_language_check_documents())
+
+
+def _needs_language_check_column() -> IsNull:
+    """The same question as a column of the queue's rows: a first matching document, or none.
+
+    Not `Exists` in the select list: PostgreSQL turns that into a hash of every unchecked document
+    of every case (40,000 rows at a million cases, 6 ms) before it reads the page's 50 rows; a
+    subquery with a LIMIT is asked only for the rows of the page (0.2 ms; benchmarks, P1).
+    """
+    return IsNull(Subquery(_language_check_documents().values("pk")[:1]), False)
 
 
 class LanguageCheckFilter(admin.SimpleListFilter):
@@ -259,6 +276,15 @@ class CaseWorkflowPagesMixin(WorkflowPagesMixin):
         return request.FILES if request.method == "POST" else None
 
 
+class QueueChangeList(ChangeList):
+    """The queue's rows join what its columns show (the agency, the reviewer), not the officer and
+    their user, which only the case's own page shows (benchmarks, P1)."""
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
+        queryset = super().get_queryset(request, exclude_parameters)
+        return queryset.select_related(None).select_related("agency", "assigned_to")
+
+
 @admin.register(Case)
 class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
     change_form_template = "admin/cases/case/change_form.html"
@@ -282,8 +308,11 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         return selectors.case_list_for(user=request.user).annotate(
             queue_rank=SqlCase(When(status__in=Case.OPEN_STATUSES, then=Value(0)), default=Value(1),
                              output_field=IntegerField()),
-            needs_language_check=_needs_language_check(),
+            needs_language_check=_needs_language_check_column(),
         )
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return QueueChangeList
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         # The queue: open cases first, the oldest of them first (R10: nothing waits unseen). Not

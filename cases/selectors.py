@@ -102,8 +102,16 @@ def _case_is_visible(*, user: Any, case_id: int) -> bool:
     return case_list_for(user=user).filter(pk=case_id).exists()
 
 
+# The columns of the officers' list of cases (templates/cases/_case_results.html), read alone: a
+# case row is wide (request text, checklist, decision), and the list shows seven of its fields.
+CASE_LIST_COLUMNS = ("reference", "title", "request_type", "status", "submitted_at", "case_reference",
+                     "officer__user__email")
+
+
 def case_search_for(*, user: Any, query: str = "", status: str = "", request_type: str = "") -> QuerySet[Case]:
-    cases = case_list_for(user=user)
+    """The officers' list: the cases the user may see (`case_list_for`), filtered, newest first,
+    with the list's columns only."""
+    cases = case_list_for(user=user).select_related(None).select_related("officer__user").only(*CASE_LIST_COLUMNS)
     if status:
         cases = cases.filter(status=status)
     if request_type:

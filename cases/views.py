@@ -17,7 +17,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.core.paginator import Paginator
 from django.db.models.fields.files import FieldFile
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
@@ -53,6 +52,7 @@ from leors import policy
 from leors.access import selectors as access_selectors
 from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
+from leors.core.pagination import FirstPageCountingPaginator
 
 CASES_PER_PAGE = 25
 _SUBJECT_ROW_ERROR = re.compile(r"^Subject (\d+): (.*)$", re.DOTALL)
@@ -103,7 +103,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
     filters = CaseFilterForm(request.GET)
     cases = selectors.case_search_for(user=request.user, query=filters.value_of("q"),
                                       status=filters.value_of("status"), request_type=filters.value_of("type"))
-    page = Paginator(cases, CASES_PER_PAGE).get_page(request.GET.get("page"))
+    page = FirstPageCountingPaginator(cases, CASES_PER_PAGE).get_page(request.GET.get("page"))
     now = timezone.now()
     context = {
         "filters": filters,

@@ -70,9 +70,12 @@ class VisibleCountryFilter(CountryFilter):
         if relation and "__" not in relation:
             # The country of a related row (a case's agency): ask each agency whether it has a visible
             # row (an index probe each), rather than reading every row of a table of a million cases.
+            # Whoever sees every row (an unfiltered list) is offered the countries of every agency.
             related = visible.model._meta.get_field(relation).related_model
-            has_visible = Exists(visible.filter(**{relation: OuterRef("pk")}))
-            codes = set(related._default_manager.filter(has_visible).values_list(field, flat=True).distinct())
+            agencies = related._default_manager.all()
+            if visible.query.where:
+                agencies = agencies.filter(Exists(visible.filter(**{relation: OuterRef("pk")})))
+            codes = set(agencies.values_list(field, flat=True).distinct())
         else:
             codes = set(visible.values_list(self.field_path, flat=True).distinct())
         for code, name in self.field.get_choices(include_blank=False):

@@ -78,9 +78,15 @@ def applications_of_applicant(*, user: Any) -> QuerySet[AccessApplication]:
 
 
 def officer_for(*, user: Any) -> Officer | None:
+    """The user's officer record, read once per user object — that is, once per request, where
+    `request.user` is a new object each time (the access guard, the page and its gates all ask).
+    A change to the record takes effect from the next request."""
     if not user.is_authenticated:
         return None
-    return Officer.objects.select_related("agency").filter(user=user).first()
+    cache = user.__dict__
+    if "_leors_officer" not in cache:
+        cache["_leors_officer"] = Officer.objects.select_related("agency").filter(user=user).first()
+    return cache["_leors_officer"]
 
 
 def officer_has_current_access(*, user: Any, now: datetime) -> bool:

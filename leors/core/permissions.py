@@ -27,7 +27,9 @@ def user_may(user: Any, perm: str, obj: Any) -> bool:
     Never ask it for a view permission: reviewers hold `view_*` model-wide only so that the admin
     shows the model; which objects they see is decided by the `*_list_for` selectors.
     """
-    return bool(user.is_active and (user.has_perm(perm) or user_holds_object_perm(user, perm, obj)))
+    # The object's permission first: it is read once per request anyway (user_holds_object_perm),
+    # and when it holds, the role-wide permissions (two more queries) need not be read at all.
+    return bool(user.is_active and (user_holds_object_perm(user, perm, obj) or user.has_perm(perm)))
 
 
 def user_holds_object_perm(user: Any, perm: str, obj: Model) -> bool:
@@ -35,8 +37,8 @@ def user_holds_object_perm(user: Any, perm: str, obj: Model) -> bool:
     no superuser shortcut).
 
     The object's permissions are read once per user object — that is, once per request, where
-    `request.user` is a new object each time — in two indexed queries (guardian's user and group
-    permissions of the object), and every later question about the same object is answered from
+    `request.user` is a new object each time — in one query (guardian's user and group permissions
+    of the object, as a UNION), and every later question about the same object is answered from
     them. A grant or revocation takes effect from the next request.
     """
     if not getattr(user, "is_authenticated", False) or not user.is_active:
@@ -47,7 +49,7 @@ def user_holds_object_perm(user: Any, perm: str, obj: Model) -> bool:
     cache = user.__dict__.setdefault("_leors_object_perms", {})
     key = (obj._meta.label_lower, obj.pk)
     if key not in cache:
-        cache[key] = frozenset(get_user_perms(user, obj)) | frozenset(get_group_perms(user, obj))
+        cache[key] = frozenset(get_user_perms(user, obj).union(get_group_perms(user, obj)))
     return codename in cache[key]
 
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cases import selectors
+from cases.admin import CaseAdmin
 from cases.models import Case, CaseDocument, CaseMessage, Production
 from cases.services import correspondence, review
 from cases.services.intake import IdentifierInput
@@ -65,6 +66,26 @@ def listed(client: Client, query: dict[str, str] | None = None) -> list[str]:
     response = client.get(CHANGELIST, query or {})
     assert response.status_code == 200
     return [case.reference for case in response.context["cl"].result_list]
+
+
+# The queue's language column (R4), as the admin's sort parameter names it: its place in list_display.
+LANGUAGE_COLUMN = str(CaseAdmin.list_display.index("language_check"))
+
+
+def language_column(client: Client, query: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """The queue's rows in order, each with what its language column shows."""
+    response = client.get(CHANGELIST, query or {})
+    assert response.status_code == 200
+    model_admin = response.context["cl"].model_admin
+    return [(case.reference, model_admin.language_check(case)) for case in response.context["cl"].result_list]
+
+
+def country_choices(client: Client) -> list[str]:
+    """What the queue's country filter offers this user."""
+    response = client.get(CHANGELIST)
+    changelist = response.context["cl"]
+    country_filter = next(spec for spec in changelist.filter_specs if "country" in str(spec.title).lower())
+    return [str(choice["display"]) for choice in country_filter.choices(changelist)]
 
 
 def case_actions(case: Case) -> list[str]:
@@ -165,11 +186,13 @@ def test_r10_reviewer_sees_only_the_assigned_case_colleague_and_officer_get_noth
     assert listed(reviewer_client) == [mine.reference]
     assert listed(colleague_client) == [theirs.reference]
     # The country filter offers only the countries of cases the reviewer can see.
-    response = reviewer_client.get(CHANGELIST)
-    country_filter = next(spec for spec in response.context["cl"].filter_specs if "country" in str(spec.title).lower())
-    offered = [choice["display"] for choice in country_filter.choices(response.context["cl"])]
+    offered = country_choices(reviewer_client)
     assert "Ireland" not in offered
     assert "United Kingdom" in offered
+    # A lead sees every case: offered the country of every agency, one without cases yet too.
+    approved_officer(lead=lead, body_name="Polícia Judiciária", country="PT", official_email="p.j@pj.example.pt")
+    assert "Portugal" not in country_choices(reviewer_client)
+    assert {"Ireland", "United Kingdom", "Portugal"} <= set(country_choices(signed_in_client(lead)))
     # Searching does not reach beyond the assigned case either.
     assert listed(reviewer_client, {"q": theirs.reference}) == []
 
@@ -451,6 +474,11 @@ def test_r4_a_scan_blocks_acceptance_until_its_language_is_recorded_in_the_admin
 
     assert listed(signed_in_client(lead), {"language_check": "needed"}) == [scanned.reference]
     assert plain.reference in listed(signed_in_client(lead))
+    # The queue's language column flags the scan's case only, and sorting by it puts that case first
+    # (the queue's own order puts the older, plain case first).
+    assert language_column(signed_in_client(lead)) == [(plain.reference, ""), (scanned.reference, "manual check needed")]
+    assert language_column(signed_in_client(lead), {"o": LANGUAGE_COLUMN}) == [
+        (scanned.reference, "manual check needed"), (plain.reference, "")]
     client = signed_in_client(User.objects.get(pk=reviewer.pk))
     page = client.get(change_url(scanned)).content.decode()
     assert "Manual check needed" in page
@@ -469,6 +497,7 @@ def test_r4_a_scan_blocks_acceptance_until_its_language_is_recorded_in_the_admin
     assert (scan.language_cleared_by, scan.language_cleared_as) == (reviewer, CaseDocument.LanguageStatus.ENGLISH)
     assert not scan.needs_manual_language_check
     assert listed(signed_in_client(lead), {"language_check": "needed"}) == []
+    assert language_column(signed_in_client(lead)) == [(plain.reference, ""), (scanned.reference, "")]
     assert client.post(workflow_url(scanned, "decide"), accept).status_code == 302
     scanned.refresh_from_db()
     assert scanned.status == Case.Status.ACCEPTED

@@ -366,6 +366,27 @@ def test_the_list_filters_and_searches_by_subject_and_type() -> None:
     assert wallet_case.reference.encode() in partial.content and email_case.reference.encode() not in partial.content
 
 
+def test_the_list_counts_and_pages_a_list_longer_than_a_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cases.views.CASES_PER_PAGE", 2)
+    officer = approved_officer()
+    newest_first = [submit_case(officer, title=f"Case {n}").reference for n in range(3)][::-1]
+    client = signed_in_client(officer.user)
+
+    def shown(params: dict[str, str]) -> tuple[list[str], str]:
+        html = client.get(reverse("cases:list"), params).content.decode()
+        return [ref for ref in newest_first if ref in html], html
+
+    first, html = shown({})
+    assert first == newest_first[:2] and "3 requests" in html and "Page 1 of 2" in html
+    second, html = shown({"page": "2"})
+    assert second == newest_first[2:] and "3 requests" in html and "Page 2 of 2" in html
+    # A short list (one page) is counted from its rows; a page past the end shows the last one.
+    only, html = shown({"q": "Case 1"})
+    assert only == [newest_first[1]] and "1 request found" in html and "Page 1 of" not in html
+    assert shown({"page": "9"})[0] == newest_first[2:]
+    assert shown({"page": "not-a-page"})[0] == newest_first[:2]
+
+
 def test_staff_are_sent_to_their_workspace() -> None:
     response = signed_in_client(make_lead()).get(reverse("cases:list"))
     assert response.status_code == 302 and response["Location"] == reverse("admin:index")

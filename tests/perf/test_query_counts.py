@@ -30,11 +30,11 @@ pytestmark = pytest.mark.django_db
 
 SMALL, LARGE = 2, 25
 
-# Measured: list 7 / 7, case page 16 / 16 (and 16 with 4 of each child), staff queue 9 / 9
-# (2 cases / 25 cases); before the fixes of benchmarks/README.md, 10, 23 and 12. The bound adds a
-# margin of 2 for middleware that may grow (sessions, MFA).
-CASE_LIST_MAX_QUERIES = 7 + 2
-CASE_PAGE_MAX_QUERIES = 16 + 2
+# Measured: list 5 / 5, case page 13 / 13 (and 13 with 4 of each child), staff queue 9 / 9
+# (2 cases / 25 cases); before the fixes of benchmarks/README.md, 10, 23 and 12, then 7, 16 and 9.
+# The bound adds a margin of 2 for middleware that may grow (sessions, MFA).
+CASE_LIST_MAX_QUERIES = 5 + 2
+CASE_PAGE_MAX_QUERIES = 13 + 2
 STAFF_QUEUE_MAX_QUERIES = 9 + 2
 # The case page of a case with many children (several documents, messages, productions) must cost
 # the same as that of a case with one of each.

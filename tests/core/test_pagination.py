@@ -1,0 +1,64 @@
+"""FirstPageCountingPaginator: the first page of a short list is counted from its rows, not by a query."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+
+from leors.core.pagination import FirstPageCountingPaginator
+
+pytestmark = pytest.mark.django_db
+
+
+def groups(count: int) -> Any:
+    Group.objects.bulk_create(Group(name=f"group {n:02d}") for n in range(count))
+    return these_groups()
+
+
+def these_groups() -> Any:
+    # The migrations create the staff roles' groups: the test's own are named apart.
+    return Group.objects.filter(name__startswith="group ").order_by("name")
+
+
+def names(page: Any) -> list[str]:
+    return [group.name for group in page.object_list]
+
+
+@pytest.mark.parametrize("number", [None, "", "1", 1])
+def test_a_first_page_shorter_than_a_page_is_one_query(number: Any, django_assert_num_queries: Any) -> None:
+    queryset = groups(3)
+    with django_assert_num_queries(1):
+        page = FirstPageCountingPaginator(queryset, 5).get_page(number)
+        assert (page.number, page.paginator.count, page.paginator.num_pages) == (1, 3, 1)
+        assert names(page) == ["group 00", "group 01", "group 02"]
+        assert not page.has_other_pages()
+
+
+def test_an_empty_list_is_one_query_and_one_empty_page(django_assert_num_queries: Any) -> None:
+    with django_assert_num_queries(1):
+        page = FirstPageCountingPaginator(these_groups(), 5).get_page(None)
+        assert (page.number, page.paginator.count, names(page)) == (1, 0, [])
+
+
+def test_a_list_of_exactly_one_page_is_not_counted(django_assert_num_queries: Any) -> None:
+    queryset = groups(5)
+    with django_assert_num_queries(1):
+        page = FirstPageCountingPaginator(queryset, 5).get_page("1")
+        assert (page.paginator.count, len(names(page)), page.has_next()) == (5, 5, False)
+
+
+def test_a_longer_list_is_counted_and_its_first_page_taken_from_the_rows_read(django_assert_num_queries: Any) -> None:
+    queryset = groups(6)
+    with django_assert_num_queries(2):
+        page = FirstPageCountingPaginator(queryset, 5).get_page(None)
+        assert names(page) == [f"group {n:02d}" for n in range(5)]
+        assert (page.paginator.count, page.paginator.num_pages, page.has_next()) == (6, 2, True)
+
+
+def test_other_pages_are_djangos() -> None:
+    queryset = groups(6)
+    assert names(FirstPageCountingPaginator(queryset, 5).get_page("2")) == ["group 05"]
+    assert FirstPageCountingPaginator(queryset, 5).get_page("99").number == 2  # past the end: the last page
+    assert FirstPageCountingPaginator(queryset, 5).get_page("x").number == 1  # not a number: the first page
