@@ -202,10 +202,14 @@ def p1_pages(report: Report, users: dict[str, Any], repeat: int) -> None:
 
 def growth_against_small(report: Report, stats: dict[str, dict[str, float]]) -> None:
     """Growth = (page/empty at full) / (page/empty at small): a ratio of ratios, so drift cancels."""
-    small_file = RESULTS / "small.json"
-    if report.scale != "full" or not small_file.exists():
+    if report.scale != "full":
         return
-    small = json.loads(small_file.read_text())["data"]["p1"]
+    # The newest small run that measured P1 (small.json, or small-p1….json of an --only run).
+    runs = sorted(RESULTS.glob("small*.json"), key=lambda path: path.stat().st_mtime, reverse=True)
+    small = next((data["p1"] for data in (json.loads(path.read_text())["data"] for path in runs) if "p1" in data),
+                 None)
+    if small is None:
+        return
     for name, stat in stats.items():
         if name.startswith("empty") or name not in small:
             continue

@@ -27,9 +27,14 @@ def user_may(user: Any, perm: str, obj: Any) -> bool:
     Never ask it for a view permission: reviewers hold `view_*` model-wide only so that the admin
     shows the model; which objects they see is decided by the `*_list_for` selectors.
     """
-    # The object's permission first: it is read once per request anyway (user_holds_object_perm),
-    # and when it holds, the role-wide permissions (two more queries) need not be read at all.
-    return bool(user.is_active and (user_holds_object_perm(user, perm, obj) or user.has_perm(perm)))
+    if not user.is_active:
+        return False
+    # Each reads its permissions once per request; the one that usually answers is asked first, so
+    # the other is often not read at all: the legal team holds role-wide permissions, officers hold
+    # them on their cases.
+    if user.is_staff:
+        return bool(user.has_perm(perm) or user_holds_object_perm(user, perm, obj))
+    return bool(user_holds_object_perm(user, perm, obj) or user.has_perm(perm))
 
 
 def user_holds_object_perm(user: Any, perm: str, obj: Model) -> bool:

@@ -497,6 +497,20 @@ def test_an_unreleased_production_is_404_for_the_officer() -> None:
 
 # --- who may make a request -------------------------------------------------------------------------
 
+def test_r1_the_officer_is_read_once_per_request_and_an_expiry_counts_from_the_next_request(
+        django_assert_num_queries: Any) -> None:
+    officer = approved_officer()
+    client = signed_in_client(officer.user)
+    client.get(reverse("cases:list"))  # the session's first use writes it
+    # Session, user, second factor, the officer (once, for the guard and the page), the list.
+    with django_assert_num_queries(5):
+        page = client.get(reverse("cases:list"))
+    assert page.status_code == 200 and "Make a new request" in page.content.decode()
+    Officer.objects.filter(pk=officer.pk).update(access_expires_at=timezone.now() - timedelta(seconds=1))
+    response = client.get(reverse("cases:list"))
+    assert response.status_code == 403 and "Your access expired" in response.content.decode()
+
+
 def test_r1_an_officer_whose_access_expired_cannot_open_the_new_request_form() -> None:
     long_ago = timezone.now() - policy.access_validity() - timedelta(days=1)
     officer = approved_officer(now=long_ago)
