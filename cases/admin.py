@@ -758,10 +758,6 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             ("Assigned to", case.assigned_to or "nobody"),
         ]
 
-    @staticmethod
-    def _actor_now(request: HttpRequest) -> dict[str, Any]:
-        return {"actor": Actor.from_request(request), "now": timezone.now()}
-
     def assign_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         case = selectors.case_get_for(user=request.user, pk=pk, perm=PERM_ASSIGN)
         form = CaseAssignForm(self._form_data(request), initial={"reviewer": case.assigned_to_id})

@@ -18,7 +18,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db.models.fields.files import FieldFile
-from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -51,7 +50,7 @@ from cases.services.common import staff_case_path
 from leors import policy
 from leors.access import selectors as access_selectors
 from leors.core.audit import Actor
-from leors.core.errors import ActionRefused
+from leors.core.errors import ActionRefused, form_errors_from_service
 from leors.core.pagination import FirstPageCountingPaginator
 
 CASES_PER_PAGE = 25
@@ -62,15 +61,6 @@ def _is_htmx_fragment(request: HttpRequest) -> bool:
     """An htmx request that swaps part of the page (a history restore needs the whole page)."""
     htmx = getattr(request, "htmx", None)
     return bool(htmx) and not htmx.history_restore_request  # type: ignore[union-attr]
-
-
-def _add_errors(form: Form, error: ValidationError) -> None:
-    """Errors of a service: each on its field when the form has it, otherwise above the form."""
-    if hasattr(error, "error_dict"):
-        for field, field_errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, field_errors)
-    else:
-        form.add_error(None, error)
 
 
 # --- My cases ---------------------------------------------------------------------------------------
@@ -423,7 +413,7 @@ def case_message(request: HttpRequest, reference: str) -> HttpResponse:
                                              attachments=form.cleaned_data["attachments"], is_internal=False,
                                              actor=Actor.from_request(request), now=timezone.now())
         except ValidationError as error:
-            _add_errors(form, error)
+            form_errors_from_service(form, error)
         except ActionRefused as refusal:
             form.add_error(None, refusal.message)
         else:
@@ -464,7 +454,7 @@ def case_share(request: HttpRequest, reference: str) -> HttpResponse:
             colleague = correspondence.case_share(case=case, colleague_email=form.cleaned_data["colleague_email"],
                                                   actor=Actor.from_request(request), now=timezone.now())
         except ValidationError as error:
-            _add_errors(form, error)
+            form_errors_from_service(form, error)
         except ActionRefused as refusal:
             form.add_error(None, refusal.message)
         else:

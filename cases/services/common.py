@@ -11,10 +11,9 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 
 from cases.models import Case
 from leors.access.models import User
+from leors.access.services import staff_require
 from leors.core.audit import Actor
-from leors.core.errors import ActionRefused
 from leors.core.outbox import Email
-from leors.core.permissions import user_may
 from leors.core.transitions import status_claim
 
 
@@ -31,12 +30,7 @@ def require_staff(actor: Actor, case: Case, perm: str = PERM_REVIEW) -> User:
     """R10: every review step names the member of the legal team who took it, holding the right
     for it on this case (assigned reviewer) or on every case (legal lead). Checked here, so no
     caller — admin, task or shell — can skip it; an auditor can never act."""
-    user = actor.user
-    if user is None or not user.is_staff or not user.is_active:
-        raise ActionRefused("Only a member of the legal team can do this.")
-    if not user_may(user, perm, case):
-        raise ActionRefused("You are not the reviewer of this case.")
-    return user
+    return staff_require(actor, perm, case, refused="You are not the reviewer of this case.")
 
 
 def officer_update_email(case: Case, *, cause: str, what: str, now: datetime) -> Email:

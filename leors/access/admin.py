@@ -33,12 +33,11 @@ from leors.access.admin_forms import (
     ApplicationRejectForm,
     OfficerRenewForm,
     OfficerSuspendForm,
-    form_errors_from_service,
 )
 from leors.access.models import AccessApplication, Agency, AgencyDomain, ImpersonationReferral, Officer, User
 from leors.core.admin import ReadOnlyModelAdmin, ReadOnlyTabularInline
 from leors.core.audit import Actor, audit_history_for
-from leors.core.errors import ActionRefused
+from leors.core.errors import ActionRefused, form_errors_from_service
 
 PERM_ASSIGN = "access.assign_accessapplication"
 PERM_VET = "access.vet_accessapplication"
@@ -169,6 +168,11 @@ class WorkflowPagesMixin:
         # Not `request.POST or None`: a confirmation form posts no fields and must still be bound.
         return request.POST if request.method == "POST" else None
 
+    @staticmethod
+    def _actor_now(request: HttpRequest) -> dict[str, Any]:
+        """Who does the step and when: the `actor` and `now` every workflow service takes."""
+        return {"actor": Actor.from_request(request), "now": timezone.now()}
+
 
 # --- Access applications -------------------------------------------------------------------------
 
@@ -294,7 +298,7 @@ class AccessApplicationAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
         def perform() -> str:
             reviewer = form.cleaned_data["reviewer"]
             services.application_assign(
-                application=application, reviewer=reviewer, actor=Actor.from_request(request), now=timezone.now()
+                application=application, reviewer=reviewer, **self._actor_now(request)
             )
             return f"{application.reference} is assigned to {reviewer}."
 
@@ -311,7 +315,7 @@ class AccessApplicationAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
 
         def perform() -> str:
             services.application_checklist_update(
-                application=application, data=form.to_data(), actor=Actor.from_request(request), now=timezone.now()
+                application=application, data=form.to_data(), **self._actor_now(request)
             )
             return f"The checklist of {application.reference} is saved."
 
@@ -328,7 +332,7 @@ class AccessApplicationAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
         def perform() -> str:
             services.application_request_information(
                 application=application, question=form.cleaned_data["question"],
-                actor=Actor.from_request(request), now=timezone.now(),
+                **self._actor_now(request),
             )
             return f"The question was sent; {application.reference} now waits for the applicant's answer."
 
@@ -343,7 +347,7 @@ class AccessApplicationAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
 
         def perform() -> str:
             officer = services.application_approve(
-                application=application, actor=Actor.from_request(request), now=timezone.now()
+                application=application, **self._actor_now(request)
             )
             return f"{application.reference} is approved: {officer.user.email} is now an officer of {officer.agency}."
 
@@ -365,7 +369,7 @@ class AccessApplicationAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
         def perform() -> str:
             services.application_reject(
                 application=application, reason=form.cleaned_data["reason"],
-                actor=Actor.from_request(request), now=timezone.now(),
+                **self._actor_now(request),
             )
             return f"{application.reference} is rejected."
 
@@ -470,7 +474,7 @@ class OfficerAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
         def perform() -> str:
             services.officer_suspend(
                 officer=officer, note=form.cleaned_data["note"], referred_to=form.cleaned_data["referred_to"],
-                actor=Actor.from_request(request), now=timezone.now(),
+                **self._actor_now(request),
             )
             return f"{officer.user.email} is suspended, signed out everywhere, and the referral is recorded."
 
@@ -487,7 +491,7 @@ class OfficerAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
 
         def perform() -> str:
             services.officer_access_renew(
-                officer=officer, note=form.cleaned_data["note"], actor=Actor.from_request(request), now=timezone.now()
+                officer=officer, note=form.cleaned_data["note"], **self._actor_now(request)
             )
             return f"Access of {officer.user.email} is renewed until {timezone.localtime(officer.access_expires_at):%Y-%m-%d}."
 
@@ -511,7 +515,7 @@ class OfficerAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
 
         def perform() -> str:
             services.officer_supervisor_set(
-                officer=officer, is_supervisor=is_supervisor, actor=Actor.from_request(request), now=timezone.now()
+                officer=officer, is_supervisor=is_supervisor, **self._actor_now(request)
             )
             if is_supervisor:
                 return f"{officer.user.email} is now a supervisor of {officer.agency} and sees all its cases."

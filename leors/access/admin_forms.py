@@ -10,19 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 
 from leors.access.models import AccessApplication, User
 from leors.access.services import ChecklistData, legal_team
-
-
-def form_errors_from_service(form: forms.Form, error: ValidationError) -> None:
-    """Attach a service's ValidationError to the fields it names; anything else to the form."""
-    if hasattr(error, "error_dict"):
-        for field, field_errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, field_errors)
-    else:
-        form.add_error(None, error)
 
 
 class ReviewerAssignForm(forms.Form):

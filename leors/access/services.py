@@ -336,21 +336,22 @@ def application_verify_email(*, token: str, password: str, actor: Actor, now: da
 
 # --- Vetting -------------------------------------------------------------------------------------
 
-def _require_staff(actor: Actor, perm: str, obj: Any = None) -> User:
-    """Nothing is ever decided automatically (R2): every vetting step names a staff member holding
-    the permission for it (role-wide, or on this object). Checked here, not only in the views, so
-    no caller (admin, task, shell) can skip it."""
+def staff_require(actor: Actor, perm: str, obj: Any = None, *, refused: str = "Your role does not allow this.") -> User:
+    """Nothing is ever decided automatically (R2, R10): every step of the legal team names an active
+    staff member holding the permission for it (role-wide, or on this object); `refused` says why
+    one who does not hold it is refused. Checked in the services, not only in the views, so no
+    caller (admin, task, shell) can skip it; an auditor can never act."""
     user = actor.user
     if user is None or not user.is_staff or not user.is_active:
         raise ActionRefused("Only a member of the legal team can do this.")
     if not (user.has_perm(perm) if obj is None else user_may(user, perm, obj)):
-        raise ActionRefused("Your role does not allow this.")
+        raise ActionRefused(refused)
     return user
 
 
 def application_assign(*, application: AccessApplication, reviewer: User, actor: Actor, now: datetime) -> AccessApplication:
     """Give one reviewer the object permissions to vet this application (and take them from the last)."""
-    _require_staff(actor, "access.assign_accessapplication", application)
+    staff_require(actor, "access.assign_accessapplication", application)
     legal_reviewer_require(reviewer)
     with transaction.atomic():
         locked = AccessApplication.objects.select_for_update().get(pk=application.pk)
@@ -387,7 +388,7 @@ def application_checklist_update(
 ) -> AccessApplication:
     """Record the vetter's checklist: the body exists, the domain is the body's, and who confirmed
     the applicant through a supervisor contact the vetter found independently (how, when)."""
-    user = _require_staff(actor, "access.vet_accessapplication", application)
+    user = staff_require(actor, "access.vet_accessapplication", application)
     if data.supervisor_confirmed_at is not None and data.supervisor_confirmed_at > now:
         raise ValidationError({"supervisor_confirmed_at": "The confirmation cannot be in the future."})
     with transaction.atomic():
@@ -409,7 +410,7 @@ def application_request_information(
     *, application: AccessApplication, question: str, actor: Actor, now: datetime
 ) -> AccessApplication:
     """Ask the applicant a question; the application waits for the answer."""
-    user = _require_staff(actor, "access.vet_accessapplication", application)
+    user = staff_require(actor, "access.vet_accessapplication", application)
     question = question.strip()
     if not question:
         raise ValidationError({"question": "Write the question the applicant should answer."})
@@ -489,7 +490,7 @@ def application_approve(*, application: AccessApplication, actor: Actor, now: da
     Requires a complete checklist. Creates (or reuses) the agency, records the e-mail domain as
     the agency's, creates the officer in that agency only, with access until the re-verification date.
     """
-    user = _require_staff(actor, "access.decide_accessapplication", application)
+    user = staff_require(actor, "access.decide_accessapplication", application)
     with transaction.atomic():
         locked = AccessApplication.objects.select_for_update().get(pk=application.pk)
         if not locked.is_checklist_complete:
@@ -546,7 +547,7 @@ def application_approve(*, application: AccessApplication, actor: Actor, now: da
 
 def application_reject(*, application: AccessApplication, reason: str, actor: Actor, now: datetime) -> AccessApplication:
     """A legal lead rejects, with a reason the applicant will read."""
-    user = _require_staff(actor, "access.decide_accessapplication", application)
+    user = staff_require(actor, "access.decide_accessapplication", application)
     reason = reason.strip()
     if len(reason) < 10:
         raise ValidationError({"reason": "Give the applicant a reason they can act on (at least a sentence)."})
@@ -579,7 +580,7 @@ def officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Act
     """R3: suspend on suspicion of impersonation. Sign-in is refused and every session ends at once
     (the password is made unusable, which invalidates the session hash of every open session);
     the officer's open cases are put on hold for a legal lead; a referral is recorded."""
-    user = _require_staff(actor, "access.suspend_officer")
+    user = staff_require(actor, "access.suspend_officer")
     note = note.strip()
     if len(note) < 10:
         raise ValidationError({"note": "Say why the account is suspected (at least a sentence); it goes into the referral."})
@@ -617,7 +618,7 @@ def _officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Ac
 
 def officer_access_renew(*, officer: Officer, note: str, actor: Actor, now: datetime) -> Officer:
     """Re-verification: a legal lead confirms the officer still holds office; access runs another period."""
-    _require_staff(actor, "access.renew_officer")
+    staff_require(actor, "access.renew_officer")
     note = note.strip()
     if len(note) < 10:
         raise ValidationError({"note": "Record how the officer was re-verified."})
@@ -646,7 +647,7 @@ def agency_supervisors_group(agency: Agency) -> Group:
 
 def officer_supervisor_set(*, officer: Officer, is_supervisor: bool, actor: Actor, now: datetime) -> Officer:
     """Make an officer their agency's supervisor (they see all its cases), or end that."""
-    _require_staff(actor, "access.renew_officer")
+    staff_require(actor, "access.renew_officer")
     with transaction.atomic():
         locked = Officer.objects.select_for_update().get(pk=officer.pk)
         if locked.is_supervisor == is_supervisor:
@@ -668,7 +669,7 @@ def officer_supervisor_set(*, officer: Officer, is_supervisor: bool, actor: Acto
 def staff_contact_set(*, user: User, may_contact: bool, actor: Actor, now: datetime) -> User:
     """R12: list (or unlist) a member of the legal team as someone who may contact agencies, so that
     an officer called or written to by them can check the name on /verify/."""
-    _require_staff(actor, "access.renew_officer")
+    staff_require(actor, "access.renew_officer")
     if may_contact and (not user.is_staff or not user.is_active or not user.full_name.strip()):
         raise ActionRefused("Only an active member of the legal team with a full name can be listed.")
     with transaction.atomic():

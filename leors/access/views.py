@@ -17,15 +17,7 @@ from leors import policy
 from leors.access import selectors, services
 from leors.access.forms import AnswerForm, ApplicationForm, VerifyEmailForm
 from leors.core.audit import Actor, audit_record
-from leors.core.errors import ActionRefused
-
-
-def _apply_errors(form: ApplicationForm | AnswerForm | VerifyEmailForm, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, field_errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, field_errors)
-    else:
-        form.add_error(None, error)
+from leors.core.errors import ActionRefused, form_errors_from_service
 
 
 @never_cache
@@ -68,7 +60,7 @@ def apply(request: HttpRequest) -> HttpResponse:
                     now=timezone.now(),
                 )
             except ValidationError as error:
-                _apply_errors(form, error)
+                form_errors_from_service(form, error)
             else:
                 # The same page whether or not the address already had an account (no enumeration).
                 return redirect("portal:apply_sent")
@@ -106,7 +98,7 @@ def application_verify_email(request: HttpRequest, token: str) -> HttpResponse:
                 token=token, password=form.cleaned_data["password1"], actor=Actor.from_request(request),
                 now=timezone.now())
         except ValidationError as error:
-            _apply_errors(form, error)
+            form_errors_from_service(form, error)
         except ActionRefused as refusal:
             return render(request, "portal/verify_email.html", {"error": refusal.message}, status=400)
         else:
@@ -141,7 +133,7 @@ def application_answer(request: HttpRequest, reference: str) -> HttpResponse:
             services.application_answer(application=application, answer=form.cleaned_data["answer"],
                                         actor=Actor.from_request(request), now=timezone.now())
         except ValidationError as error:
-            _apply_errors(form, error)
+            form_errors_from_service(form, error)
         except ActionRefused as refusal:
             form.add_error(None, refusal.message)
         else:
