@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cases.models import Case
+from cases.selectors import case_list_for
 from cases.services import correspondence, review
 from leors.access import services as access_services
 from leors.access.models import Officer, User
@@ -146,6 +147,9 @@ def test_r10_case_page_and_download_agree_with_the_permission_model(
             # reviewers' model-wide "view case" (which the staff workspace needs) opens no case.
             holds = objects_for(fresh_user, "cases.view_case", Case.objects.filter(pk=facts.case.pk)).exists()
             assert holds == expected, "guardian disagrees with the model"
+            # The lists read the permission tables directly (objects_for_direct): the same answer.
+            listed = case_list_for(user=fresh_user).filter(pk=facts.case.pk).exists()
+            assert listed == expected, "the case list disagrees with the model"
         client = model.clients[user]
         is_staff = fresh_user.is_staff
         page = client.get(reverse("cases:detail", args=[facts.case.reference]))

@@ -1,0 +1,44 @@
+"""The direct permission reads of leors.core.permissions (the lists' `pk IN (...)` queries)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.management.sql import emit_post_migrate_signal
+from django.db import DEFAULT_DB_ALIAS
+
+from cases.models import Case, CaseGroupObjectPermission, CaseUserObjectPermission
+from cases.selectors import case_list_for
+from leors.core.permissions import objects_for_direct, permission_id, permission_ids_forget
+from tests.factories import approved_officer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def forget_after() -> Iterator[None]:
+    """The test's rollback takes back the permission it re-created: the id read must go with it."""
+    yield
+    permission_ids_forget()
+
+
+def test_a_permission_created_anew_by_a_migrate_is_read_again(forget_after: None) -> None:
+    first = permission_id("cases.view_case")
+    assert first == Permission.objects.get(codename="view_case", content_type__app_label="cases").pk
+    # A flush and migrate (as the transactional tests do) deletes the row and creates it again.
+    Permission.objects.filter(pk=first).delete()
+    emit_post_migrate_signal(verbosity=0, interactive=False, db=DEFAULT_DB_ALIAS)
+    second = permission_id("cases.view_case")
+    assert second == Permission.objects.get(codename="view_case", content_type__app_label="cases").pk
+    assert second != first
+
+
+def test_an_unknown_permission_opens_nothing() -> None:
+    officer = approved_officer()
+    assert permission_id("cases.no_such_permission") is None
+    assert not objects_for_direct(officer.user, "cases.no_such_permission", Case.objects.all(),
+                                  user_permissions=CaseUserObjectPermission,
+                                  group_permissions=CaseGroupObjectPermission).exists()
+    assert not case_list_for(user=officer.user).exists()
