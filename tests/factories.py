@@ -211,6 +211,25 @@ def submit_case(officer: Officer, *, now: datetime | None = None, **overrides: A
                        now=now or timezone.now())
 
 
+def accept_case(case: Any, lead: User) -> Any:
+    """A user-information request taken through review by `lead`, through the services: assigned,
+    checklist complete, its (first) legal process verified, accepted, and the user's notification waived (R6)."""
+    from cases.models import CaseDocument
+    from cases.services import review
+
+    staff, now = Actor(user=lead), timezone.now()
+    review.case_assign(case=case, reviewer=lead, actor=staff, now=now)
+    review.case_checklist_update(case=case, data=review.ReviewChecklist(True, True, True, True, True, True),
+                                 actor=staff, now=now)
+    review.case_document_verify(document=case.documents.filter(role=CaseDocument.Role.LEGAL_PROCESS).first(),
+                                actor=staff, now=now)
+    review.case_decide(case=case, decision="accepted", reasons="The warrant is valid and covers the account named.",
+                       actor=staff, now=now)
+    review.case_notification_record(case=case, decision="waived", notified_at=None,
+                                    waiver_reason="The court ordered disclosure without notice to the user.",
+                                    actor=staff, now=now)
+    return case
+
 # --- Four-eyes and out-of-band steps, as two members of the legal team take them ------------------
 
 def confirm_out_of_band(case: Any, *, actor: Actor, now: datetime | None = None) -> Any:

@@ -111,6 +111,17 @@ def _check_type_fields(data: CaseInput, *, officer: Officer, now: datetime, erro
     def add(name: str, message: str) -> None:
         errors.setdefault(name, []).append(message)
 
+    def named_freeze(what: str) -> Case | None:
+        """The officer's own freeze that the (optional) reference names; `what` it is to this request."""
+        reference = data.extends_case_reference.strip().upper()
+        if not reference:
+            return None
+        freeze = _own_earlier_case(officer, reference, RequestType.FREEZE)
+        if freeze is None:
+            add("extends_case_reference", f"“{reference}” is not a freeze request of yours. Give the LEORS "
+                                          f"reference of {what}, or leave it empty.")
+        return freeze
+
     extends = None
     if data.request_type == RequestType.USER_INFORMATION:
         if not data.data_requested.strip():
@@ -129,13 +140,8 @@ def _check_type_fields(data: CaseInput, *, officer: Officer, now: datetime, erro
         if not data.freeze_duration_days or data.freeze_duration_days < 1:
             add("freeze_duration_days", "State the duration of the freeze in days, as the order states it. "
                                         "An order without a duration cannot be taken (R8).")
-        if data.extends_case_reference.strip():
-            # A further order for a freeze already in place: it must be one of the officer's own.
-            reference = data.extends_case_reference.strip().upper()
-            extends = _own_earlier_case(officer, reference, RequestType.FREEZE)
-            if extends is None:
-                add("extends_case_reference", f"“{reference}” is not a freeze request of yours. Give the LEORS "
-                                              "reference of the freeze this further order continues, or leave it empty.")
+        # A further order for a freeze already in place: it must be one of the officer's own.
+        extends = named_freeze("the freeze this further order continues")
     elif data.request_type == RequestType.PRESERVATION_EXTENSION:
         reference = data.extends_case_reference.strip().upper()
         extends = _own_earlier_case(officer, reference, RequestType.PRESERVATION)
@@ -154,13 +160,8 @@ def _check_type_fields(data: CaseInput, *, officer: Officer, now: datetime, erro
     elif data.request_type == RequestType.ASSET_RECOVERY:
         if not data.assets_description.strip():
             add("assets_description", "Describe the assets to be returned (asset, amount, account or address).")
-        if data.extends_case_reference.strip():
-            # The freeze that holds the assets: lifted when the return is recorded.
-            reference = data.extends_case_reference.strip().upper()
-            extends = _own_earlier_case(officer, reference, RequestType.FREEZE)
-            if extends is None:
-                add("extends_case_reference", f"“{reference}” is not a freeze request of yours. Give the LEORS "
-                                              "reference of the freeze holding the assets, or leave it empty.")
+        # The freeze that holds the assets: lifted when the return is recorded.
+        extends = named_freeze("the freeze holding the assets")
     elif data.request_type != RequestType.PRESERVATION:
         add("request_type", "Choose the kind of request.")
     return extends

@@ -35,7 +35,7 @@ from tests.documents import (
     GERMAN_ORDER,
     pdf_with_text,
 )
-from tests.factories import approved_officer, four_eyes_release, make_lead, make_user, submit_case
+from tests.factories import accept_case, approved_officer, four_eyes_release, make_lead, make_user, submit_case
 
 pytestmark = pytest.mark.django_db
 
@@ -93,22 +93,6 @@ def form_data(request_type: str = "user_information", *, key: str | None = None,
 
 def post_new(client: Client, data: dict[str, Any]) -> Any:
     return client.post(reverse("cases:new"), data)
-
-
-def accept_case(case: Case, lead: Any) -> Case:
-    staff = Actor(user=lead)
-    now = timezone.now()
-    review.case_assign(case=case, reviewer=lead, actor=staff, now=now)
-    review.case_checklist_update(case=case, data=review.ReviewChecklist(True, True, True, True, True, True),
-                                 actor=staff, now=now)
-    review.case_document_verify(document=case.documents.get(role=CaseDocument.Role.LEGAL_PROCESS), actor=staff,
-                                now=now)
-    review.case_decide(case=case, decision="accepted", reasons="The warrant is valid and covers the account named.",
-                       actor=staff, now=now)
-    review.case_notification_record(case=case, decision="waived", notified_at=None,
-                                    waiver_reason="The court ordered disclosure without notice to the user.",
-                                    actor=staff, now=now)
-    return case
 
 
 def upload_production(case: Case, lead: Any, *, release: bool) -> Production:

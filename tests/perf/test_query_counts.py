@@ -17,14 +17,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from cases.models import Case, CaseDocument
-from cases.services import correspondence, productions, review
+from cases.models import Case
+from cases.services import correspondence, productions
 from cases.services.intake import IdentifierInput
 from leors.access.models import Officer, User
 from leors.core.audit import Actor
 from tests.conftest import signed_in_client
 from tests.documents import ENGLISH_WARRANT, pdf_with_text
-from tests.factories import approved_officer, document_input, four_eyes_release, make_lead, submit_case
+from tests.factories import accept_case, approved_officer, document_input, four_eyes_release, make_lead, submit_case
 
 pytestmark = pytest.mark.django_db
 
@@ -49,21 +49,6 @@ class World:
     cases: list[Case]
 
 
-def _accept(case: Case, lead: User) -> None:
-    staff = Actor(user=lead)
-    now = timezone.now()
-    review.case_assign(case=case, reviewer=lead, actor=staff, now=now)
-    review.case_checklist_update(case=case, data=review.ReviewChecklist(True, True, True, True, True, True),
-                                 actor=staff, now=now)
-    review.case_document_verify(document=case.documents.filter(role=CaseDocument.Role.LEGAL_PROCESS).first(),
-                                actor=staff, now=now)
-    review.case_decide(case=case, decision="accepted", reasons="The warrant is valid and covers the account named.",
-                       actor=staff, now=now)
-    review.case_notification_record(case=case, decision="waived", notified_at=None,
-                                    waiver_reason="The court ordered disclosure without notice to the user.",
-                                    actor=staff, now=now)
-
-
 def _full_case(*, officer: Officer, lead: User, approver: User, index: int, children: int = 1) -> Case:
     """A case with `children` documents, subjects, officer messages (each with an attachment), staff
     answers and released productions, built through the services."""
@@ -74,7 +59,7 @@ def _full_case(*, officer: Officer, lead: User, approver: User, index: int, chil
         + [IdentifierInput(kind="wallet", value="0x52908400098527886E0F7030069857D2E4169EE7")],
         documents=[document_input(warrant, name=f"warrant-{index}-{n}.pdf") for n in range(children)],
     )
-    _accept(case, lead)
+    accept_case(case, lead)
     officer_actor, staff = Actor(user=officer.user), Actor(user=lead)
     for n in range(children):
         correspondence.case_message_post(

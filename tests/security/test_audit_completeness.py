@@ -37,10 +37,11 @@ from leors.core.models import AuditEvent
 from tests.cases.clock_cast import ClockCast
 from tests.cases.recovery_cast import RecoveryCast
 from tests.cases.test_admin import CHECKLIST_ALL, REVIEW_REASONS, change_url, workflow_url
-from tests.cases.test_portal import accept_case, form_data, outsider_officer, upload_production
+from tests.cases.test_portal import form_data, outsider_officer, upload_production
 from tests.conftest import signed_in_client
 from tests.factories import (
     PASSWORD,
+    accept_case,
     approved_officer,
     enrol_totp,
     make_lead,

@@ -32,13 +32,13 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from cases.models import Case, CaseDocument, CaseMessage, Production
-from cases.services import correspondence, productions, review
+from cases.services import correspondence, productions
 from leors import policy
 from leors.access.models import AccessApplication, User
 from leors.core import antivirus
 from leors.core.audit import Actor
 from tests.documents import ENGLISH_WARRANT, pdf_with_text
-from tests.factories import PDF_BYTES, approved_officer, document_input, make_lead, submit_case
+from tests.factories import PDF_BYTES, accept_case, approved_officer, document_input, make_lead, submit_case
 
 pytestmark = pytest.mark.django_db
 
@@ -325,19 +325,8 @@ def test_message_attachment_that_is_disguised_or_infected_is_refused_and_nothing
 # --- Productions --------------------------------------------------------------------------------
 
 def accepted_case() -> tuple[Case, User]:
-    officer, lead = approved_officer(), make_lead()
-    case = submit_case(officer)
-    staff, now = Actor(user=lead), timezone.now()
-    review.case_assign(case=case, reviewer=lead, actor=staff, now=now)
-    review.case_checklist_update(case=case, data=review.ReviewChecklist(True, True, True, True, True, True),
-                                 actor=staff, now=now)
-    review.case_document_verify(document=case.documents.get(role=CaseDocument.Role.LEGAL_PROCESS), actor=staff,
-                                now=now)
-    review.case_decide(case=case, decision="accepted", reasons="The warrant is valid and covers the account named.",
-                       actor=staff, now=now)
-    review.case_notification_record(case=case, decision="waived", notified_at=None,
-                                    waiver_reason="The court ordered disclosure without notice to the user.",
-                                    actor=staff, now=now)
+    lead = make_lead()
+    case = accept_case(submit_case(approved_officer()), lead)
     return Case.objects.get(pk=case.pk), lead
 
 
