@@ -42,3 +42,15 @@ def test_an_unknown_permission_opens_nothing() -> None:
                                   user_permissions=CaseUserObjectPermission,
                                   group_permissions=CaseGroupObjectPermission).exists()
     assert not case_list_for(user=officer.user).exists()
+
+
+def test_the_list_query_is_one_text_with_the_user_and_permission_as_parameters() -> None:
+    """The subquery's text is written once (from the tables' names) and shared by every user: who
+    asks, and for what, only ever travels as a parameter."""
+    first, second = approved_officer(), approved_officer()
+    compiled = [case_list_for(user=officer.user).query.sql_with_params() for officer in (first, second)]
+    (first_sql, first_params), (second_sql, second_params) = compiled
+    assert first_sql == second_sql
+    permission = permission_id("cases.view_case")
+    assert tuple(first_params) == (permission, first.user.pk, permission, first.user.pk)
+    assert tuple(second_params) == (permission, second.user.pk, permission, second.user.pk)
