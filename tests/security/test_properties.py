@@ -16,6 +16,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from guardian.shortcuts import get_perms
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +26,7 @@ from cases.services import correspondence, review
 from leors.access import services as access_services
 from leors.access.models import Officer, User
 from leors.core.audit import Actor
-from leors.core.permissions import objects_for
+from leors.core.permissions import objects_for, user_holds_object_perm
 from tests.conftest import signed_in_client
 from tests.factories import approved_officer, make_auditor, make_lead, make_reviewer, submit_case
 from tests.security.world import outsider_overrides
@@ -150,6 +151,12 @@ def test_r10_case_page_and_download_agree_with_the_permission_model(
             # The lists read the permission tables directly (objects_for_direct): the same answer.
             listed = case_list_for(user=fresh_user).filter(pk=facts.case.pk).exists()
             assert listed == expected, "the case list disagrees with the model"
+            # One case's permissions are read straight from its tables too (the case page's check,
+            # user_holds_object_perm): the same permissions as guardian reads, the same answer.
+            held = set(get_perms(fresh_user, facts.case))
+            for codename in ("view_case", "respond_case", "share_case"):
+                assert user_holds_object_perm(fresh_user, f"cases.{codename}", facts.case) == (codename in held)
+            assert ("view_case" in held) == expected, "the case page's permission read disagrees with the model"
         client = model.clients[user]
         is_staff = fresh_user.is_staff
         page = client.get(reverse("cases:detail", args=[facts.case.reference]))
