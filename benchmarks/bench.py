@@ -128,7 +128,7 @@ def client_for(user: Any) -> Any:
     from django.test import Client
 
     client = Client()
-    client.force_login(user, backend="allauth.account.auth_backends.AuthenticationBackend")
+    client.force_login(user, backend="leors.access.backends.AuthenticationBackend")
     return client
 
 
@@ -479,7 +479,7 @@ def p4_load(report: Report, *, seconds: int = P4_SECONDS) -> None:
     for officer in Officer.objects.select_related("user").filter(is_supervisor=False).order_by("pk")[1000:1000
                                                                                                   + P4_OFFICERS]:
         client = Client()
-        client.force_login(with_totp(officer.user), backend="allauth.account.auth_backends.AuthenticationBackend")
+        client.force_login(with_totp(officer.user), backend="leors.access.backends.AuthenticationBackend")
         session = client.cookies["sessionid"].value
         assert SessionStore(session_key=session).exists(session)
         cases = list(Case.objects.filter(officer=officer).values_list("reference", flat=True)[:5])

@@ -133,7 +133,7 @@ else:
 # --- Authentication -------------------------------------------------------------------------
 AUTH_USER_MODEL = "access.User"
 AUTHENTICATION_BACKENDS = [
-    "allauth.account.auth_backends.AuthenticationBackend",
+    "leors.access.backends.AuthenticationBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [

@@ -29,5 +29,5 @@ def _private_media(tmp_path, settings) -> None:  # type: ignore[no-untyped-def]
 def signed_in_client(user: User) -> Client:
     """A client whose session belongs to `user` (enrolled in a second factor by the factories)."""
     client = Client()
-    client.force_login(user, backend="allauth.account.auth_backends.AuthenticationBackend")
+    client.force_login(user, backend="leors.access.backends.AuthenticationBackend")
     return client

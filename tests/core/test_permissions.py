@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
 from django.core.management.sql import emit_post_migrate_signal
 from django.db import DEFAULT_DB_ALIAS
 
 from cases.models import Case, CaseGroupObjectPermission, CaseUserObjectPermission
 from cases.selectors import case_list_for
+from leors.access.backends import AuthenticationBackend
+from leors.access.models import User
 from leors.core.permissions import objects_for_direct, permission_id, permission_ids_forget
-from tests.factories import approved_officer
+from tests.factories import approved_officer, make_auditor, make_lead, make_reviewer
 
 pytestmark = pytest.mark.django_db
 
@@ -54,3 +58,23 @@ def test_the_list_query_is_one_text_with_the_user_and_permission_as_parameters()
     permission = permission_id("cases.view_case")
     assert tuple(first_params) == (permission, first.user.pk, permission, first.user.pk)
     assert tuple(second_params) == (permission, second.user.pk, permission, second.user.pk)
+
+
+def test_role_permissions_are_djangos_read_in_one_query(django_assert_num_queries: Any) -> None:
+    """The sign-in backend reads a user's role-wide permissions (own and through groups) in one query;
+    the answer is Django's ModelBackend's, for every role and for a permission given to one user."""
+    officer = approved_officer().user
+    granted = make_reviewer()
+    # A permission of the leads, given to this one reviewer directly (not through a group).
+    granted.user_permissions.add(Permission.objects.get(codename="view_all_cases", content_type__app_label="cases"))
+    inactive = make_lead()
+    User.objects.filter(pk=inactive.pk).update(is_active=False)
+    for user in (make_lead(), granted, make_auditor(), officer, inactive):
+        expected = ModelBackend().get_all_permissions(User.objects.get(pk=user.pk))
+        fresh = User.objects.get(pk=user.pk)
+        with django_assert_num_queries(0 if user is inactive else 1):
+            assert AuthenticationBackend().get_all_permissions(fresh) == expected
+            assert AuthenticationBackend().get_all_permissions(fresh) == expected  # read once per user object
+        assert bool(expected) == (user is not officer and user is not inactive)
+    assert "cases.view_all_cases" in AuthenticationBackend().get_all_permissions(User.objects.get(pk=granted.pk))
+    assert "cases.view_all_cases" not in AuthenticationBackend().get_all_permissions(make_reviewer())

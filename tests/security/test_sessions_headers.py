@@ -397,7 +397,7 @@ def test_headers_csp_and_no_inline_code_on_portal_and_mfa_pages() -> None:
 def test_headers_totp_enrolment_qr_code_is_a_data_image_allowed_by_csp() -> None:
     client = Client()
     user = make_user(with_totp=False)
-    client.force_login(user, backend="allauth.account.auth_backends.AuthenticationBackend")
+    client.force_login(user, backend="leors.access.backends.AuthenticationBackend")
     response = client.get(reverse("mfa_activate_totp"))
     if response.status_code == 302:  # allauth first asks for the password again
         client.post(response["Location"], {"password": PASSWORD})
