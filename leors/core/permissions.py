@@ -3,6 +3,12 @@
 A refusal is audited: when a signed-in user asks for something that exists but is not theirs to
 see, `access_denied` records one "access.denied" event before the selector raises the same 404 it
 raises for a thing that does not exist. Nothing in the response tells the two apart; only the trail does.
+
+The reads every page makes (the lists' visible objects, one object's permissions, a user's role-wide
+permissions) are fixed SQL texts, written once per process from the models' table and column names,
+with the user, object and permission as parameters: the ORM took milliseconds to build what the
+database answers in a fraction of one (benchmarks/README.md, P1). tests/core/test_permissions.py and
+the property test of tests/security compare their answers with guardian's, Django's and the model's.
 """
 
 from __future__ import annotations
@@ -50,8 +56,8 @@ def user_holds_object_perm(user: Any, perm: str, obj: Model) -> bool:
 
     The object's permissions are read once per user object — that is, once per request, where
     `request.user` is a new object each time — in one query (the user's and their groups' permissions
-    on the object, as a UNION: `_object_codenames`), and every later question about the same object is answered from
-    them. A grant or revocation takes effect from the next request.
+    on the object, as a UNION: `_object_codenames`), and every later question about the same object
+    is answered from them. A grant or revocation takes effect from the next request.
     """
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
@@ -123,23 +129,29 @@ class _GrantTables:
     permission_codename: str
 
 
+def _column(model: type[Model], name: str) -> str:
+    return connection.ops.quote_name(str(cast(Field, model._meta.get_field(name)).column))  # type: ignore[type-arg]
+
+
+def _link_table(model: type[Model], name: str) -> tuple[str, str, str]:
+    """A many-to-many field's table, and its columns for this side and the other, quoted."""
+    quote = connection.ops.quote_name
+    field = cast(ManyToManyField, model._meta.get_field(name))  # type: ignore[type-arg]
+    return quote(field.m2m_db_table()), quote(field.m2m_column_name()), quote(field.m2m_reverse_name())
+
+
 @functools.cache
 def _grant_tables(user_permissions: type[Model], group_permissions: type[Model]) -> _GrantTables:
     quote = connection.ops.quote_name
-
-    def column(model: type[Model], name: str) -> str:
-        return quote(str(cast(Field, model._meta.get_field(name)).column))  # type: ignore[type-arg]
-
-    memberships = cast(ManyToManyField, get_user_model()._meta.get_field("groups"))  # type: ignore[type-arg]
+    membership, membership_user, membership_group = _link_table(get_user_model(), "groups")
     return _GrantTables(
-        user=quote(user_permissions._meta.db_table), user_object=column(user_permissions, "content_object"),
-        user_permission=column(user_permissions, "permission"), user_user=column(user_permissions, "user"),
-        group=quote(group_permissions._meta.db_table), group_object=column(group_permissions, "content_object"),
-        group_permission=column(group_permissions, "permission"), group_group=column(group_permissions, "group"),
-        membership=quote(memberships.m2m_db_table()), membership_user=quote(memberships.m2m_column_name()),
-        membership_group=quote(memberships.m2m_reverse_name()),
-        permission=quote(Permission._meta.db_table), permission_id=column(Permission, "id"),
-        permission_codename=column(Permission, "codename"),
+        user=quote(user_permissions._meta.db_table), user_object=_column(user_permissions, "content_object"),
+        user_permission=_column(user_permissions, "permission"), user_user=_column(user_permissions, "user"),
+        group=quote(group_permissions._meta.db_table), group_object=_column(group_permissions, "content_object"),
+        group_permission=_column(group_permissions, "permission"), group_group=_column(group_permissions, "group"),
+        membership=membership, membership_user=membership_user, membership_group=membership_group,
+        permission=quote(Permission._meta.db_table), permission_id=_column(Permission, "id"),
+        permission_codename=_column(Permission, "codename"),
     )
 
 
@@ -208,22 +220,17 @@ def role_permissions_of(user: Any) -> set[str]:
 @functools.cache
 def _role_permissions_sql() -> str:
     quote = connection.ops.quote_name
-    user_model = get_user_model()
-    own = cast(ManyToManyField, user_model._meta.get_field("user_permissions"))  # type: ignore[type-arg]
-    memberships = cast(ManyToManyField, user_model._meta.get_field("groups"))  # type: ignore[type-arg]
-    group_grants = cast(ManyToManyField, Group._meta.get_field("permissions"))  # type: ignore[type-arg]
-    permission, content_type = Permission._meta, ContentType._meta
+    own, own_user, own_permission = _link_table(get_user_model(), "user_permissions")
+    membership, membership_user, membership_group = _link_table(get_user_model(), "groups")
+    grants, grant_group, grant_permission = _link_table(Group, "permissions")
     # Only the models' table and column names, quoted, are put into the text.
     return (
-        f"SELECT c.{quote('app_label')}, p.{quote('codename')} FROM {quote(permission.db_table)} p"  # noqa: S608
-        f" JOIN {quote(content_type.db_table)} c ON c.{quote('id')} = p.{quote('content_type_id')}"
-        f" WHERE p.{quote('id')} IN"
-        f" (SELECT {quote(own.m2m_reverse_name())} FROM {quote(own.m2m_db_table())}"
-        f" WHERE {quote(own.m2m_column_name())} = %s"
-        f" UNION SELECT {quote(group_grants.m2m_reverse_name())} FROM {quote(group_grants.m2m_db_table())}"
-        f" WHERE {quote(group_grants.m2m_column_name())} IN"
-        f" (SELECT {quote(memberships.m2m_reverse_name())} FROM {quote(memberships.m2m_db_table())}"
-        f" WHERE {quote(memberships.m2m_column_name())} = %s))"
+        f"SELECT c.{_column(ContentType, 'app_label')}, p.{_column(Permission, 'codename')}"  # noqa: S608
+        f" FROM {quote(Permission._meta.db_table)} p JOIN {quote(ContentType._meta.db_table)} c"
+        f" ON c.{_column(ContentType, 'id')} = p.{_column(Permission, 'content_type')}"
+        f" WHERE p.{_column(Permission, 'id')} IN (SELECT {own_permission} FROM {own} WHERE {own_user} = %s"
+        f" UNION SELECT {grant_permission} FROM {grants} WHERE {grant_group} IN"
+        f" (SELECT {membership_group} FROM {membership} WHERE {membership_user} = %s))"
     )
 
 
