@@ -36,12 +36,21 @@ class HoldQuerySet(models.QuerySet["PreservationHold"]):
         """The one definition of "in force" for holds: pages, the feed, filters and sweeps use it."""
         return self.filter(Q(expires_at__gt=now) | Q(pending_extension()), status="active")
 
+    def due(self, now: datetime) -> HoldQuerySet:
+        """Active holds no longer in force: what the sweep lapses (the rest of the active ones)."""
+        return self.filter(status="active", expires_at__lte=now).exclude(pending_extension())
+
 
 class FreezeQuerySet(models.QuerySet["Freeze"]):
     def in_force(self, now: datetime) -> FreezeQuerySet:
         """The one definition of "in force" for freezes: a freeze past its end is not, swept or not —
         unless a further order accepted in time awaits activation."""
         return self.filter(Q(expires_at__gt=now) | Q(pending_further_order()), status="active")
+
+    def due(self, now: datetime) -> FreezeQuerySet:
+        """Active freezes no longer in force: what the sweep lifts (the rest of the active ones). A
+        further order accepted before the end keeps the freeze until its activation extends it."""
+        return self.filter(status="active", expires_at__lte=now).exclude(pending_further_order())
 
 
 class PreservationHold(models.Model):

@@ -21,6 +21,7 @@ from leors.access.services import legal_team
 from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
 from leors.core.outbox import email_enqueue
+from leors.core.permissions import user_may
 
 Action = Approval.Action
 
@@ -59,7 +60,7 @@ def approval_request(*, case: Case, action: str, actor: Actor, now: datetime, ta
             audit_record(actor=actor, action="approval.requested", obj=case, now=now,
                          changes={"approval": approval.pk, "action": action, "target": target_id, "params": params})
             for person in legal_team().exclude(pk=user.pk):
-                if person.has_perm("cases.review_case") or person.has_perm("cases.review_case", case):
+                if user_may(person, "cases.review_case", case):
                     email_enqueue(key=f"approval:{approval.pk}:{person.pk}", to=person.email,
                                   template="staff_approval_needed", reference=case.reference,
                                   link_path=staff_case_path(case), now=now)

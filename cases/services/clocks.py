@@ -24,7 +24,6 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, prefetch_related_obj
 from django.urls import reverse
 
 from cases.models import Case, Freeze, PreservationHold, Reminder, RequestType
-from cases.models.clocks import pending_extension, pending_further_order
 from cases.selectors import exchange_subjects
 from cases.services.common import case_transition, officer_update_email, require_staff, staff_case_path
 from leors import policy
@@ -133,9 +132,7 @@ def hold_end_early(*, case: Case, reason: str, actor: Actor, now: datetime) -> N
 
 def holds_lapse_due(*, now: datetime) -> int:
     """R7: every hold past its end (and with no extension filed in time still pending) lapses, once."""
-    due = (PreservationHold.objects.filter(status=PreservationHold.Status.ACTIVE, expires_at__lte=now)
-           .exclude(pending_extension()))
-    return _sweep_batches(due, lambda holds: _lapse(holds, now=now))
+    return _sweep_batches(PreservationHold.objects.due(now), lambda holds: _lapse(holds, now=now))
 
 
 def _lapse(holds: list[PreservationHold], *, now: datetime) -> None:
@@ -345,15 +342,10 @@ def freeze_lift_for_return(*, freeze: Freeze, recovery: Case, actor: Actor, now:
               note=f"Assets returned under the court order of {recovery.reference}.")
 
 
-def _freezes_due(now: datetime) -> QuerySet[Freeze]:
-    # A further order accepted before the end keeps the freeze until its activation extends it.
-    return Freeze.objects.filter(status=Freeze.Status.ACTIVE, expires_at__lte=now).exclude(pending_further_order())
-
-
 def freezes_lift_due(*, now: datetime) -> int:
     """R8: every freeze whose period ended is lifted, once, with no one having to remember it."""
     return _sweep_batches(
-        _freezes_due(now),
+        Freeze.objects.due(now),
         lambda freezes: _lift(freezes, reason=Freeze.LiftReason.EXPIRED, note="", actor=SWEEP, user=None, now=now))
 
 
@@ -362,7 +354,7 @@ def freezes_lift_helpers_wanted(*, now: datetime) -> int:
     batch is due (a backlog, e.g. after downtime), then LEORS_SWEEP_WORKERS - 1."""
     helpers = settings.LEORS_SWEEP_WORKERS - 1
     batch = settings.LEORS_SWEEP_BATCH_SIZE
-    if helpers < 1 or not _freezes_due(now).order_by("expires_at", "pk")[batch:batch + 1].exists():
+    if helpers < 1 or not Freeze.objects.due(now).order_by("expires_at", "pk")[batch:batch + 1].exists():
         return 0
     return helpers
 

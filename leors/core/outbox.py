@@ -38,18 +38,10 @@ def _code_digest(code: str) -> str:
 
 def reference_issue(*, reference: str, purpose: str, now: datetime) -> str:
     """Record a fresh verification code for `reference`; return it formatted as XXXX-XXXX."""
-    raw = _code_new()
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
     IssuedReference.objects.create(
         reference=reference, code_digest=_code_digest(raw), purpose=purpose, issued_at=now
     )
-    return _code_format(raw)
-
-
-def _code_new() -> str:
-    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
-
-
-def _code_format(raw: str) -> str:
     return f"{raw[:4]}-{raw[4:]}"
 
 
@@ -137,12 +129,9 @@ def outbox_email_write(*, key: str, to: str, subject: str, body: str, now: datet
     existing = outbox_existing([key])
     if key in existing:
         return existing[key]
-    return outbox_write([_email_message(key=key, to=to, subject=subject, body=body, now=now)])[0]
-
-
-def _email_message(*, key: str, to: str, subject: str, body: str, now: datetime) -> OutboxMessage:
-    return OutboxMessage(key=key, channel=OutboxMessage.Channel.EMAIL, recipient=to,
-                         subject=_subject_line(subject), body=body, created_at=now, next_attempt_at=now)
+    return outbox_write([OutboxMessage(key=key, channel=OutboxMessage.Channel.EMAIL, recipient=to,
+                                       subject=_subject_line(subject), body=body, created_at=now,
+                                       next_attempt_at=now)])[0]
 
 
 def _subject_line(subject: str) -> str:

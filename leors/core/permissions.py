@@ -21,10 +21,11 @@ from allauth.core import context as allauth_context
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import Field, ManyToManyField, Model, QuerySet
 from django.db.models.expressions import RawSQL
-from guardian.shortcuts import get_group_perms, get_objects_for_user, get_user_perms
+from guardian.shortcuts import get_objects_for_user
 from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
 from leors.core.audit import Actor, audit_record
@@ -188,23 +189,22 @@ def _object_codenames_sql(user_permissions: type[Model], group_permissions: type
 
 
 @functools.cache
-def _direct_permission_models(model: type[Model]) -> tuple[type[Model], type[Model]] | None:
-    """The model's direct user and group permission models, or None where guardian's generic
-    tables hold its permissions (guardian looks them up on every call; models do not change)."""
+def _direct_permission_models(model: type[Model]) -> tuple[type[Model], type[Model]]:
+    """The model's direct user and group permission models (guardian looks them up on every call;
+    models do not change). Every model LEORS checks per object has them: one without is refused
+    outright rather than read another way."""
     # guardian's lookups take a model or an instance (their stubs say instance).
     user_permissions = get_user_obj_perms_model(cast(Any, model))
     group_permissions = get_group_obj_perms_model(cast(Any, model))
     if user_permissions.objects.is_generic() or group_permissions.objects.is_generic():  # type: ignore[attr-defined]
-        return None
+        raise ImproperlyConfigured(f"{model._meta.label} has no direct object permission tables "
+                                   "(guardian's UserObjectPermissionBase and GroupObjectPermissionBase).")
     return user_permissions, group_permissions
 
 
 def _object_codenames(user: Any, obj: Model) -> frozenset[str]:
-    direct = _direct_permission_models(type(obj))
-    if direct is None:
-        return frozenset(get_user_perms(user, obj).union(get_group_perms(user, obj)))
     with connection.cursor() as cursor:
-        cursor.execute(_object_codenames_sql(*direct), (user.pk, obj.pk, obj.pk, user.pk))
+        cursor.execute(_object_codenames_sql(*_direct_permission_models(type(obj))), (user.pk, obj.pk, obj.pk, user.pk))
         return frozenset(row[0] for row in cursor.fetchall())
 
 

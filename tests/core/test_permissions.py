@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.sql import emit_post_migrate_signal
 from django.db import DEFAULT_DB_ALIAS
 
@@ -15,7 +16,7 @@ from cases.models import Case, CaseGroupObjectPermission, CaseUserObjectPermissi
 from cases.selectors import case_list_for
 from leors.access.backends import AuthenticationBackend
 from leors.access.models import User
-from leors.core.permissions import objects_for_direct, permission_id, permission_ids_forget
+from leors.core.permissions import objects_for_direct, permission_id, permission_ids_forget, user_holds_object_perm
 from tests.factories import approved_officer, make_auditor, make_lead, make_reviewer
 
 pytestmark = pytest.mark.django_db
@@ -78,3 +79,11 @@ def test_role_permissions_are_djangos_read_in_one_query(django_assert_num_querie
         assert bool(expected) == (user is not officer and user is not inactive)
     assert "cases.view_all_cases" in AuthenticationBackend().get_all_permissions(User.objects.get(pk=granted.pk))
     assert "cases.view_all_cases" not in AuthenticationBackend().get_all_permissions(make_reviewer())
+
+
+def test_a_model_without_direct_permission_tables_is_refused_not_read_another_way() -> None:
+    """Every model checked per object has guardian's direct tables; one without fails loudly (a
+    developer's error, caught by the first test that asks), never answers from other tables."""
+    officer = approved_officer()
+    with pytest.raises(ImproperlyConfigured, match=r"access\.Agency has no direct object permission tables"):
+        user_holds_object_perm(officer.user, "access.view_agency", officer.agency)
