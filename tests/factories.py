@@ -230,6 +230,7 @@ def accept_case(case: Any, lead: User) -> Any:
                                     actor=staff, now=now)
     return case
 
+
 # --- Four-eyes and out-of-band steps, as two members of the legal team take them ------------------
 
 def confirm_out_of_band(case: Any, *, actor: Actor, now: datetime | None = None) -> Any:
