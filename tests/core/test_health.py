@@ -1,11 +1,14 @@
-"""/healthz: the database and the broker, as JSON; 503 when either cannot be reached."""
+"""/healthz: the database and the broker, as JSON; 503 when either cannot be reached. And the\nworkers' database connections: kept between requests, replaced when PostgreSQL drops them."""
 
 from __future__ import annotations
 
 import socket
 
+import psycopg
 import pytest
-from django.test import Client
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import connection
+from django.test import Client, RequestFactory
 
 from leors.celery import app
 
@@ -42,3 +45,39 @@ def test_healthz_is_503_when_the_broker_cannot_be_reached(monkeypatch: pytest.Mo
     assert body["status"] == "unavailable"
     assert body["database"] == "ok"
     assert body["broker"].startswith("error: ")
+
+
+def _served_by_wsgi(path: str) -> int:
+    """The status of one request through Django's WSGI handler, as gunicorn serves it: the request
+    signals run, and with them Django's per-request handling of database connections."""
+    statuses: list[str] = []
+    environ = RequestFactory().get(path).environ
+    body = WSGIHandler()(environ, lambda status, headers, exc_info=None: statuses.append(status))
+    body.close()
+    return int(statuses[0].split()[0])
+
+
+def _backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_keeps_its_database_connection_and_survives_losing_it() -> None:
+    # Production settings: connections persist (not one per request) and are checked before reuse.
+    assert connection.settings_dict["CONN_MAX_AGE"] > 0
+    assert connection.settings_dict["CONN_HEALTH_CHECKS"] is True
+    assert _served_by_wsgi("/healthz") == 200
+    kept = _backend_pid()
+    assert _served_by_wsgi("/healthz") == 200
+    assert _backend_pid() == kept  # the same PostgreSQL session served both requests
+
+    # PostgreSQL ends the session (a restart, a failover, an administrator): the next request
+    # finds the connection unusable, opens a new one and answers, instead of a 500.
+    with psycopg.connect(host="127.0.0.1", port=connection.settings_dict["PORT"] or 5432,
+                         user=connection.settings_dict["USER"], dbname=connection.settings_dict["NAME"],
+                         autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [kept])
+    assert _served_by_wsgi("/healthz") == 200
+    assert _backend_pid() != kept
