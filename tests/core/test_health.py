@@ -1,15 +1,23 @@
-"""/healthz: the database and the broker, as JSON; 503 when either cannot be reached. And the\nworkers' database connections: kept between requests, replaced when PostgreSQL drops them."""
+"""/healthz: the database and the broker, as JSON; 503 when either cannot be reached. And the
+workers' database connections: kept between requests, replaced when PostgreSQL drops them, and
+keeping the statements they repeat prepared."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection
 from django.test import Client, RequestFactory
 
+from leors.access.models import User
 from leors.celery import app
 
 
@@ -81,3 +89,35 @@ def test_a_worker_keeps_its_database_connection_and_survives_losing_it() -> None
         admin.execute("SELECT pg_terminate_backend(%s)", [kept])
     assert _served_by_wsgi("/healthz") == 200
     assert _backend_pid() != kept
+
+
+@pytest.mark.django_db
+def test_a_query_a_connection_repeats_is_planned_once() -> None:
+    # Parameters are bound by PostgreSQL, so the same query with other values is the same statement;
+    # from its fifth run on a connection, psycopg keeps it prepared and PostgreSQL stops planning it.
+    assert connection.settings_dict["OPTIONS"]["server_side_binding"] is True
+    for user_id in range(1, 8):
+        list(User.objects.filter(pk=user_id).values_list("email", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert [statement for statement in prepared
+            if 'FROM "access_user"' in statement and '"access_user"."id" = $1' in statement]
+
+
+@pytest.mark.parametrize(("database_url", "prepared", "expected"), [
+    ("postgres://leors@db.example/leors", "", "60 True True 5"),
+    ("postgres://leors@db.example/leors", "false", "60 True None None"),  # behind a transaction-mode pooler
+    ("sqlite:///demo.sqlite3", "", "60 True None None"),  # the demo: nothing to prepare
+])
+def test_database_connection_settings(tmp_path: Path, database_url: str, prepared: str, expected: str) -> None:
+    # Settings are read at import: import them in a child process, as a deployment does.
+    environment = {"PATH": os.environ["PATH"], "DEBUG": "true", "LEORS_VAR_DIR": str(tmp_path),
+                   "PYTHONPATH": str(settings.BASE_DIR), "DATABASE_URL": database_url,
+                   "DB_PREPARED_STATEMENTS": prepared}
+    script = ("import leors.settings as s; d = s.DATABASES['default']; o = d.get('OPTIONS', {}); "
+              "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'], o.get('server_side_binding'), "
+              "o.get('prepare_threshold'))")
+    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True,  # noqa: S603
+                            text=True, check=True, cwd=settings.BASE_DIR)
+    assert result.stdout.strip() == expected
