@@ -115,7 +115,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-elif env_bool("DB_PREPARED_STATEMENTS", True):
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_PREPARED_STATEMENTS", True):
     # PostgreSQL binds the parameters itself, and a query run a fifth time on a connection is kept
     # prepared: what every page asks again (the session, the user, the permission texts, the case)
     # is planned once per connection instead of on every request (the case page's twelve queries:
