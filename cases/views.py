@@ -429,18 +429,15 @@ def case_message(request: HttpRequest, reference: str) -> HttpResponse:
 @require_POST
 def case_withdraw(request: HttpRequest, reference: str) -> HttpResponse:
     case = selectors.case_get_for(user=request.user, reference=reference, perm="cases.respond_case")
-    now = timezone.now()
     try:
-        correspondence.case_withdraw(case=case, actor=Actor.from_request(request), now=now)
+        withdrawal = correspondence.case_withdraw(case=case, actor=Actor.from_request(request), now=timezone.now())
     except ActionRefused as refusal:
         case.refresh_from_db()
         return render(request, "cases/detail.html", _detail_context(request, case, withdraw_error=refusal.message),
                       status=400)
-    # In force as the service decided it (a freeze past its end that no sweep has lifted yet has ended).
-    freeze_in_force = Freeze.objects.filter(case=case).in_force(now).exists()
     messages.success(request, f"Request {case.reference} was withdrawn." + (
         " The legal team lifts the freeze once they have confirmed the withdrawal with your agency."
-        if freeze_in_force else ""))
+        if withdrawal.freeze_lift_requested else ""))
     return redirect("cases:detail", reference=case.reference)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -120,7 +121,13 @@ def case_withdrawable_from(*, freeze_in_force: bool) -> tuple[str, ...]:
     return Case.WITHDRAWABLE_STATUSES + ((Status.FULFILLED,) if freeze_in_force else ())
 
 
-def case_withdraw(*, case: Case, actor: Actor, now: datetime) -> Case:
+@dataclass(frozen=True)
+class Withdrawal:
+    case: Case
+    freeze_lift_requested: bool  # R8: a freeze was in force; the legal team lifts it, not the withdrawal
+
+
+def case_withdraw(*, case: Case, actor: Actor, now: datetime) -> Withdrawal:
     """The officer withdraws the request. An open request simply ends; for a freeze already in force
     the withdrawal is recorded and the legal team told, who lift it (R8: early lift on withdrawal);
     a preservation hold ends (R7)."""
@@ -153,7 +160,7 @@ def case_withdraw(*, case: Case, actor: Actor, now: datetime) -> Case:
             email_enqueue(key=f"case-withdrawn:{locked.pk}", to=locked.assigned_to.email, template="staff_case_message",
                           reference=locked.reference, link_path=staff_case_path(locked), now=now)
     case.refresh_from_db()
-    return case
+    return Withdrawal(case=case, freeze_lift_requested=active_freeze is not None)
 
 
 def case_share(*, case: Case, colleague_email: str, actor: Actor, now: datetime) -> User:

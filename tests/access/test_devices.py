@@ -98,7 +98,8 @@ def test_r3_suspension_by_staff_also_puts_the_officers_open_cases_on_hold() -> N
     withdrawn = submit_case(officer)
     from cases.services.correspondence import case_withdraw
 
-    case_withdraw(case=withdrawn, actor=Actor(user=officer.user), now=timezone.now())
+    # No freeze was in force: nothing for the legal team to lift.
+    assert case_withdraw(case=withdrawn, actor=Actor(user=officer.user), now=timezone.now()).freeze_lift_requested is False
     services.officer_suspend(officer=officer, note="Forged court order from a hijacked mailbox.", referred_to="",
                              actor=Actor(user=lead), now=timezone.now())
     open_case.refresh_from_db()

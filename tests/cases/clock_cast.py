@@ -96,7 +96,7 @@ class ClockCast:
         return self.activate(case, **activation)
 
     def withdraw(self, case: Case) -> Case:
-        return correspondence.case_withdraw(case=case, actor=self.as_officer, now=timezone.now())
+        return correspondence.case_withdraw(case=case, actor=self.as_officer, now=timezone.now()).case
 
 
 def sweep() -> clocks.SweepResult:
