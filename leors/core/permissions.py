@@ -111,8 +111,8 @@ def objects_for_direct(user: Any, perm: str, queryset: QuerySet[M], *, user_perm
 @dataclass(frozen=True)
 class _GrantTables:
     """The quoted table and column names of a model's direct permission tables (guardian's user and
-    group object permissions with a foreign key to the object), of the user's group memberships and
-    of the permissions: the only names the permission reads below put into their text."""
+    group object permissions with a foreign key to the object) and of the permissions: with
+    `_user_groups_sql`, the only names the permission reads below put into their text."""
 
     user: str
     user_object: str
@@ -122,9 +122,6 @@ class _GrantTables:
     group_object: str
     group_permission: str
     group_group: str
-    membership: str
-    membership_user: str
-    membership_group: str
     permission: str
     permission_id: str
     permission_codename: str
@@ -142,15 +139,20 @@ def _link_table(model: type[Model], name: str) -> tuple[str, str, str]:
 
 
 @functools.cache
+def _user_groups_sql() -> str:
+    """The ids of the groups of a user (one parameter: the user), as every read below asks it."""
+    membership, membership_user, membership_group = _link_table(get_user_model(), "groups")
+    return f"SELECT {membership_group} FROM {membership} WHERE {membership_user} = %s"  # noqa: S608
+
+
+@functools.cache
 def _grant_tables(user_permissions: type[Model], group_permissions: type[Model]) -> _GrantTables:
     quote = connection.ops.quote_name
-    membership, membership_user, membership_group = _link_table(get_user_model(), "groups")
     return _GrantTables(
         user=quote(user_permissions._meta.db_table), user_object=_column(user_permissions, "content_object"),
         user_permission=_column(user_permissions, "permission"), user_user=_column(user_permissions, "user"),
         group=quote(group_permissions._meta.db_table), group_object=_column(group_permissions, "content_object"),
         group_permission=_column(group_permissions, "permission"), group_group=_column(group_permissions, "group"),
-        membership=membership, membership_user=membership_user, membership_group=membership_group,
         permission=quote(Permission._meta.db_table), permission_id=_column(Permission, "id"),
         permission_codename=_column(Permission, "codename"),
     )
@@ -169,7 +171,7 @@ def _holders_sql(user_permissions: type[Model], group_permissions: type[Model]) 
     return (
         f"SELECT {t.user_object} FROM {t.user} WHERE {t.user_permission} = %s AND {t.user_user} = %s"  # noqa: S608
         f" UNION SELECT {t.group_object} FROM {t.group} WHERE {t.group_permission} = %s AND {t.group_group} IN"
-        f" (SELECT {t.membership_group} FROM {t.membership} WHERE {t.membership_user} = %s)"
+        f" ({_user_groups_sql()})"
     )
 
 
@@ -184,7 +186,7 @@ def _object_codenames_sql(user_permissions: type[Model], group_permissions: type
         f"SELECT {t.permission_codename} FROM {t.permission} WHERE {t.permission_id} IN"  # noqa: S608
         f" (SELECT {t.user_permission} FROM {t.user} WHERE {t.user_user} = %s AND {t.user_object} = %s"
         f" UNION SELECT {t.group_permission} FROM {t.group} WHERE {t.group_object} = %s AND {t.group_group} IN"
-        f" (SELECT {t.membership_group} FROM {t.membership} WHERE {t.membership_user} = %s))"
+        f" ({_user_groups_sql()}))"
     )
 
 
@@ -221,7 +223,6 @@ def role_permissions_of(user: Any) -> set[str]:
 def _role_permissions_sql() -> str:
     quote = connection.ops.quote_name
     own, own_user, own_permission = _link_table(get_user_model(), "user_permissions")
-    membership, membership_user, membership_group = _link_table(get_user_model(), "groups")
     grants, grant_group, grant_permission = _link_table(Group, "permissions")
     # Only the models' table and column names, quoted, are put into the text.
     return (
@@ -229,8 +230,7 @@ def _role_permissions_sql() -> str:
         f" FROM {quote(Permission._meta.db_table)} p JOIN {quote(ContentType._meta.db_table)} c"
         f" ON c.{_column(ContentType, 'id')} = p.{_column(Permission, 'content_type')}"
         f" WHERE p.{_column(Permission, 'id')} IN (SELECT {own_permission} FROM {own} WHERE {own_user} = %s"
-        f" UNION SELECT {grant_permission} FROM {grants} WHERE {grant_group} IN"
-        f" (SELECT {membership_group} FROM {membership} WHERE {membership_user} = %s))"
+        f" UNION SELECT {grant_permission} FROM {grants} WHERE {grant_group} IN ({_user_groups_sql()}))"
     )
 
 
