@@ -50,3 +50,14 @@ def celery_processes(workdir: Path, *, beat: bool = False, workers: int = 1, **e
                 process.kill()
         for log in logs:
             log.close()
+
+
+def settings_in_child(expression: str, *, var_dir: Path, **environment: str) -> str:
+    """`expression` over `s`, the project's settings imported in a child process with only
+    `environment` set (beside PATH, PYTHONPATH and LEORS_VAR_DIR): settings are read at import, as a
+    deployment reads them, so a test of their defaults must not inherit the suite's environment."""
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(settings.BASE_DIR), "LEORS_VAR_DIR": str(var_dir),
+           **environment}
+    result = subprocess.run([sys.executable, "-c", f"import leors.settings as s; print({expression})"],  # noqa: S603
+                            env=env, capture_output=True, text=True, check=True, cwd=settings.BASE_DIR)
+    return result.stdout.strip()

@@ -4,21 +4,18 @@ keeping the statements they repeat prepared."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
-from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection
 from django.test import Client, RequestFactory
 
 from leors.access.models import User
 from leors.celery import app
+from tests.processes import settings_in_child
 
 
 def _closed_port() -> int:
@@ -111,13 +108,9 @@ def test_a_query_a_connection_repeats_is_planned_once() -> None:
     ("sqlite:///demo.sqlite3", "", "60 True None None"),  # the demo: nothing to prepare
 ])
 def test_database_connection_settings(tmp_path: Path, database_url: str, prepared: str, expected: str) -> None:
-    # Settings are read at import: import them in a child process, as a deployment does.
-    environment = {"PATH": os.environ["PATH"], "DEBUG": "true", "LEORS_VAR_DIR": str(tmp_path),
-                   "PYTHONPATH": str(settings.BASE_DIR), "DATABASE_URL": database_url,
-                   "DB_PREPARED_STATEMENTS": prepared}
-    script = ("import leors.settings as s; d = s.DATABASES['default']; o = d.get('OPTIONS', {}); "
-              "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'], o.get('server_side_binding'), "
-              "o.get('prepare_threshold'))")
-    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True,  # noqa: S603
-                            text=True, check=True, cwd=settings.BASE_DIR)
-    assert result.stdout.strip() == expected
+    values = settings_in_child(
+        "s.DATABASES['default']['CONN_MAX_AGE'], s.DATABASES['default']['CONN_HEALTH_CHECKS'], "
+        "s.DATABASES['default'].get('OPTIONS', {}).get('server_side_binding'), "
+        "s.DATABASES['default'].get('OPTIONS', {}).get('prepare_threshold')",
+        var_dir=tmp_path, DEBUG="true", DATABASE_URL=database_url, DB_PREPARED_STATEMENTS=prepared)
+    assert values == expected

@@ -8,10 +8,7 @@ framing, referrer and sniffing, and a generic page for errors.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +29,7 @@ from leors.access.models import User
 from leors.core.middleware import SESSION_TIMED_OUT_MESSAGE
 from tests.conftest import signed_in_client
 from tests.factories import PASSWORD, approved_officer, make_lead, make_user, submit_case, totp_code
+from tests.processes import settings_in_child
 
 T0 = datetime(2026, 6, 3, 9, 0, 1, tzinfo=UTC)  # just after a 30-second code window opens
 SESSION_COOKIE = django_settings.SESSION_COOKIE_NAME
@@ -463,14 +461,12 @@ def test_headers_hsts_on_secure_requests() -> None:
 def test_headers_production_settings_turn_on_https_only_cookies_and_hsts(tmp_path: Path) -> None:
     # Settings are read at import: import them in a child process with DEBUG off, as production does.
     # Only what production must set itself: the defaults of everything else are under test.
-    environment = {"PATH": os.environ["PATH"], "DEBUG": "false", "SECRET_KEY": "x" * 64,
-                   "LEORS_VAR_DIR": str(tmp_path), "PYTHONPATH": str(BASE_DIR)}
-    script = ("import leors.settings as s; print(s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, "
-              "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_HTTPONLY, "
-              "s.SESSION_COOKIE_SAMESITE, s.X_FRAME_OPTIONS, 'csp.middleware.CSPMiddleware' in s.MIDDLEWARE)")
-    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True,  # noqa: S603
-                            check=True, cwd=BASE_DIR)
-    assert result.stdout.split() == ["31536000", "True", "True", "True", "True", "True", "Lax", "DENY", "True"]
+    values = settings_in_child(
+        "s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
+        "s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_HTTPONLY, s.SESSION_COOKIE_SAMESITE, s.X_FRAME_OPTIONS, "
+        "'csp.middleware.CSPMiddleware' in s.MIDDLEWARE",
+        var_dir=tmp_path, DEBUG="false", SECRET_KEY="x" * 64)
+    assert values.split() == ["31536000", "True", "True", "True", "True", "True", "Lax", "DENY", "True"]
 
 
 @pytest.mark.django_db
