@@ -86,13 +86,8 @@ class OutboxMessage(models.Model):
     last_error = models.TextField(blank=True)
 
     class Meta:
-        indexes = [
-            models.Index(
-                fields=["next_attempt_at"],
-                name="outbox_pending_due_idx",
-                condition=models.Q(status="pending"),
-            )
-        ]
+        # Not a partial index on the pending rows: see cases.models.clocks (generic plans).
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_status_due_idx")]
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient} ({self.status})"
