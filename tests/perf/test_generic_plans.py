@@ -5,7 +5,7 @@ prepare_threshold). After a few runs PostgreSQL may keep one generic plan, made 
 values; a partial index whose condition names a value (`WHERE status = 'active'`) is then of no
 use, and the every-minute sweep scanned the whole clock table (benchmarks P2: 125 ms on 1M rows
 with nothing due). Each query the sweeps really send is recorded, planned generically, and every
-scan of a clock or of the outbox that is not a lookup by id must read `status` from an index.
+scan of a clock or of the outbox that is not a lookup by id or key must read `status` from an index.
 """
 
 from __future__ import annotations
