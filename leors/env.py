@@ -34,7 +34,7 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfiguredEnv(f"{name}={value!r} is not a boolean; use true or false.")
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
@@ -44,6 +44,8 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
         raise ImproperlyConfiguredEnv(f"{name}={value!r} is not an integer.") from None
     if minimum is not None and number < minimum:
         raise ImproperlyConfiguredEnv(f"{name}={number} is below the minimum of {minimum}.")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfiguredEnv(f"{name}={number} is above the maximum of {maximum}.")
     return number
 
 

@@ -273,7 +273,9 @@ LEORS_LANGUAGE_MIN_LETTERS = env_int("LEORS_LANGUAGE_MIN_LETTERS", 40, minimum=1
 LEORS_LANGUAGE_MIN_CONFIDENCE = env_int("LEORS_LANGUAGE_MIN_CONFIDENCE_PERCENT", 50, minimum=0) / 100
 LEORS_SWEEP_INTERVAL_SECONDS = env_int("LEORS_SWEEP_INTERVAL_SECONDS", 60, minimum=1)
 # Clocks a sweep claims and changes in one transaction (the audit chain's lock is held for one batch).
-LEORS_SWEEP_BATCH_SIZE = env_int("LEORS_SWEEP_BATCH_SIZE", 500, minimum=1)
+# At most 10,000: a batch's ids and e-mail keys are bound parameters (up to two per clock in one
+# statement: the officer's and the reviewer's e-mail), and PostgreSQL takes at most 65,535.
+LEORS_SWEEP_BATCH_SIZE = env_int("LEORS_SWEEP_BATCH_SIZE", 500, minimum=1, maximum=10_000)
 # Worker processes that lift a backlog of due freezes together (more than one batch due, e.g. after
 # downtime); give the worker at least this --concurrency.
 LEORS_SWEEP_WORKERS = env_int("LEORS_SWEEP_WORKERS", 2, minimum=1)

@@ -7,7 +7,9 @@ with the clocks. The chain of the audit trail is the same as if each event had b
 
 from __future__ import annotations
 
+import subprocess
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from leors.core.audit import audit_chain_verify
 from leors.core.models import AuditEvent, IssuedReference, OutboxMessage
 from leors.core.outbox import outbox_deliver, reference_check
 from tests.cases.clock_cast import T0, ClockCast
+from tests.processes import settings_in_child
 
 DAY = timedelta(days=1)
 
@@ -129,3 +132,12 @@ def test_r8_a_backlog_of_due_freezes_asks_other_worker_processes_to_help(setting
         assert clocks.freezes_lift_helpers_wanted(now=timezone.now()) == 2  # more than a batch: the other two help
         settings.LEORS_SWEEP_WORKERS = 1
         assert clocks.freezes_lift_helpers_wanted(now=timezone.now()) == 0  # no other process to ask
+
+
+def test_r8_a_batch_larger_than_postgresql_can_bind_is_refused_at_start(tmp_path: Path) -> None:
+    # Up to two bound parameters per clock in a statement (its e-mails' keys); PostgreSQL takes 65,535.
+    assert settings_in_child("s.LEORS_SWEEP_BATCH_SIZE", var_dir=tmp_path, DEBUG="true",
+                             LEORS_SWEEP_BATCH_SIZE="10000") == "10000"
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        settings_in_child("s.LEORS_SWEEP_BATCH_SIZE", var_dir=tmp_path, DEBUG="true", LEORS_SWEEP_BATCH_SIZE="40000")
+    assert "LEORS_SWEEP_BATCH_SIZE=40000 is above the maximum of 10000." in refused.value.stderr
