@@ -75,7 +75,11 @@ class PreservationHold(models.Model):
     objects = HoldQuerySet.as_manager()
 
     class Meta:
-        indexes = [models.Index(fields=["status", "expires_at"], name="hold_status_due_idx")]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="hold_status_due_idx"),
+            # The exchange's restriction feed, in its order: a page reads its rows, not every hold.
+            models.Index(fields=["status", "started_at", "id"], name="hold_feed_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Preservation hold on {self.case}"
@@ -122,7 +126,11 @@ class Freeze(models.Model):
     objects = FreezeQuerySet.as_manager()
 
     class Meta:
-        indexes = [models.Index(fields=["status", "expires_at"], name="freeze_status_due_idx")]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="freeze_status_due_idx"),
+            # The exchange's restriction feed, in its order: a page reads its rows, not every freeze.
+            models.Index(fields=["status", "activated_at", "id"], name="freeze_feed_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Freeze on {self.case}"

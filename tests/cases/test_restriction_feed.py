@@ -22,6 +22,7 @@ from leors.core.audit import Actor
 from leors.core.models import ApiToken
 from leors.core.tokens import api_token_create, api_token_revoke
 from tests.cases.clock_cast import T0, WALLET, ClockCast, order, sweep
+from tests.plans import generic_plan, nodes, sent_queries
 
 FEED = "/api/v1/restrictions/"
 DAY = timedelta(days=1)
@@ -183,3 +184,20 @@ def test_a_lifted_freeze_and_a_lapsed_or_ended_hold_are_not_in_the_feed() -> Non
     assert body["count"] == 2
     assert PreservationHold.objects.get(case=lapsing).status == PreservationHold.Status.LAPSED
     assert PreservationHold.objects.get(case=withdrawn).status == PreservationHold.Status.LAPSED
+
+
+@pytest.mark.django_db
+def test_r8_a_feed_page_reads_its_restrictions_in_the_feeds_order_from_an_index() -> None:
+    # At a million cases, sorting every freeze in force to return a page of 100 took 0.5-1.1 s a page.
+    with time_machine.travel(T0, tick=False):
+        cast = ClockCast()
+        cast.freeze(30)
+        cast.preservation()
+        token = new_token()
+        queries = sent_queries(lambda: get(token), ("cases_freeze", "cases_preservationhold"))
+    pages = [(sql, params) for sql, params in queries if "ORDER BY" in sql]
+    assert {'FROM "cases_freeze"' in sql for sql, _params in pages} == {True, False}  # a page of each
+    for sql, params in pages:
+        sorts = [node["Node Type"] for node in nodes(generic_plan(sql, params, allow_sort=False))
+                 if "Sort" in node["Node Type"]]
+        assert sorts == [], sql

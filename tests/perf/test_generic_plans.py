@@ -10,64 +10,25 @@ scan of a clock or of the outbox that is not a lookup by id or key must read `st
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import time_machine
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from cases.services import clocks
 from leors.core.outbox import email_enqueue, outbox_deliver_due
 from tests.cases.clock_cast import T0, ClockCast
+from tests.plans import generic_plan, nodes, sent_queries
 
 pytestmark = pytest.mark.django_db
 
 SWEPT_TABLES = ("cases_freeze", "cases_preservationhold", "core_outboxmessage")
 IDENTITY = re.compile(r"\(+(id|key)\)?(::text)? = ")  # an index condition on the row's id or unique key
-
-
-def sent_queries(work: Callable[[], Any]) -> list[tuple[str, Sequence[Any]]]:
-    """The SELECTs `work` sends, as sent: SQL with placeholders, and its parameters."""
-    sent: list[tuple[str, Sequence[Any]]] = []
-
-    def record(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-        if not many and sql.lstrip().upper().startswith("SELECT") and any(t in sql for t in SWEPT_TABLES):
-            sent.append((sql, params or ()))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(record):
-        work()
-    return sent
-
-
-def generic_plan(sql: str, params: Sequence[Any]) -> dict[str, Any]:
-    """PostgreSQL's generic plan of the statement (EXPLAIN of a PREPAREd statement forced generic),
-    with sequential scans priced out so that a table of a test's few rows is planned as a large one."""
-    numbers = iter(range(1, len(params) + 1))
-    numbered = re.sub(r"%%|%s", lambda found: "%" if found.group() == "%%" else f"${next(numbers)}", sql)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(f"PREPARE leors_generic AS {numbered}")
-        try:
-            arguments = ", ".join(["%s"] * len(params))
-            cursor.execute(connection.ops.compose_sql(
-                f"EXPLAIN (FORMAT JSON) EXECUTE leors_generic{f'({arguments})' if params else ''}", params))
-            explained = cursor.fetchone()[0]
-        finally:
-            cursor.execute("DEALLOCATE leors_generic")
-    return (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
-
-
-def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
 
 
 def index_reads(scan: dict[str, Any]) -> list[tuple[str, str]]:
@@ -79,7 +40,7 @@ def unindexed_status_reads(work: Callable[[], Any]) -> list[str]:
     """Each scan of a swept table, planned generically, that reads the table beyond a lookup by id
     or key without `status` in its index condition."""
     found = []
-    queries = sent_queries(work)
+    queries = sent_queries(work, SWEPT_TABLES)
     assert queries, "the work sent no query to check"
     for sql, params in queries:
         for scan in nodes(generic_plan(sql, params)):
