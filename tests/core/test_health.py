@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client, RequestFactory
 
 from leors.access.models import User
@@ -100,6 +100,21 @@ def test_a_query_a_connection_repeats_is_planned_once() -> None:
         prepared = [row[0] for row in cursor.fetchall()]
     assert [statement for statement in prepared
             if 'FROM "access_user"' in statement and '"access_user"."id" = $1' in statement]
+
+
+@pytest.mark.django_db
+def test_postgresql_compiles_no_query_just_in_time() -> None:
+    # PostgreSQL's default is on; LEORS's short queries lost more to compiling than they gained.
+    with psycopg.connect(host="127.0.0.1", port=connection.settings_dict["PORT"] or 5432,
+                         user=connection.settings_dict["USER"], dbname=connection.settings_dict["NAME"]) as other:
+        assert other.execute("SHOW jit").fetchone() == ("on",)  # a connection that is not LEORS's
+    opened = connections.create_connection("default")  # as a worker opens its connection
+    try:
+        with opened.cursor() as cursor:
+            cursor.execute("SHOW jit")
+            assert cursor.fetchone() == ("off",)
+    finally:
+        opened.close()
 
 
 @pytest.mark.parametrize(("database_url", "prepared", "expected"), [
