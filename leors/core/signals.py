@@ -5,8 +5,8 @@ A failed sign-in is one of three things, each one event:
 - a wrong second-factor code: allauth's mfa `authentication_failed` ("auth.second_factor_failed");
 - an attempt refused by the cool-off before any password is checked ("auth.sign_in_refused"):
   allauth refuses it in the account adapter's `pre_authenticate`, before Django authenticates, so
-  no signal is sent. The adapter must record it with `sign_in_refused_record` (not wired yet:
-  leors/access/adapters.py; tests/security/test_audit_completeness.py holds a strict xfail for it).
+  no signal is sent. The adapter records it with `sign_in_refused_record`
+  (leors/access/adapters.py; tested in tests/security/test_audit_completeness.py).
 """
 
 from __future__ import annotations
