@@ -16,6 +16,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
+from leors.core.db import quoted_column
 from leors.core.models import AuditEvent, OutboxMessage
 
 
@@ -63,7 +64,7 @@ def indexed_values(model: type[Model], field_name: str) -> list[str]:
     """The distinct values of an indexed column, in order, found one index probe per value (a "loose
     index scan") instead of a DISTINCT that reads every row: the audit trail only grows."""
     table = connection.ops.quote_name(model._meta.db_table)
-    column = connection.ops.quote_name(model._meta.get_field(field_name).column)  # type: ignore[arg-type,union-attr]
+    column = quoted_column(model, field_name)
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH RECURSIVE found(value) AS (SELECT MIN({column}) FROM {table} "  # noqa: S608 (quoted names)

@@ -23,12 +23,13 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
-from django.db.models import Field, ManyToManyField, Model, QuerySet
+from django.db.models import ManyToManyField, Model, QuerySet
 from django.db.models.expressions import RawSQL
 from guardian.shortcuts import get_objects_for_user
 from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
 from leors.core.audit import Actor, audit_record
+from leors.core.db import quoted_column
 
 M = TypeVar("M", bound=Model)
 
@@ -127,10 +128,6 @@ class _GrantTables:
     permission_codename: str
 
 
-def _column(model: type[Model], name: str) -> str:
-    return connection.ops.quote_name(str(cast(Field, model._meta.get_field(name)).column))  # type: ignore[type-arg]
-
-
 def _link_table(model: type[Model], name: str) -> tuple[str, str, str]:
     """A many-to-many field's table, and its columns for this side and the other, quoted."""
     quote = connection.ops.quote_name
@@ -149,12 +146,12 @@ def _user_groups_sql() -> str:
 def _grant_tables(user_permissions: type[Model], group_permissions: type[Model]) -> _GrantTables:
     quote = connection.ops.quote_name
     return _GrantTables(
-        user=quote(user_permissions._meta.db_table), user_object=_column(user_permissions, "content_object"),
-        user_permission=_column(user_permissions, "permission"), user_user=_column(user_permissions, "user"),
-        group=quote(group_permissions._meta.db_table), group_object=_column(group_permissions, "content_object"),
-        group_permission=_column(group_permissions, "permission"), group_group=_column(group_permissions, "group"),
-        permission=quote(Permission._meta.db_table), permission_id=_column(Permission, "id"),
-        permission_codename=_column(Permission, "codename"),
+        user=quote(user_permissions._meta.db_table), user_object=quoted_column(user_permissions, "content_object"),
+        user_permission=quoted_column(user_permissions, "permission"), user_user=quoted_column(user_permissions, "user"),
+        group=quote(group_permissions._meta.db_table), group_object=quoted_column(group_permissions, "content_object"),
+        group_permission=quoted_column(group_permissions, "permission"), group_group=quoted_column(group_permissions, "group"),
+        permission=quote(Permission._meta.db_table), permission_id=quoted_column(Permission, "id"),
+        permission_codename=quoted_column(Permission, "codename"),
     )
 
 
@@ -226,10 +223,10 @@ def _role_permissions_sql() -> str:
     grants, grant_group, grant_permission = _link_table(Group, "permissions")
     # Only the models' table and column names, quoted, are put into the text.
     return (
-        f"SELECT c.{_column(ContentType, 'app_label')}, p.{_column(Permission, 'codename')}"  # noqa: S608
+        f"SELECT c.{quoted_column(ContentType, 'app_label')}, p.{quoted_column(Permission, 'codename')}"  # noqa: S608
         f" FROM {quote(Permission._meta.db_table)} p JOIN {quote(ContentType._meta.db_table)} c"
-        f" ON c.{_column(ContentType, 'id')} = p.{_column(Permission, 'content_type')}"
-        f" WHERE p.{_column(Permission, 'id')} IN (SELECT {own_permission} FROM {own} WHERE {own_user} = %s"
+        f" ON c.{quoted_column(ContentType, 'id')} = p.{quoted_column(Permission, 'content_type')}"
+        f" WHERE p.{quoted_column(Permission, 'id')} IN (SELECT {own_permission} FROM {own} WHERE {own_user} = %s"
         f" UNION SELECT {grant_permission} FROM {grants} WHERE {grant_group} IN ({_user_groups_sql()}))"
     )
 
