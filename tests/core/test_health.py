@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -62,6 +63,13 @@ def _served_by_wsgi(path: str) -> int:
     return int(statuses[0].split()[0])
 
 
+def _outside_connection() -> psycopg.Connection[Any]:
+    """A connection to the suite's database that is not Django's (none of LEORS's session settings)."""
+    return psycopg.connect(host="127.0.0.1", port=connection.settings_dict["PORT"] or 5432,
+                           user=connection.settings_dict["USER"], dbname=connection.settings_dict["NAME"],
+                           autocommit=True)
+
+
 def _backend_pid() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
@@ -80,9 +88,7 @@ def test_a_worker_keeps_its_database_connection_and_survives_losing_it() -> None
 
     # PostgreSQL ends the session (a restart, a failover, an administrator): the next request
     # finds the connection unusable, opens a new one and answers, instead of a 500.
-    with psycopg.connect(host="127.0.0.1", port=connection.settings_dict["PORT"] or 5432,
-                         user=connection.settings_dict["USER"], dbname=connection.settings_dict["NAME"],
-                         autocommit=True) as admin:
+    with _outside_connection() as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [kept])
     assert _served_by_wsgi("/healthz") == 200
     assert _backend_pid() != kept
@@ -105,8 +111,7 @@ def test_a_query_a_connection_repeats_is_planned_once() -> None:
 @pytest.mark.django_db
 def test_postgresql_compiles_no_query_just_in_time() -> None:
     # PostgreSQL's default is on; LEORS's short queries lost more to compiling than they gained.
-    with psycopg.connect(host="127.0.0.1", port=connection.settings_dict["PORT"] or 5432,
-                         user=connection.settings_dict["USER"], dbname=connection.settings_dict["NAME"]) as other:
+    with _outside_connection() as other:
         assert other.execute("SHOW jit").fetchone() == ("on",)  # a connection that is not LEORS's
     opened = connections.create_connection("default")  # as a worker opens its connection
     try:
