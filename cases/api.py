@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from cases.models import Freeze, PreservationHold
-from cases.selectors import exchange_subjects
+from cases.selectors import exchange_subjects_of
 from leors.core.tokens import api_token_for
 
 MAX_PAGE = 1_000_000  # far beyond any real feed; keeps the offset a number the database accepts
@@ -44,22 +44,19 @@ def restriction_feed(request: HttpRequest) -> JsonResponse:
     except ValueError:
         return JsonResponse({"error": f"page must be an integer from 1 to {MAX_PAGE}."}, status=400)
     size = settings.LEORS_FEED_PAGE_SIZE
-    freezes = (Freeze.objects.in_force(now)
-               .select_related("case").prefetch_related("case__subjects").order_by("activated_at", "pk"))
-    holds = (PreservationHold.objects.in_force(now)
-             .select_related("case").prefetch_related("case__subjects").order_by("started_at", "pk"))
+    freezes = Freeze.objects.in_force(now).select_related("case").order_by("activated_at", "pk")
+    holds = PreservationHold.objects.in_force(now).select_related("case").order_by("started_at", "pk")
     freeze_count, hold_count = freezes.count(), holds.count()
     start, end = (page - 1) * size, page * size
-    items: list[dict[str, Any]] = []
-    if start < freeze_count:
-        items += [{"type": "freeze", "id": f.pk, "case": f.case.reference, "subjects": exchange_subjects(f.case),
-                   "starts_at": f.activated_at.isoformat(), "ends_at": f.expires_at.isoformat()}
-                  for f in freezes[start:min(end, freeze_count)]]
-    if end > freeze_count:
-        hold_start, hold_end = max(0, start - freeze_count), end - freeze_count
-        items += [{"type": "preservation", "id": h.pk, "case": h.case.reference, "subjects": exchange_subjects(h.case),
-                   "starts_at": h.started_at.isoformat(), "ends_at": h.expires_at.isoformat()}
-                  for h in holds[hold_start:hold_end]]
+    page_freezes = list(freezes[start:min(end, freeze_count)]) if start < freeze_count else []
+    page_holds = list(holds[max(0, start - freeze_count):end - freeze_count]) if end > freeze_count else []
+    subjects = exchange_subjects_of([f.case_id for f in page_freezes] + [h.case_id for h in page_holds])
+    items: list[dict[str, Any]] = [
+        *({"type": "freeze", "id": f.pk, "case": f.case.reference, "subjects": subjects[f.case_id],
+           "starts_at": f.activated_at.isoformat(), "ends_at": f.expires_at.isoformat()} for f in page_freezes),
+        *({"type": "preservation", "id": h.pk, "case": h.case.reference, "subjects": subjects[h.case_id],
+           "starts_at": h.started_at.isoformat(), "ends_at": h.expires_at.isoformat()} for h in page_holds),
+    ]
     total = freeze_count + hold_count
     url = reverse("restriction_feed")
     return JsonResponse({

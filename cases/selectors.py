@@ -8,6 +8,7 @@ filter silently: not being shown a thing in a list is not a refusal.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -206,4 +207,17 @@ def productions_for(*, user: Any, case: Case) -> QuerySet[Production]:
 
 def exchange_subjects(case: Case) -> list[dict[str, str]]:
     """The subjects of a restriction as the exchange receives them (webhooks and the feed)."""
-    return [{"kind": s.kind, "value": s.normalized, "chain": s.chain} for s in case.subjects.all()]
+    return exchange_subjects_of([case.pk])[case.pk]
+
+
+def exchange_subjects_of(case_ids: Iterable[int]) -> dict[int, list[dict[str, str]]]:
+    """`exchange_subjects` of many cases in one query (a sweep's batch, a page of the feed), by case id.
+
+    Read as values: a prefetch builds a manager and a queryset for each case, a seventh of the time a
+    sweep takes to lift a batch of freezes (benchmarks, P2)."""
+    subjects: dict[int, list[dict[str, str]]] = {case_id: [] for case_id in case_ids}
+    rows = (SubjectIdentifier.objects.filter(case_id__in=list(subjects)).order_by("case_id", "pk")
+            .values_list("case_id", "kind", "normalized", "chain"))
+    for case_id, kind, normalized, chain in rows:
+        subjects[case_id].append({"kind": kind, "value": normalized, "chain": chain})
+    return subjects

@@ -20,11 +20,11 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 
 from cases.models import Case, Freeze, PreservationHold, Reminder, RequestType
-from cases.selectors import exchange_subjects
+from cases.selectors import exchange_subjects, exchange_subjects_of
 from cases.services.common import case_transition, officer_update_email, require_staff, staff_case_path
 from leors import policy
 from leors.access.models import AccessApplication
@@ -40,10 +40,12 @@ SWEEP_TIME_BUDGET_SECONDS = 50  # below the beat interval's minute
 logger = logging.getLogger(__name__)
 
 
-def _restriction_data(*, kind: str, restriction_id: int, case: Case, starts_at: datetime,
-                      ends_at: datetime) -> dict[str, Any]:
+def _restriction_data(*, kind: str, restriction_id: int, case: Case, starts_at: datetime, ends_at: datetime,
+                      subjects: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """What the exchange is told of a restriction; `subjects`: the case's, when a batch read them already."""
     return {"restriction": {"type": kind, "id": restriction_id}, "case": case.reference, "agency": case.agency_id,
-            "subjects": exchange_subjects(case), "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()}
+            "subjects": exchange_subjects(case) if subjects is None else subjects,
+            "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()}
 
 
 def _officer_email(case: Case, *, what: str, now: datetime) -> Email:
@@ -145,9 +147,11 @@ def _lapse(holds: list[PreservationHold], *, now: datetime) -> None:
         emails += [_officer_email(hold.case, what="hold-lapsed", now=now),
                    *_reviewer_emails(hold.case, what="hold-lapsed", now=now)]
     emails_enqueue(emails, now=now)
+    subjects = exchange_subjects_of(hold.case_id for hold in holds)
     webhooks_enqueue([WebhookEvent(event="hold.lapsed", key=f"hold:{hold.pk}:lapsed",
                                    data=_restriction_data(kind="preservation", restriction_id=hold.pk, case=hold.case,
-                                                          starts_at=hold.started_at, ends_at=hold.expires_at))
+                                                          starts_at=hold.started_at, ends_at=hold.expires_at,
+                                                          subjects=subjects[hold.case_id]))
                       for hold in holds], now=now)
     # Last: the chain's lock is held from here to the commit, so it is held as briefly as possible.
     audit_record_many(actor=SWEEP, now=now, entries=[
@@ -295,10 +299,12 @@ def _lift(freezes: list[Freeze], *, reason: str, note: str, actor: Actor, user: 
         emails += [_officer_email(freeze.case, what="freeze-lifted", now=now),
                    *_reviewer_emails(freeze.case, what="freeze-lifted", now=now)]
     emails_enqueue(emails, now=now)
+    subjects = exchange_subjects_of(freeze.case_id for freeze in freezes)
     webhooks_enqueue([WebhookEvent(event="freeze.lifted", key=f"freeze:{freeze.pk}:lifted",
                                    data={**_restriction_data(kind="freeze", restriction_id=freeze.pk, case=freeze.case,
                                                              starts_at=freeze.activated_at,
-                                                             ends_at=min(now, freeze.expires_at)),
+                                                             ends_at=min(now, freeze.expires_at),
+                                                             subjects=subjects[freeze.case_id]),
                                          "reason": reason})
                       for freeze in freezes], now=now)
     audit_record_many(actor=actor, now=now, entries=[
@@ -476,7 +482,6 @@ def _claim_and_work(due: QuerySet[Any], ids: list[int], work: Callable[[list[Any
                           "case__submitted_by__email", "case__assigned_to__email")
                     .order_by("expires_at", "pk"))
         if rows:
-            prefetch_related_objects([row.case for row in rows], "subjects")
             work(rows)
         return len(rows)
 

@@ -18,7 +18,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from cases.models import Freeze, PreservationHold
+from cases.models import Freeze, PreservationHold, SubjectIdentifier
 from cases.services import clocks
 from leors.core.audit import audit_chain_verify
 from leors.core.models import AuditEvent, IssuedReference, OutboxMessage
@@ -42,6 +42,8 @@ def test_r8_a_backlog_of_freezes_is_lifted_with_queries_per_batch_not_per_freeze
         cast = ClockCast()
         few = [cast.freeze(5) for _ in range(2)]
         many = [cast.freeze(10) for _ in range(8)]
+        for number, freeze in enumerate(few + many):  # each case a subject of its own, beside the shared one
+            SubjectIdentifier.objects.create(case=freeze.case, kind="uid", value=f"UID{number}", normalized=f"UID{number}")
         traveller.move_to(T0 + 6 * DAY)
         lifted_few, queries_few = lifted_with_queries(timezone.now())
         traveller.move_to(T0 + 11 * DAY)
@@ -56,7 +58,12 @@ def test_r8_a_backlog_of_freezes_is_lifted_with_queries_per_batch_not_per_freeze
                                            action="freeze.lifted")
         assert [event.changes["freeze"] for event in events] == [freeze.pk]
         webhook = OutboxMessage.objects.get(key=f"webhook:freeze:{freeze.pk}:lifted")
-        assert webhook.payload["data"]["subjects"] and webhook.payload["data"]["case"] == freeze.case.reference
+        assert webhook.payload["data"]["case"] == freeze.case.reference
+        # The batch reads every case's subjects at once; each webhook carries its own case's.
+        assert webhook.payload["data"]["subjects"] == [
+            {"kind": subject.kind, "value": subject.normalized, "chain": subject.chain}
+            for subject in freeze.case.subjects.order_by("pk")]
+        assert len(webhook.payload["data"]["subjects"]) == 2
         officer_mail = OutboxMessage.objects.get(key__startswith=f"clock:{freeze.case_id}:freeze-lifted")
         assert officer_mail.recipient == cast.officer.user.email
         assert OutboxMessage.objects.filter(key__startswith=f"clock-staff:{freeze.case_id}:freeze-lifted",
