@@ -94,6 +94,8 @@ TEMPLATES = [
         },
     },
 ]
+# Form and widget templates: Jinja2 where Django ships them for it (leors/core/renderers.py).
+FORM_RENDERER = "leors.core.renderers.FormRenderer"
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'leors.sqlite3'}")
