@@ -5,6 +5,9 @@ Django's template language the three fields of the officers' list filter took a 
 server time (benchmarks, P1). Django ships Jinja2 copies of its form and widget templates
 (django/forms/jinja2) that render the same markup. A template that has no Jinja2 copy — the admin's
 widgets, `admin/widgets/*.html` — is rendered by Django's default form renderer, as it always was.
+
+Jinja2 prints a value as `str()` does, where Django's templates localize it: a choice label must be a
+string (every one is; `tests/core/test_form_renderer.py` compares the markup of both engines).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import pytest
 from django import forms
 from django.contrib.admin.widgets import AdminDateWidget, AdminSplitDateTime
 from django.forms.renderers import BaseRenderer, DjangoTemplates
+from django.template.backends.django import Template as DjangoTemplate
 from django.template.backends.jinja2 import Template as Jinja2Template
 from django.test.html import parse_html
 
@@ -64,9 +65,8 @@ def test_the_widget_templates_are_jinja2_and_the_admins_own_widgets_still_render
     assert isinstance(renderer.get_template("django/forms/widgets/select.html"), Jinja2Template)
     assert isinstance(CaseFilterForm().renderer, FormRenderer)  # the setting is what every form uses
     # The admin's widget templates have no Jinja2 copy: Django's default renderer renders them.
+    assert isinstance(renderer.get_template("admin/widgets/date.html"), DjangoTemplate)
     widgets: list[tuple[forms.Widget, Any]] = [(AdminDateWidget(), "2026-11-21"),
                                                (AdminSplitDateTime(), ["2026-11-21", "09:30"])]
     for widget, value in widgets:
-        rendered = widget.render("on", value, renderer=renderer)
-        assert rendered == widget.render("on", value, renderer=DjangoTemplates())
-        assert "vDateField" in rendered
+        assert 'class="vDateField"' in widget.render("on", value, renderer=renderer)
