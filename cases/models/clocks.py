@@ -13,11 +13,14 @@ row of the clock's table instead, ~125 ms on 1M rows a minute, for nothing due).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Self, TypeVar
 
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
 from leors.access.models import User
+
+_Clock = TypeVar("_Clock", bound=models.Model)
 
 
 def pending_extension() -> Exists:
@@ -36,26 +39,29 @@ def pending_further_order() -> Exists:
                                       status__in=Case.ACCEPTED_STATUSES, decided_at__lt=OuterRef("expires_at")))
 
 
-class HoldQuerySet(models.QuerySet["PreservationHold"]):
-    def in_force(self, now: datetime) -> HoldQuerySet:
-        """The one definition of "in force" for holds: pages, the feed, filters and sweeps use it."""
-        return self.filter(Q(expires_at__gt=now) | Q(pending_extension()), status="active")
+class ClockQuerySet(models.QuerySet[_Clock]):
+    """The one definition of "in force" for a kind of clock, used by pages, the feed, filters and sweeps:
+    active and before its end, or past it while what continues it is pending (`continuation`). A
+    clock past its end is not in force, swept or not. The other active ones are due: what the sweep ends."""
 
-    def due(self, now: datetime) -> HoldQuerySet:
-        """Active holds no longer in force: what the sweep lapses (the rest of the active ones)."""
-        return self.filter(status="active", expires_at__lte=now).exclude(pending_extension())
+    @staticmethod
+    def continuation() -> Exists:
+        raise NotImplementedError
+
+    def in_force(self, now: datetime) -> Self:
+        return self.filter(Q(expires_at__gt=now) | Q(self.continuation()), status="active")
+
+    def due(self, now: datetime) -> Self:
+        return self.filter(status="active", expires_at__lte=now).exclude(self.continuation())
 
 
-class FreezeQuerySet(models.QuerySet["Freeze"]):
-    def in_force(self, now: datetime) -> FreezeQuerySet:
-        """The one definition of "in force" for freezes: a freeze past its end is not, swept or not —
-        unless a further order accepted in time awaits activation."""
-        return self.filter(Q(expires_at__gt=now) | Q(pending_further_order()), status="active")
+class HoldQuerySet(ClockQuerySet["PreservationHold"]):
+    continuation = staticmethod(pending_extension)  # an extension filed in time keeps the hold
 
-    def due(self, now: datetime) -> FreezeQuerySet:
-        """Active freezes no longer in force: what the sweep lifts (the rest of the active ones). A
-        further order accepted before the end keeps the freeze until its activation extends it."""
-        return self.filter(status="active", expires_at__lte=now).exclude(pending_further_order())
+
+class FreezeQuerySet(ClockQuerySet["Freeze"]):
+    # A further order accepted before the end keeps the freeze until its activation extends it.
+    continuation = staticmethod(pending_further_order)
 
 
 class PreservationHold(models.Model):
