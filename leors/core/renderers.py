@@ -1,8 +1,8 @@
 """The form renderer: Django's form and widget templates through Jinja2, everything else as before.
 
 A form field's widget is a template of its own, and a <select> renders one more per option. Through
-Django's template language the three fields of the officers' list filter took a fifth of the page's
-server time (benchmarks, P1). Django ships Jinja2 copies of its form and widget templates
+Django's template language the three fields of the officers' list filter took a fifth of its view's
+time, and the application form's country list a third of that page's (benchmarks README). Django ships Jinja2 copies of its form and widget templates
 (django/forms/jinja2) that render the same markup. A template that has no Jinja2 copy — the admin's
 widgets, `admin/widgets/*.html` — is rendered by Django's default form renderer, as it always was.
 

@@ -71,8 +71,9 @@ def test_the_list_filters_by_action_object_type_and_period(trail: Client) -> Non
     assert _listed(trail.get(LIST, {"action": "freeze.lifted"})) == [("freeze.lifted", "cases.case")]
     assert _listed(trail.get(LIST, {"object_type": "access.officer"})) == [("access.granted", "access.officer")]
     with time_machine.travel(NOW, tick=False):
-        spec = next(spec for spec in trail.get(LIST).context["cl"].filter_specs if spec.title == "created at")
-        past_week = next(choice["query_string"] for choice in spec.choices(trail.get(LIST).context["cl"])
+        changelist = trail.get(LIST).context["cl"]
+        spec = next(spec for spec in changelist.filter_specs if spec.title == "created at")
+        past_week = next(choice["query_string"] for choice in spec.choices(changelist)
                          if choice["display"] == "Past 7 days")
         recent = _listed(trail.get(LIST + past_week))
     # Of the four recorded, the two of the past week (and the auditor's own sign-in, today).

@@ -1,7 +1,7 @@
 """The form renderer: Django's own form and widget templates rendered by their Jinja2 copies.
 
-`FORM_RENDERER` (leors/core/renderers.py) saves a fifth of the officers' list page and a third of the
-application page (benchmarks, P1). What a person sees and what assistive technology reads must not
+`FORM_RENDERER` (leors/core/renderers.py) takes ~9% off the officers' list page and over a third off the
+application page (benchmarks README). What a person sees and what assistive technology reads must not
 change with it: each form here, bound with errors, renders the same markup through both engines.
 """
 
