@@ -96,13 +96,10 @@ def emails_enqueue(emails: Sequence[Email], *, now: datetime) -> list[OutboxMess
     order; an e-mail whose key was queued before is not queued again (its earlier message is returned).
     """
     _require_transaction("email_enqueue")
-    existing = outbox_existing([email.key for email in emails])
-    fresh = {email.key: OutboxMessage(
+    return outbox_write([OutboxMessage(
         key=email.key, channel=OutboxMessage.Channel.EMAIL, recipient=email.to, created_at=now, next_attempt_at=now,
         payload={"template": email.template, "reference": email.reference, "link_path": email.link_path},
-    ) for email in emails if email.key not in existing}
-    written = {message.key: message for message in outbox_write(list(fresh.values()))}
-    return [existing.get(email.key) or written[email.key] for email in emails]
+    ) for email in emails])
 
 
 def _email_render(message: OutboxMessage, *, now: datetime) -> None:
@@ -126,9 +123,6 @@ def _email_render(message: OutboxMessage, *, now: datetime) -> None:
 def outbox_email_write(*, key: str, to: str, subject: str, body: str, now: datetime) -> OutboxMessage:
     """Write an already rendered e-mail to the outbox (idempotent by key); deliver after commit."""
     _require_transaction("outbox_email_write")
-    existing = outbox_existing([key])
-    if key in existing:
-        return existing[key]
     return outbox_write([OutboxMessage(key=key, channel=OutboxMessage.Channel.EMAIL, recipient=to,
                                        subject=_subject_line(subject), body=body, created_at=now,
                                        next_attempt_at=now)])[0]
@@ -143,16 +137,22 @@ def _require_transaction(what: str) -> None:
         raise RuntimeError(f"{what} must run inside the transaction of the change that causes it")
 
 
-def outbox_existing(keys: Sequence[str]) -> dict[str, OutboxMessage]:
-    return {message.key: message for message in OutboxMessage.objects.filter(key__in=keys)} if keys else {}
-
-
 def outbox_write(messages: Sequence[OutboxMessage]) -> list[OutboxMessage]:
-    """Insert outbox messages whose keys were not queued before, in one COPY; deliver after commit.
+    """Queue the messages whose keys were not queued before, in one COPY; deliver them after commit.
 
-    Returns each message as stored: if another transaction queued the same key meanwhile, its
-    message (which it delivers) instead of a second one.
+    Returns each message as stored, in order: a key queued before, or given twice, is one message
+    (the one stored, which is delivered), never a second.
     """
+    keys = [message.key for message in messages]
+    existing = {message.key: message for message in OutboxMessage.objects.filter(key__in=keys)} if keys else {}
+    fresh = list({message.key: message for message in messages if message.key not in existing}.values())
+    written = {message.key: message for message in _outbox_insert(fresh)}
+    return [existing.get(key) or written[key] for key in keys]
+
+
+def _outbox_insert(messages: Sequence[OutboxMessage]) -> list[OutboxMessage]:
+    """Insert new messages in one COPY. If another transaction queued one of the keys meanwhile, its
+    message (which it delivers) is returned instead of a second one."""
     if not messages:
         return []
     try:

@@ -71,17 +71,14 @@ def webhooks_enqueue(events: Sequence[WebhookEvent], *, now: datetime) -> list[O
         raise RuntimeError("webhook_enqueue must run inside the transaction of the change that causes it")
     if not settings.LEORS_EXCHANGE_WEBHOOK_URL:
         return []
-    from leors.core.outbox import outbox_existing, outbox_write
+    from leors.core.outbox import outbox_write
 
     keys = [f"webhook:{event.key}" for event in events]
-    existing = outbox_existing(keys)
-    fresh = {key: OutboxMessage(
+    return outbox_write([OutboxMessage(
         key=key, channel=OutboxMessage.Channel.WEBHOOK, recipient=settings.LEORS_EXCHANGE_WEBHOOK_URL,
         subject=event.event, created_at=now, next_attempt_at=now,
         payload={"event": event.event, "idempotency_key": key, "occurred_at": now.isoformat(), "data": event.data},
-    ) for key, event in zip(keys, events, strict=True) if key not in existing}
-    written = {message.key: message for message in outbox_write(list(fresh.values()))}
-    return [existing.get(key) or written[key] for key in keys]
+    ) for key, event in zip(keys, events, strict=True)])
 
 
 def webhook_send(message: OutboxMessage) -> None:
