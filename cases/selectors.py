@@ -107,12 +107,13 @@ def _case_is_visible(*, user: Any, case_id: int) -> bool:
 # case row is wide (request text, checklist, decision), and the list shows seven of its fields.
 CASE_LIST_COLUMNS = ("reference", "title", "request_type", "status", "submitted_at", "case_reference",
                      "officer__user__email")
+CASE_LIST_ORDER = ("-submitted_at", "-pk")  # newest first
 
 
 def case_search_for(*, user: Any, query: str = "", status: str = "", request_type: str = "") -> QuerySet[Case]:
-    """The officers' list: the cases the user may see (`case_list_for`), filtered, newest first,
-    with the list's columns only."""
-    cases = case_list_for(user=user).select_related(None).select_related("officer__user").only(*CASE_LIST_COLUMNS)
+    """The officers' list: the cases the user may see (`case_list_for`), filtered, newest first.
+    The view pages its keys; `case_list_rows` reads a page's rows as the list shows them."""
+    cases = case_list_for(user=user).select_related(None)
     if status:
         cases = cases.filter(status=status)
     if request_type:
@@ -131,7 +132,14 @@ def case_search_for(*, user: Any, query: str = "", status: str = "", request_typ
             Q(reference__icontains=query) | Q(title__icontains=query) | Q(case_reference__icontains=query)
             | Q(subjects__normalized__in=normalized) | Q(subjects__value__icontains=query)
         ).distinct()
-    return cases.order_by("-submitted_at", "-pk")
+    return cases.order_by(*CASE_LIST_ORDER)
+
+
+def case_list_rows(keys: QuerySet[Any]) -> QuerySet[Case]:
+    """The officers' list as shown, for a page of `case_search_for`'s keys (a subquery of them, which
+    carries its permission filter): the list's columns, its officers, in its order."""
+    return Case.objects.filter(pk__in=keys).select_related("officer__user").only(*CASE_LIST_COLUMNS) \
+        .order_by(*CASE_LIST_ORDER)
 
 
 def case_messages_for(*, user: Any, case: Case) -> QuerySet[CaseMessage]:

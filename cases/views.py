@@ -93,7 +93,8 @@ def case_list(request: HttpRequest) -> HttpResponse:
     filters = CaseFilterForm(request.GET)
     cases = selectors.case_search_for(user=request.user, query=filters.value_of("q"),
                                       status=filters.value_of("status"), request_type=filters.value_of("type"))
-    page = FirstPageCountingPaginator(cases, CASES_PER_PAGE).get_page(request.GET.get("page"))
+    page = FirstPageCountingPaginator(cases, CASES_PER_PAGE, rows=selectors.case_list_rows) \
+        .get_page(request.GET.get("page"))
     now = timezone.now()
     context = {
         "filters": filters,

@@ -1,10 +1,12 @@
-"""Pagination that does not count what it has already read."""
+"""Pagination that does not count what it has already read, and reads a page's rows by their keys."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 
 
 class FirstPageCountingPaginator(Paginator):
@@ -14,12 +16,39 @@ class FirstPageCountingPaginator(Paginator):
     Most officers' lists fit on one page, so their list costs one query instead of two (a count and
     a select over the same permission union; benchmarks, P1). A longer list is counted as before,
     and its first page is taken from the rows already read. Other pages are Django's.
+
+    With `rows`, a page is found by its keys first: `object_list` (a queryset) gives the page's keys
+    in its order, and `rows(keys)` reads the rows of those keys, joined to what the page shows, in
+    the same order. It is still one query: the keys are its subquery. PostgreSQL then joins a page
+    of rows, not every row of the list before it sorts them (a supervisor's 500 cases: 6.9 ms to
+    3.2 ms at 100,000 cases; benchmarks, P1). `rows` must keep to the keys it is given: the
+    permission filter is `object_list`'s.
     """
+
+    def __init__(self, object_list: Any, per_page: int, *,
+                 rows: Callable[[QuerySet[Any]], QuerySet[Any]] | None = None, **kwargs: Any) -> None:
+        super().__init__(object_list, per_page, **kwargs)
+        self.rows = rows
 
     def get_page(self, number: Any) -> Page:
         if number not in (None, "", "1", 1):
             return super().get_page(number)
-        rows = list(self.object_list[: self.per_page + 1])
+        rows = list(self._rows_between(0, self.per_page + 1))
         if len(rows) <= self.per_page:
             self.__dict__["count"] = len(rows)  # Paginator.count is a cached_property
         return self._get_page(rows[: self.per_page], 1, self)  # type: ignore[attr-defined]  # Django's hook, unstubbed
+
+    def page(self, number: Any) -> Page:
+        # Django's Paginator.page, reading the slice through `rows`.
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        return self._get_page(self._rows_between(bottom, top), number, self)  # type: ignore[attr-defined]
+
+    def _rows_between(self, bottom: int, top: int) -> Any:
+        if self.rows is None:
+            return self.object_list[bottom:top]
+        keys: QuerySet[Any] = self.object_list.values("pk")  # type: ignore[attr-defined]  # a queryset, with `rows`
+        return self.rows(keys[bottom:top])

@@ -1,4 +1,5 @@
-"""FirstPageCountingPaginator: the first page of a short list is counted from its rows, not by a query."""
+"""FirstPageCountingPaginator: the first page of a short list is counted from its rows, not by a query;
+with `rows`, a page is read by its keys."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db.models import Value
 
 from leors.core.pagination import FirstPageCountingPaginator
 
@@ -62,3 +64,38 @@ def test_other_pages_are_djangos() -> None:
     assert names(FirstPageCountingPaginator(queryset, 5).get_page("2")) == ["group 05"]
     assert FirstPageCountingPaginator(queryset, 5).get_page("99").number == 2  # past the end: the last page
     assert FirstPageCountingPaginator(queryset, 5).get_page("x").number == 1  # not a number: the first page
+
+
+# --- Read by keys: `rows` reads a page's rows for the keys `object_list` gives --------------------
+
+def read_by_rows(keys: Any) -> Any:
+    """The rows of a page's keys, in the list's order, each marked as read here."""
+    return Group.objects.filter(pk__in=keys).annotate(by_rows=Value(True)).order_by("-name")
+
+
+def test_with_rows_a_page_is_its_keys_rows_in_the_lists_order(django_assert_num_queries: Any) -> None:
+    queryset = groups(7).order_by("-name")
+    with django_assert_num_queries(2):  # the count, and the first page: its keys are a subquery
+        page = FirstPageCountingPaginator(queryset, 5, rows=read_by_rows).get_page(None)
+        assert names(page) == [f"group {n:02d}" for n in (6, 5, 4, 3, 2)]
+        assert all(group.by_rows for group in page.object_list)
+        assert (page.paginator.count, page.paginator.num_pages) == (7, 2)
+    with django_assert_num_queries(2):
+        page = FirstPageCountingPaginator(queryset, 5, rows=read_by_rows).get_page("2")
+        assert names(page) == ["group 01", "group 00"]
+        assert all(group.by_rows for group in page.object_list)
+
+
+def test_with_rows_a_short_list_is_still_one_query(django_assert_num_queries: Any) -> None:
+    queryset = groups(3).order_by("-name")
+    with django_assert_num_queries(1):
+        page = FirstPageCountingPaginator(queryset, 5, rows=read_by_rows).get_page("1")
+        assert (names(page), page.paginator.count) == (["group 02", "group 01", "group 00"], 3)
+
+
+def test_with_rows_only_the_lists_keys_are_read() -> None:
+    # `rows` is given the list's keys, with its filter: rows outside the list are never read.
+    groups(6)
+    queryset = these_groups().filter(name__in=["group 01", "group 03", "group 05"]).order_by("-name")
+    page = FirstPageCountingPaginator(queryset, 2, rows=read_by_rows).get_page("2")
+    assert (names(page), page.paginator.count) == (["group 01"], 3)
