@@ -72,7 +72,6 @@ from cases.admin_forms import (
     RecoveryOfficialConfirmForm,
     ReturnRequestForm,
 )
-from cases.identifiers import identifier_normalize
 from cases.models import (
     CHECKLIST_FIELDS,
     Approval,
@@ -86,7 +85,6 @@ from cases.models import (
     RecoveryOfficial,
     Reminder,
     RequestType,
-    SubjectIdentifier,
 )
 from cases.services import approvals, clocks, correspondence, productions, recovery, review, suspension
 from cases.services.intake import language_name
@@ -322,23 +320,12 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Case], search_term: str
     ) -> tuple[QuerySet[Case], bool]:
-        """Also find a subject written differently from how it is stored (a phone number with
-        dashes or brackets, as on a letterhead): the whole term is normalized as intake does it."""
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip()
-        if not term:
-            return results, may_have_duplicates
-        match = Q()
-        for kind in SubjectIdentifier.Kind.values:
-            try:
-                normalized = identifier_normalize(kind=kind, value=term)
-            except ValidationError:
-                continue
-            match |= Q(kind=kind, normalized=normalized.normalized)
-        if not match:
-            return results, may_have_duplicates
-        subjects = SubjectIdentifier.objects.filter(match, case=OuterRef("pk"))
-        return results | queryset.filter(Exists(subjects)), may_have_duplicates
+        """The cases `selectors.case_keys_matching` finds, among those the user may see: by their keys,
+        so no row is repeated and none needs de-duplicating. (`search_fields` still shows the search box.)"""
+        keys = selectors.case_keys_matching(search_term)
+        if keys is None:
+            return queryset, False
+        return queryset.filter(pk__in=keys), False
 
     # -- columns and read-only fields
 

@@ -792,6 +792,36 @@ def test_r10_search_finds_a_subject_however_it_is_written() -> None:
     assert listed(client, {"q": "+44 20 7946 0019"}) == []
 
 
+@pytest.mark.django_db
+def test_r10_search_finds_fragments_and_each_word_once_and_only_visible_cases() -> None:
+    lead, reviewer = make_lead(), make_reviewer()
+    officer = approved_officer(lead=lead)
+    kestrel = submit_case(officer, title="Operation Kestrel: a mule account", case_reference="OP-KESTREL-42",
+                          identifiers=[IdentifierInput(kind="email", value="mule.one@example.com"),
+                                       IdentifierInput(kind="email", value="mule.two@example.com")])
+    heron = submit_case(officer, title="Operation Heron: a phishing wallet", case_reference="OP-HERON-7")
+    client = signed_in_client(lead)
+
+    assert listed(client, {"q": kestrel.reference[-6:]}) == [kestrel.reference]  # a fragment of the reference
+    assert listed(client, {"q": "kestrel"}) == [kestrel.reference]  # of the title, in any case
+    assert listed(client, {"q": "heron-7"}) == [heron.reference]  # of the agency's own reference
+    assert listed(client, {"q": "MULE."}) == [kestrel.reference]  # of subjects: two match, the case is listed once
+    assert listed(client, {"q": "operation"}) == [kestrel.reference, heron.reference]
+    # Each word must match, in any of the fields; a quoted phrase is one word.
+    assert listed(client, {"q": "operation mule.two"}) == [kestrel.reference]
+    assert listed(client, {"q": "heron mule.two"}) == []
+    assert listed(client, {"q": "42 kestrel"}) == [kestrel.reference]  # a short word is checked too
+    assert listed(client, {"q": "41 kestrel"}) == []
+    assert listed(client, {"q": '"a phishing"'}) == [heron.reference]
+    assert listed(client, {"q": '"phishing a"'}) == []
+
+    # A reviewer's search finds only the cases assigned to them.
+    assign(heron, reviewer=reviewer, by=lead)
+    reviewer_client = signed_in_client(User.objects.get(pk=reviewer.pk))
+    assert listed(reviewer_client, {"q": "operation"}) == [heron.reference]
+    assert listed(reviewer_client, {"q": "mule"}) == []
+
+
 # --- Agency supervisors (access admin) -------------------------------------------------------------
 
 @pytest.mark.django_db
