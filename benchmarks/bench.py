@@ -158,7 +158,11 @@ def explain_slowest(report: Report, label: str, run: Callable[[], Any], top: int
 # Measured beside P1 but outside its targets: the lists that grow with the trail and the clocks.
 AUDIT_LIST = "audit list (staff; info)"
 FEED_PAGE = "restriction feed page 1 (exchange API; info)"
-INFO_PAGES = (AUDIT_LIST, FEED_PAGE)
+# The staff's searches: a wallet in the queue, a case's reference in the audit trail.
+QUEUE_SEARCH = "staff queue search by wallet (info)"
+AUDIT_SEARCH = "audit list search by case reference (info)"
+INFO_PAGES = (AUDIT_LIST, FEED_PAGE, QUEUE_SEARCH, AUDIT_SEARCH)
+STAFF_PAGES = ("staff queue", AUDIT_LIST, QUEUE_SEARCH, AUDIT_SEARCH)
 
 
 def p1_pages(report: Report, users: dict[str, Any], repeat: int) -> None:
@@ -182,6 +186,8 @@ def p1_pages(report: Report, users: dict[str, Any], repeat: int) -> None:
         "officer search by wallet": (officer, reverse("cases:list") + f"?q={wallet}"),
         "staff queue": (lead, reverse("admin:cases_case_changelist")),
         AUDIT_LIST: (lead, reverse("admin:core_auditevent_changelist")),
+        QUEUE_SEARCH: (lead, reverse("admin:cases_case_changelist") + f"?q={wallet}"),
+        AUDIT_SEARCH: (lead, reverse("admin:core_auditevent_changelist") + f"?q={officer_case.reference}"),
         FEED_PAGE: (exchange, reverse("restriction_feed")),
     }
     for client, url in pages.values():
@@ -235,7 +241,7 @@ def growth_against_small(report: Report, stats: dict[str, dict[str, float]]) -> 
 
 def _empty_for(name: str) -> str:
     """The empty page a page is measured against: the staff's pages against the lead's."""
-    return "empty (lead)" if name in ("staff queue", AUDIT_LIST) else "empty (officer)"
+    return "empty (lead)" if name in STAFF_PAGES else "empty (officer)"
 
 
 def api_client(user: Any) -> Any:
