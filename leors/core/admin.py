@@ -30,6 +30,7 @@ class EstimatedCountPaginator(Paginator):
     """
 
     ESTIMATE_ABOVE = 10_000
+    estimated = False  # whether `count` is an estimate: the list then says "about" (templates/admin/)
 
     @cached_property
     def count(self) -> int:
@@ -43,11 +44,13 @@ class EstimatedCountPaginator(Paginator):
                                [queryset.model._meta.db_table])
                 row = cursor.fetchone()
             if row is not None and row[0] > self.ESTIMATE_ABOVE:
+                self.estimated = True
                 return int(row[0])
         # A filtered list, or a table whose statistics say it is small (or are not yet gathered).
         counted = queryset.order_by()[:self.ESTIMATE_ABOVE + 1].count()
         if counted <= self.ESTIMATE_ABOVE:
             return counted
+        self.estimated = True
         return max(counted, _planned_rows(queryset))
 
 

@@ -9,6 +9,7 @@ benchmarks/README.md) with a margin of two queries.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,3 +177,9 @@ def test_the_staff_queue_counts_at_most_a_bounded_number_of_cases(
     exact = Case.objects.filter(**({"status": status} if filtered else {})).count()
     result_count = response.context["cl"].result_count
     assert result_count == exact if expected != "planned rows" else result_count >= estimate_above + 1
+    # An estimate says so, where the list counts its cases: under the list and beside the search box.
+    content = response.content.decode()
+    shown = [re.search(pattern, content, re.S).group(1).split() for pattern in (  # type: ignore[union-attr]
+        r'<p class="paginator">(.*?)</p>', r'<span class="small quiet">(.*?)</span>')]
+    worded = ["about", str(result_count)] if expected != "capped count" else [str(result_count)]
+    assert [words[:len(worded)] for words in shown] == [worded, worded]
