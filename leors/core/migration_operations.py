@@ -12,15 +12,19 @@ class CreateTrigramIndexes(Operation):
     compares with `LIKE UPPER('%term%')`: a search for a fragment of a reference, a title, a wallet
     or a name reads the index instead of every row (benchmarks, P1: the staff searches).
 
-    Built CONCURRENTLY, so the table stays writable while a large one is indexed (the audit trail is
-    written on every change); the migration must be `atomic = False`. PostgreSQL only, and outside
-    the models' state: SQLite (the demo) has neither pg_trgm nor GIN, and its searches scan as before.
-    `pg_trgm` is a trusted extension (PostgreSQL 13 and later): the database's owner may create it.
+    - Built CONCURRENTLY, so the table stays writable while a large one is indexed (the audit trail
+      is written on every change); the migration must be `atomic = False`. A build that failed or was
+      cancelled leaves an invalid index behind, which is dropped and built again.
+    - PostgreSQL only, and outside the models' state: SQLite (the demo) has neither pg_trgm nor GIN,
+      and its searches scan as before.
+    - Run as the tables' owner, as every migration is (core.0002: the application's role should not
+      own the tables). `pg_trgm` is a trusted extension (PostgreSQL 13 and later): a role with CREATE
+      on the database may create it. It is never dropped on the way back: the indexes of another
+      app's migration may still use it.
     """
 
-    reduces_to_sql = False
+    reduces_to_sql = True
     reversible = True
-    atomic = False
 
     def __init__(self, *, table: str, columns: dict[str, str]) -> None:
         self.table = table
@@ -38,6 +42,8 @@ class CreateTrigramIndexes(Operation):
         quote = schema_editor.quote_name
         schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         for name, column in self.columns.items():
+            if self._is_invalid(schema_editor, name):
+                schema_editor.execute(f"DROP INDEX CONCURRENTLY {quote(name)}")
             schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote(name)} ON {quote(self.table)} "
                                   f"USING gin ((UPPER({quote(column)}::text)) gin_trgm_ops)")
 
@@ -46,6 +52,14 @@ class CreateTrigramIndexes(Operation):
             return
         for name in self.columns:
             schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
+
+    @staticmethod
+    def _is_invalid(schema_editor: Any, name: str) -> bool:
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
+                           [schema_editor.quote_name(name)])
+            row = cursor.fetchone()
+        return bool(row and row[0])
 
     def describe(self) -> str:
         return f"Create trigram indexes on {self.table} ({', '.join(self.columns.values())}), PostgreSQL only"
