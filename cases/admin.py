@@ -322,7 +322,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
     ) -> tuple[QuerySet[Case], bool]:
         """The cases `selectors.case_keys_matching` finds, among those the user may see: by their keys,
         so no row is repeated and none needs de-duplicating. (`search_fields` still shows the search box.)"""
-        keys = selectors.case_keys_matching(search_term)
+        keys = selectors.case_keys_matching(term=search_term)
         if keys is None:
             return queryset, False
         return queryset.filter(pk__in=keys), False

@@ -123,15 +123,16 @@ def case_search_for(*, user: Any, query: str = "", status: str = "", request_typ
     if query:
         # A subject typed in another form (spaces in a phone number, an address in capitals) is
         # normalized the way intake normalized it.
-        normalized = {query} | {value for _kind, value in subject_forms(query)}
-        cases = cases.filter(
-            Q(reference__icontains=query) | Q(title__icontains=query) | Q(case_reference__icontains=query)
-            | Q(subjects__normalized__in=normalized) | Q(subjects__value__icontains=query)
-        ).distinct()
+        normalized = {query} | {value for _kind, value in subject_forms(term=query)}
+        # A subject is looked for among each case's own (an index on the case): no join, so no row
+        # repeats, and the count need not de-duplicate the cases.
+        subjects = SubjectIdentifier.objects.filter(case=OuterRef("pk")).filter(
+            Q(normalized__in=normalized) | Q(value__icontains=query))
+        cases = cases.filter(_in_case_columns(query) | Exists(subjects))
     return cases.order_by(*CASE_LIST_ORDER)
 
 
-def subject_forms(term: str) -> list[tuple[str, str]]:
+def subject_forms(*, term: str) -> list[tuple[str, str]]:
     """The subjects `term` may be, as (kind, normalized) pairs: normalized as intake normalizes each
     kind of identifier, for each kind that accepts it (a phone number with dashes or brackets, as on a
     letterhead, is the stored "+442079460018")."""
@@ -144,12 +145,13 @@ def subject_forms(term: str) -> list[tuple[str, str]]:
     return forms
 
 
-def case_keys_matching(term: str) -> QuerySet[Any] | None:
+def case_keys_matching(*, term: str) -> QuerySet[Any] | None:
     """The keys of the cases the staff's search for `term` finds; None when there is no term.
 
     A case is found when each word of the term is in its reference, its title, the agency's own
-    reference or one of its subjects (as normalized), as Django's admin search matches words; or when
-    the whole term, normalized (`subject_forms`), is one of its subjects.
+    reference or one of its subjects (as normalized; the words may be in different subjects), words
+    split as Django's admin splits them; or when the whole term, normalized (`subject_forms`), is one
+    of its subjects.
 
     Every read starts from an index. The longest word finds the candidates: the trigram indexes of
     cases.0009 on the case's columns, UNION those on the subjects. The other words are checked on the
@@ -162,18 +164,19 @@ def case_keys_matching(term: str) -> QuerySet[Any] | None:
     if not term:
         return None
     longest, *others = sorted(_search_words(term), key=len, reverse=True)
+    # UNION ALL: the keys are compared with IN, which repeats no case.
     candidates = Case.objects.filter(_in_case_columns(longest)).order_by().values("pk").union(
-        SubjectIdentifier.objects.filter(normalized__icontains=longest).values("case_id"))
+        SubjectIdentifier.objects.filter(normalized__icontains=longest).values("case_id"), all=True)
     matching = Case.objects.order_by().filter(pk__in=candidates)
     for word in others:
         matching = matching.filter(_in_case_columns(word) | Exists(
             SubjectIdentifier.objects.filter(case=OuterRef("pk"), normalized__icontains=word)))
     keys = matching.values("pk")
-    forms = subject_forms(term)
+    forms = subject_forms(term=term)
     if not forms:
         return keys
     subject = Q.create([Q(kind=kind, normalized=normalized) for kind, normalized in forms], connector=Q.OR)
-    return keys.union(SubjectIdentifier.objects.filter(subject).values("case_id"))
+    return keys.union(SubjectIdentifier.objects.filter(subject).values("case_id"), all=True)
 
 
 def _search_words(term: str) -> list[str]:
