@@ -162,7 +162,8 @@ FEED_PAGE = "restriction feed page 1 (exchange API; info)"
 QUEUE_SEARCH = "staff queue search by wallet (info)"
 AUDIT_SEARCH = "audit list search by case reference (info)"
 INFO_PAGES = (AUDIT_LIST, FEED_PAGE, QUEUE_SEARCH, AUDIT_SEARCH)
-STAFF_PAGES = ("staff queue", AUDIT_LIST, QUEUE_SEARCH, AUDIT_SEARCH)
+STAFF_QUEUE = "staff queue"
+STAFF_PAGES = (STAFF_QUEUE, AUDIT_LIST, QUEUE_SEARCH, AUDIT_SEARCH)
 
 
 def p1_pages(report: Report, users: dict[str, Any], repeat: int) -> None:
@@ -184,7 +185,7 @@ def p1_pages(report: Report, users: dict[str, Any], repeat: int) -> None:
         "case page": (officer, reverse("cases:detail", args=[officer_case.reference])),
         "supervisor case list (500 cases, group perm)": (supervisor, reverse("cases:list")),
         "officer search by wallet": (officer, reverse("cases:list") + f"?q={wallet}"),
-        "staff queue": (lead, reverse("admin:cases_case_changelist")),
+        STAFF_QUEUE: (lead, reverse("admin:cases_case_changelist")),
         AUDIT_LIST: (lead, reverse("admin:core_auditevent_changelist")),
         QUEUE_SEARCH: (lead, reverse("admin:cases_case_changelist") + f"?q={wallet}"),
         AUDIT_SEARCH: (lead, reverse("admin:core_auditevent_changelist") + f"?q={officer_case.reference}"),
