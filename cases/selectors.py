@@ -124,11 +124,8 @@ def case_search_for(*, user: Any, query: str = "", status: str = "", request_typ
         # A subject typed in another form (spaces in a phone number, an address in capitals) is
         # normalized the way intake normalized it.
         normalized = {query} | {value for _kind, value in subject_forms(term=query)}
-        # A subject is looked for among each case's own (an index on the case): no join, so no row
-        # repeats, and the count need not de-duplicate the cases.
-        subjects = SubjectIdentifier.objects.filter(case=OuterRef("pk")).filter(
-            Q(normalized__in=normalized) | Q(value__icontains=query))
-        cases = cases.filter(_in_case_columns(query) | Exists(subjects))
+        cases = cases.filter(_in_case_or_its_subjects(
+            query, subject=Q(normalized__in=normalized) | Q(value__icontains=query)))
     return cases.order_by(*CASE_LIST_ORDER)
 
 
@@ -169,8 +166,7 @@ def case_keys_matching(*, term: str) -> QuerySet[Any] | None:
         SubjectIdentifier.objects.filter(normalized__icontains=longest).values("case_id"), all=True)
     matching = Case.objects.order_by().filter(pk__in=candidates)
     for word in others:
-        matching = matching.filter(_in_case_columns(word) | Exists(
-            SubjectIdentifier.objects.filter(case=OuterRef("pk"), normalized__icontains=word)))
+        matching = matching.filter(_in_case_or_its_subjects(word, subject=Q(normalized__icontains=word)))
     keys = matching.values("pk")
     forms = subject_forms(term=term)
     if not forms:
@@ -187,6 +183,13 @@ def _search_words(term: str) -> list[str]:
 
 def _in_case_columns(fragment: str) -> Q:
     return Q(reference__icontains=fragment) | Q(title__icontains=fragment) | Q(case_reference__icontains=fragment)
+
+
+def _in_case_or_its_subjects(fragment: str, *, subject: Q) -> Q:
+    """`fragment` in the case's columns, or a subject of the case's own matching `subject`. The subjects
+    are looked for among each case's (an index on the case): no join, so no case repeats, and neither
+    the list nor its count de-duplicates."""
+    return _in_case_columns(fragment) | Q(Exists(SubjectIdentifier.objects.filter(subject, case=OuterRef("pk"))))
 
 
 def case_list_rows(keys: QuerySet[Any]) -> QuerySet[Case]:
