@@ -33,22 +33,17 @@ class FirstPageCountingPaginator(Paginator):
     def get_page(self, number: Any) -> Page:
         if number not in (None, "", "1", 1):
             return super().get_page(number)
-        rows = list(self._rows_between(0, self.per_page + 1))
+        rows = list(self._shown(self.object_list[: self.per_page + 1]))
         if len(rows) <= self.per_page:
             self.__dict__["count"] = len(rows)  # Paginator.count is a cached_property
-        return self._get_page(rows[: self.per_page], 1, self)  # type: ignore[attr-defined]  # Django's hook, unstubbed
+        return self._get_page(rows[: self.per_page], 1, self)
 
-    def page(self, number: Any) -> Page:
-        # Django's Paginator.page, reading the slice through `rows`.
-        number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
-        top = bottom + self.per_page
-        if top + self.orphans >= self.count:
-            top = self.count
-        return self._get_page(self._rows_between(bottom, top), number, self)  # type: ignore[attr-defined]
+    def _get_page(self, object_list: Any, number: int, paginator: Paginator) -> Page:
+        # Django's hook: Paginator.page hands over its slice of `object_list` here.
+        return super()._get_page(self._shown(object_list), number, paginator)  # type: ignore[misc]  # unstubbed
 
-    def _rows_between(self, bottom: int, top: int) -> Any:
-        if self.rows is None:
-            return self.object_list[bottom:top]
-        keys: QuerySet[Any] = self.object_list.values("pk")  # type: ignore[attr-defined]  # a queryset, with `rows`
-        return self.rows(keys[bottom:top])
+    def _shown(self, rows: Any) -> Any:
+        """A slice of the list as the page shows it: through `rows`, unless already read."""
+        if self.rows is None or not isinstance(rows, QuerySet):
+            return rows
+        return self.rows(rows.values("pk"))
