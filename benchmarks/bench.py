@@ -22,9 +22,11 @@ import argparse
 import gc
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
 import resource
+import runpy
 import statistics
 import sys
 import tempfile
@@ -35,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import django
@@ -440,22 +443,28 @@ def p3_intake(report: Report) -> None:
     def sha_only() -> None:
         hashlib.sha256(content).hexdigest()
 
-    cold_s, _, cold_rss = measure(intake)  # first call: loads the language detector (once per process)
+    # A worker of the web process loads the language detector before it serves (gunicorn.conf.py): its
+    # start-up is timed on its own, then the first intake that worker serves.
+    warm_up = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))["post_worker_init"]
+    startup_s, _, startup_rss = measure(lambda: warm_up(SimpleNamespace(log=logging.getLogger("bench"))))
+    first_s, _, first_rss = measure(intake)
     assert intake() == "english"
     warm = [measure(intake) for _ in range(3)]
     warm_s = statistics.median(w[0] for w in warm)
     warm_py = max(w[1] for w in warm)
     base_s = statistics.median(measure(sha_only)[0] for _ in range(3))
-    report.data["p3_pdf"] = {"bytes": len(content), "cold_s": cold_s, "cold_rss_mb": cold_rss, "warm_s": warm_s,
-                             "warm_python_peak_mb": warm_py}
+    report.data["p3_pdf"] = {"bytes": len(content), "worker_startup_s": startup_s, "first_s": first_s,
+                             "rss_growth_mb": startup_rss + first_rss, "warm_s": warm_s, "warm_python_peak_mb": warm_py}
     report.add(Row(f"P3 50-page PDF ({len(content) / 1024:.0f} KB) intake, warm", warm_s * 1000, base_s * 1000, "ms",
                    "<= 1 s", warm_s <= 1.0, "vs sha256 of the same bytes"))
-    report.add(Row("P3 50-page PDF intake, first in process (loads lingua)", cold_s * 1000, base_s * 1000, "ms",
-                   "<= 1 s", cold_s <= 1.0))
+    report.add(Row("P3 50-page PDF intake, first of a web worker (gunicorn.conf.py)", first_s * 1000, base_s * 1000,
+                   "ms", "<= 1 s", first_s <= 1.0))
+    report.add(Row("P3 web worker start-up: loading the language detector (info)", startup_s * 1000, base_s * 1000,
+                   "ms", "info", None, "paid before the worker serves"))
     report.add(Row("P3 50-page PDF intake, Python peak (tracemalloc), warm", warm_py, 100, "MB", "< 100 MB",
                    warm_py < 100))
-    report.add(Row("P3 50-page PDF intake, RSS growth incl. detector load", cold_rss, 100, "MB", "< 100 MB",
-                   cold_rss < 100))
+    report.add(Row("P3 50-page PDF intake, RSS growth incl. detector load", startup_rss + first_rss, 100, "MB",
+                   "< 100 MB", startup_rss + first_rss < 100))
 
     # 50 MB: Django streams an upload this size to a temporary file (FILE_UPLOAD_MAX_MEMORY_SIZE 2.5 MB).
     size = 50 * 1024 * 1024
@@ -532,7 +541,7 @@ def p4_load(report: Report, *, seconds: int = P4_SECONDS) -> None:
     root = Path(__file__).resolve().parent.parent
     bin_dir = Path(sys.executable).parent
     server = subprocess.Popen(  # noqa: S603  (our own gunicorn, fixed arguments)
-        [str(bin_dir / "gunicorn"), "leors.wsgi", "-c", str(root / "benchmarks" / "gunicorn.conf.py"),
+        [str(bin_dir / "gunicorn"), "leors.wsgi", "-c", str(root / "gunicorn.conf.py"),
          "--bind", f"127.0.0.1:{P4_PORT}"],
         cwd=root, stdout=(work / "gunicorn.log").open("w"), stderr=subprocess.STDOUT)
     try:

@@ -1,0 +1,82 @@
+"""The web process's server settings (gunicorn.conf.py): valid, and each worker ready before it serves."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from gunicorn.config import Config
+
+from tests.processes import suite_database_url
+
+CONF = Path(settings.BASE_DIR) / "gunicorn.conf.py"
+
+
+def _settings_of(conf: dict[str, Any]) -> dict[str, Any]:
+    """What the file sets: its lower-case names that are not imports."""
+    return {name: value for name, value in conf.items()
+            if name.islower() and not name.startswith("_") and name not in {"os", "time", "annotations"}}
+
+
+def test_every_name_in_gunicorn_conf_is_a_valid_gunicorn_setting() -> None:
+    # gunicorn skips a name it does not know without a word, so a misspelt setting would do nothing.
+    conf = _settings_of(runpy.run_path(str(CONF)))
+    config = Config()
+    unknown = sorted(set(conf) - set(config.settings))
+    assert not unknown, f"not gunicorn settings: {unknown}"
+    for name, value in conf.items():
+        config.set(name, value)  # validates, as gunicorn does when it loads the file
+    assert config.worker_class_str == "sync"
+    assert config.accesslog is None  # URLs would hold what officers search for
+
+
+def test_workers_follow_web_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "5")
+    assert runpy.run_path(str(CONF))["workers"] == 5
+    monkeypatch.delenv("WEB_CONCURRENCY")
+    assert runpy.run_path(str(CONF))["workers"] == (os.cpu_count() or 1) + 1
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_r4_each_gunicorn_worker_loads_the_language_detector_before_it_serves(tmp_path: Path) -> None:
+    """A real gunicorn with the project's settings: the worker logs the detector's load, then answers."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": suite_database_url(), "LEORS_VAR_DIR": str(tmp_path / "var"),
+           "WEB_CONCURRENCY": "1"}
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    log_path = tmp_path / "gunicorn.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen([str(gunicorn), "leors.wsgi", "--bind", f"127.0.0.1:{port}"],  # noqa: S603
+                                  cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            status, deadline = None, time.monotonic() + 60
+            while status is None and time.monotonic() < deadline and server.poll() is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                        status = response.status
+                except (OSError, urllib.error.URLError):
+                    time.sleep(0.3)
+            loaded_before_serving = "Language detector loaded in" in log_path.read_text()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    output = log_path.read_text()
+    assert status == 200, output
+    assert loaded_before_serving, output
