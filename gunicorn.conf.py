@@ -15,7 +15,9 @@ import os
 import time
 from typing import Any
 
-workers = int(os.environ.get("WEB_CONCURRENCY", str((os.cpu_count() or 1) + 1)))
+from leors.env import env_int
+
+workers = env_int("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1, minimum=1)
 worker_class = "sync"
 # An upload of the largest allowed size is hashed, sniffed and scanned inside its request.
 timeout = 60

@@ -17,6 +17,7 @@ import pytest
 from django.conf import settings
 from gunicorn.config import Config
 
+from leors.env import ImproperlyConfiguredEnv
 from tests.processes import suite_database_url
 
 CONF = Path(settings.BASE_DIR) / "gunicorn.conf.py"
@@ -25,7 +26,7 @@ CONF = Path(settings.BASE_DIR) / "gunicorn.conf.py"
 def _settings_of(conf: dict[str, Any]) -> dict[str, Any]:
     """What the file sets: its lower-case names that are not imports."""
     return {name: value for name, value in conf.items()
-            if name.islower() and not name.startswith("_") and name not in {"os", "time", "annotations"}}
+            if name.islower() and not name.startswith("_") and name not in {"os", "time", "annotations", "env_int"}}
 
 
 def test_every_name_in_gunicorn_conf_is_a_valid_gunicorn_setting() -> None:
@@ -45,6 +46,10 @@ def test_workers_follow_web_concurrency(monkeypatch: pytest.MonkeyPatch) -> None
     assert runpy.run_path(str(CONF))["workers"] == 5
     monkeypatch.delenv("WEB_CONCURRENCY")
     assert runpy.run_path(str(CONF))["workers"] == (os.cpu_count() or 1) + 1
+    for bad in ("many", "0"):
+        monkeypatch.setenv("WEB_CONCURRENCY", bad)
+        with pytest.raises(ImproperlyConfiguredEnv, match="WEB_CONCURRENCY"):
+            runpy.run_path(str(CONF))
 
 
 def _free_port() -> int:
