@@ -161,10 +161,11 @@ def explain_slowest(report: Report, label: str, run: Callable[[], Any], top: int
 # Measured beside P1 but outside its targets: the lists that grow with the trail and the clocks.
 AUDIT_LIST = "audit list (staff; info)"
 FEED_PAGE = "restriction feed page 1 (exchange API; info)"
+FEED_DEEP = "restriction feed, the page after the middle one (its cursor; info)"
 # The staff's searches: a wallet in the queue, a case's reference in the audit trail.
 QUEUE_SEARCH = "staff queue search by wallet (info)"
 AUDIT_SEARCH = "audit list search by case reference (info)"
-INFO_PAGES = (AUDIT_LIST, FEED_PAGE, QUEUE_SEARCH, AUDIT_SEARCH)
+INFO_PAGES = (AUDIT_LIST, FEED_PAGE, FEED_DEEP, QUEUE_SEARCH, AUDIT_SEARCH)
 STAFF_QUEUE = "staff queue"
 STAFF_PAGES = (STAFF_QUEUE, AUDIT_LIST, QUEUE_SEARCH, AUDIT_SEARCH)
 
@@ -193,6 +194,7 @@ def p1_pages(report: Report, users: dict[str, Any], repeat: int) -> None:
         QUEUE_SEARCH: (lead, reverse("admin:cases_case_changelist") + f"?q={wallet}"),
         AUDIT_SEARCH: (lead, reverse("admin:core_auditevent_changelist") + f"?q={officer_case.reference}"),
         FEED_PAGE: (exchange, reverse("restriction_feed")),
+        FEED_DEEP: (exchange, reverse("restriction_feed") + f"?after={_middle_of_the_feed()}"),
     }
     for client, url in pages.values():
         for _ in range(5):
@@ -220,6 +222,18 @@ def p1_pages(report: Report, users: dict[str, Any], repeat: int) -> None:
             client, url = pages[name]
             explain_slowest(report, f"P1 {name} ({url})", lambda c=client, u=url: c.get(u))
     growth_against_small(report, stats)
+
+
+def _middle_of_the_feed() -> str:
+    """The cursor of the freeze in the middle of the feed: a walk's page as deep as the feed is half long."""
+    from django.utils import timezone
+
+    from cases.api import Cursor
+    from cases.models import Freeze
+
+    in_force = Freeze.objects.in_force(timezone.now()).order_by("activated_at", "pk")
+    middle = in_force[in_force.count() // 2]
+    return str(Cursor(kind="freeze", starts_at=middle.activated_at, pk=middle.pk))
 
 
 def growth_against_small(report: Report, stats: dict[str, dict[str, float]]) -> None:

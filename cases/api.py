@@ -1,15 +1,26 @@
 """The exchange's read-only restriction feed: what is in force now, for reconciliation.
 
-`GET /api/v1/restrictions/?page=N` with `Authorization: Bearer <token>`. What is in force is
-derived from the stored end times at the moment of the request: a freeze past its end is never
-listed, whether or not the sweep has lifted it yet.
+`GET /api/v1/restrictions/` with `Authorization: Bearer <token>`, then each page's `next` link. What is
+in force is derived from the stored end times at the moment of each request: a freeze past its end is
+never listed, whether or not the sweep has lifted it yet.
+
+Pages after the first are read by their position (`after`, a cursor: the last restriction listed), so
+a walk lists every restriction that stays in force throughout it exactly once, however many end or
+start meanwhile, and reads only its own rows however deep it goes. Numbered pages (`page=N`, the first
+version's) count their offset: a restriction ending during a walk shifts the rest, and a walk by
+numbers then skips one; each of those pages also counts every restriction in force.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import F, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +33,39 @@ from cases.selectors import exchange_subjects_of
 from leors.core.tokens import api_token_for
 
 MAX_PAGE = 1_000_000  # far beyond any real feed; keeps the offset a number the database accepts
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_CURSOR = re.compile(r"([fp])\.(\d{1,18})\.(\d{1,18})")  # kind, start in microseconds since 1970, id
+_KINDS = {"f": "freeze", "p": "preservation"}
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The last restriction a page listed: the next page starts after it, in the feed's order
+    (the freezes by start and id, then the holds by start and id)."""
+
+    kind: str  # "freeze" or "preservation"
+    starts_at: datetime
+    pk: int
+
+    def __str__(self) -> str:
+        return f"{self.kind[0]}.{(self.starts_at - _EPOCH) // _MICROSECOND}.{self.pk}"
+
+    @classmethod
+    def parse(cls, text: str) -> Cursor | None:
+        match = _CURSOR.fullmatch(text)
+        if match is None:
+            return None
+        kind, micros, pk = match.groups()
+        try:
+            starts_at = _EPOCH + int(micros) * _MICROSECOND
+        except OverflowError:
+            return None
+        return cls(kind=_KINDS[kind], starts_at=starts_at, pk=int(pk))
+
+
+def _bad_request(error: str) -> JsonResponse:
+    return JsonResponse({"error": error}, status=400)
 
 
 @csrf_exempt  # a bearer-token API: no cookies, so no cross-site request to forge; anything but GET is 405
@@ -33,37 +77,95 @@ def restriction_feed(request: HttpRequest) -> JsonResponse:
         response = JsonResponse({"error": "A valid bearer token is required."}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="leors"'
         return response
-    unknown = sorted(set(request.GET) - {"page"})
+    unknown = sorted(set(request.GET) - {"page", "after"})
     if unknown:
-        return JsonResponse({"error": f"Unknown parameter(s): {', '.join(unknown)}. Only page is accepted."},
-                            status=400)
+        return _bad_request(f"Unknown parameter(s): {', '.join(unknown)}. Only after or page is accepted.")
+    if "page" in request.GET and "after" in request.GET:
+        return _bad_request("Give after (from a next link) or page, not both.")
+    if "after" in request.GET:
+        after = Cursor.parse(request.GET["after"])
+        if after is None:
+            return _bad_request("after must be copied unchanged from the next link of the page before.")
+        return _page_after(after, now=now)
     try:
         page = int(request.GET.get("page", "1"))
         if not 1 <= page <= MAX_PAGE:
             raise ValueError
     except ValueError:
-        return JsonResponse({"error": f"page must be an integer from 1 to {MAX_PAGE}."}, status=400)
+        return _bad_request(f"page must be an integer from 1 to {MAX_PAGE}.")
+    return _numbered_page(page, now=now)
+
+
+def _in_force(now: datetime) -> tuple[QuerySet[Freeze], QuerySet[PreservationHold]]:
+    """Both kinds in force at `now`, in the feed's order (each from its index, freeze_feed_idx and
+    hold_feed_idx), with only what the feed shows of them and of their cases."""
+    return (Freeze.objects.in_force(now).select_related("case")
+            .only("activated_at", "expires_at", "case__reference").order_by("activated_at", "pk"),
+            PreservationHold.objects.in_force(now).select_related("case")
+            .only("started_at", "expires_at", "case__reference").order_by("started_at", "pk"))
+
+
+def _numbered_page(page: int, *, now: datetime) -> JsonResponse:
+    """Page `page` by its offset, with the count of every restriction in force. The first page's `next`
+    is a cursor; a numbered page after it links to the next number, as the first version did."""
     size = settings.LEORS_FEED_PAGE_SIZE
-    freezes = Freeze.objects.in_force(now).select_related("case").order_by("activated_at", "pk")
-    holds = PreservationHold.objects.in_force(now).select_related("case").order_by("started_at", "pk")
+    freezes, holds = _in_force(now)
     freeze_count, hold_count = freezes.count(), holds.count()
     start, end = (page - 1) * size, page * size
     page_freezes = list(freezes[start:min(end, freeze_count)]) if start < freeze_count else []
     page_holds = list(holds[max(0, start - freeze_count):end - freeze_count]) if end > freeze_count else []
-    subjects = exchange_subjects_of([f.case_id for f in page_freezes] + [h.case_id for h in page_holds])
-    items: list[dict[str, Any]] = [
-        *({"type": "freeze", "id": f.pk, "case": f.case.reference, "subjects": subjects[f.case_id],
-           "starts_at": f.activated_at.isoformat(), "ends_at": f.expires_at.isoformat()} for f in page_freezes),
-        *({"type": "preservation", "id": h.pk, "case": h.case.reference, "subjects": subjects[h.case_id],
-           "starts_at": h.started_at.isoformat(), "ends_at": h.expires_at.isoformat()} for h in page_holds),
-    ]
+    listed: list[Freeze | PreservationHold] = [*page_freezes, *page_holds]
     total = freeze_count + hold_count
     url = reverse("restriction_feed")
-    return JsonResponse({
-        "as_of": now.isoformat(),
-        "count": total,
-        "page": page,
-        "next": f"{url}?page={page + 1}" if end < total else None,
-        "previous": f"{url}?page={page - 1}" if page > 1 else None,
-        "results": items,
-    })
+    if end >= total or not listed:
+        following = None
+    elif page == 1:
+        following = f"{url}?after={_cursor_of(listed[-1])}"
+    else:
+        following = f"{url}?page={page + 1}"
+    return _answer(listed, now=now, count=total, page=page, following=following,
+                   previous=f"{url}?page={page - 1}" if page > 1 else None)
+
+
+def _page_after(after: Cursor, *, now: datetime) -> JsonResponse:
+    """The page after `after`: a page and one more restriction read from the indexes, nothing counted."""
+    size = settings.LEORS_FEED_PAGE_SIZE
+    freezes, holds = _in_force(now)
+    listed: list[Freeze | PreservationHold] = []
+    if after.kind == "freeze":
+        listed += freezes.filter(_follows(after, "activated_at"))[:size + 1]
+    else:
+        holds = holds.filter(_follows(after, "started_at"))
+    if len(listed) <= size:
+        listed += holds[:size + 1 - len(listed)]
+    more = len(listed) > size
+    listed = listed[:size]
+    following = f"{reverse('restriction_feed')}?after={_cursor_of(listed[-1])}" if more else None
+    return _answer(listed, now=now, count=None, page=None, following=following, previous=None)
+
+
+def _follows(after: Cursor, start: str) -> TupleGreaterThan:
+    """`(start, id) > (after's start, after's id)`: on PostgreSQL one row comparison, which the feed's
+    index (status, start, id) reads as where its range begins, however many restrictions share a start.
+    Django's own lookup for composite keys."""
+    return TupleGreaterThan(Tuple(F(start), F("pk")), (after.starts_at, after.pk))
+
+
+def _cursor_of(item: Freeze | PreservationHold) -> Cursor:
+    if isinstance(item, Freeze):
+        return Cursor(kind="freeze", starts_at=item.activated_at, pk=item.pk)
+    return Cursor(kind="preservation", starts_at=item.started_at, pk=item.pk)
+
+
+def _answer(listed: list[Freeze | PreservationHold], *, now: datetime, count: int | None, page: int | None,
+            following: str | None, previous: str | None) -> JsonResponse:
+    subjects = exchange_subjects_of(item.case_id for item in listed)
+    items: list[dict[str, Any]] = [
+        {"type": "freeze", "id": item.pk, "case": item.case.reference, "subjects": subjects[item.case_id],
+         "starts_at": item.activated_at.isoformat(), "ends_at": item.expires_at.isoformat()}
+        if isinstance(item, Freeze) else
+        {"type": "preservation", "id": item.pk, "case": item.case.reference, "subjects": subjects[item.case_id],
+         "starts_at": item.started_at.isoformat(), "ends_at": item.expires_at.isoformat()}
+        for item in listed]
+    return JsonResponse({"as_of": now.isoformat(), "count": count, "page": page, "next": following,
+                         "previous": previous, "results": items})

@@ -39,18 +39,28 @@ SCHEMA: dict[str, Any] = {
         "/api/v1/restrictions/": {
             "get": {
                 "summary": "The freezes and preservation holds in force now, for reconciliation.",
-                "parameters": [{"name": "page", "in": "query", "required": False,
-                                "schema": {"type": "integer", "minimum": 1, "maximum": 1000000}}],
+                "description": "Start without parameters, then follow each page's next link until it is null. "
+                               "A walk by next lists every restriction that stays in force throughout it "
+                               "exactly once. The first page counts them; the pages after it do not "
+                               "(count and page are null). page=N, the first version's numbered pages, "
+                               "is kept: such a walk can skip a restriction when another ends meanwhile.",
+                "parameters": [
+                    {"name": "after", "in": "query", "required": False,
+                     "description": "The position of the page before, copied unchanged from its next link.",
+                     "schema": {"type": "string", "pattern": "^[fp]\\.[0-9]{1,18}\\.[0-9]{1,18}$"}},
+                    {"name": "page", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000000}}],
                 "responses": {
                     "200": {"description": "One page of restrictions in force.", "content": {"application/json": {
                         "schema": {"type": "object", "required": ["as_of", "count", "page", "next", "previous",
                                                                   "results"],
                                    "properties": {"as_of": {"type": "string", "format": "date-time"},
-                                                  "count": {"type": "integer"}, "page": {"type": "integer"},
+                                                  "count": {"type": "integer", "nullable": True},
+                                                  "page": {"type": "integer", "nullable": True},
                                                   "next": {"type": "string", "nullable": True},
                                                   "previous": {"type": "string", "nullable": True},
                                                   "results": {"type": "array", "items": _RESTRICTION}}}}}},
-                    "400": {"description": "A bad page number, or a parameter other than page.",
+                    "400": {"description": "A bad cursor or page number, both at once, or another parameter.",
                             "content": {"application/json": {"schema": _ERROR}}},
                     "401": {"description": "No valid bearer token.",
                             "content": {"application/json": {"schema": _ERROR}}},

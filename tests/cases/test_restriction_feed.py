@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -135,6 +136,7 @@ def test_the_feed_is_paginated(settings: Any) -> None:
         pages = [get(token).json()]
         while pages[-1]["next"]:
             pages.append(get(token, pages[-1]["next"]).json())
+        numbered = [get(token, page=number).json() for number in (1, 2, 3)]  # the first version's pages
         # One lifted: four left, two full pages and no third.
         clocks.freeze_lift(freeze=Freeze.objects.order_by("pk").first(), reason=Freeze.LiftReason.COURT_DECISION,
                            note="Discharged by the Crown Court at Southwark, T20267781.", actor=cast.staff,
@@ -146,14 +148,85 @@ def test_the_feed_is_paginated(settings: Any) -> None:
             assert response.status_code == 400, bad
             assert "page" in response.json()["error"]
 
+    # The first page counts; the pages after it are read from the position of the last one listed.
     assert [len(page["results"]) for page in pages] == [2, 2, 1]
-    assert [page["count"] for page in pages] == [5, 5, 5]
-    assert [page["page"] for page in pages] == [1, 2, 3]
-    assert [page["next"] for page in pages] == [f"{FEED}?page=2", f"{FEED}?page=3", None]
-    assert [page["previous"] for page in pages] == [None, f"{FEED}?page=1", f"{FEED}?page=2"]
+    assert [page["count"] for page in pages] == [5, None, None]
+    assert [page["page"] for page in pages] == [1, None, None]
+    assert [page["previous"] for page in pages] == [None, None, None]
+    assert all(re.fullmatch(rf"{FEED}\?after=[fp]\.\d+\.\d+", page["next"]) for page in pages[:2])
+    assert pages[-1]["next"] is None
     listed = [(item["type"], item["id"]) for page in pages for item in page["results"]]
     assert len(listed) == len(set(listed)) == 5
     assert set(listed) == expected
+    assert [item["type"] for item in [*pages[0]["results"], *pages[1]["results"]]] == [
+        "freeze", "freeze", "preservation", "preservation"]  # the freezes first, then the holds
+    # Numbered pages list the same, in the same order, each with the count.
+    assert [item for page in numbered for item in page["results"]] == [
+        item for page in pages for item in page["results"]]
+    assert [page["count"] for page in numbered] == [5, 5, 5]
+    assert [page["next"] for page in numbered][1:] == [f"{FEED}?page=3", None]
+    assert [page["previous"] for page in numbered] == [None, f"{FEED}?page=1", f"{FEED}?page=2"]
+
+
+@pytest.mark.django_db
+def test_r8_a_walk_by_next_lists_every_restriction_still_in_force_once_while_others_end_and_start(
+        settings: Any) -> None:
+    """The exchange reconciles its restrictions with a walk of the feed. A freeze that ends during the
+    walk must not push one that is still in force out of it: by page numbers it does."""
+    settings.LEORS_FEED_PAGE_SIZE = 2
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freezes = []
+        for hour in range(4):
+            traveller.move_to(T0 + timedelta(hours=hour))
+            freezes.append(cast.freeze(10))
+        traveller.move_to(T0 + timedelta(hours=5))
+        holds = [PreservationHold.objects.get(case=cast.preservation()) for _ in range(3)]
+        token = new_token()
+
+        def walk(*, numbered: bool) -> list[tuple[str, int]]:
+            """The whole feed, page by page; after the first page, the first freeze ends."""
+            page = get(token).json()
+            listed = [(item["type"], item["id"]) for item in page["results"]]
+            ending = Freeze.objects.filter(pk=freezes[0].pk)
+            ending.update(expires_at=timezone.now())  # its end reached: out of force from now on
+            number = 1
+            while page["next"]:
+                number += 1
+                page = get(token, page=number).json() if numbered else get(token, page["next"]).json()
+                listed += [(item["type"], item["id"]) for item in page["results"]]
+            ending.update(expires_at=freezes[0].expires_at)
+            return listed
+
+        by_next, by_number = walk(numbered=False), walk(numbered=True)
+        traveller.move_to(T0 + timedelta(hours=6))
+        page = get(token).json()
+        walked = [(item["type"], item["id"]) for item in page["results"]]
+        started = cast.freeze(10)  # activated while the walk is among the freezes: it comes later in it
+        while page["next"]:
+            page = get(token, page["next"]).json()
+            walked += [(item["type"], item["id"]) for item in page["results"]]
+
+    always = [("freeze", freeze.pk) for freeze in freezes[1:]] + [("preservation", hold.pk) for hold in holds]
+    assert sorted(by_next) == sorted([("freeze", freezes[0].pk), *always])  # each once, none skipped
+    missed = set(always) - set(by_number)
+    assert len(missed) == 1  # the third freeze moved onto page 1, which had been read already
+    assert sorted(walked) == sorted([("freeze", freezes[0].pk), *always, ("freeze", started.pk)])
+
+
+@pytest.mark.django_db
+def test_the_feed_refuses_a_cursor_it_did_not_give_and_both_ways_of_paging_at_once() -> None:
+    token = new_token()
+    for bad in ("", "x", "f.1", "q.1.1", "f.-1.1", "f.1.1.1", "f.1.1 ", "f.1234567890123456789.1",
+                "f.999999999999999999.1", "p.1.9999999999999999999"):
+        response = get(token, after=bad)
+        assert response.status_code == 400, bad
+        assert "next link" in response.json()["error"], bad
+    response = get(token, after="f.1.1", page="2")
+    assert response.status_code == 400 and "not both" in response.json()["error"]
+    response = get(token, cursor="f.1.1")
+    assert response.status_code == 400 and "Only after or page" in response.json()["error"]
+    assert get(token, after="p.0.0").json()["results"] == []  # a position past every hold: an empty page
 
 
 @pytest.mark.django_db
@@ -194,9 +267,11 @@ def test_r8_a_feed_page_reads_its_restrictions_in_the_feeds_order_from_an_index(
         cast.freeze(30)
         cast.preservation()
         token = new_token()
-        queries = sent_queries(lambda: get(token), ("cases_freeze", "cases_preservationhold"))
+        queries = sent_queries(lambda: [get(token), get(token, after="f.0.0"), get(token, after="p.0.0")],
+                               ("cases_freeze", "cases_preservationhold"))
     pages = [(sql, params) for sql, params in queries if "ORDER BY" in sql]
-    assert {'FROM "cases_freeze"' in sql for sql, _params in pages} == {True, False}  # a page of each
+    assert len(pages) == 5  # the first page, and the page after a freeze, each of both; after a hold, holds
+    assert {'FROM "cases_freeze"' in sql for sql, _params in pages} == {True, False}
     for sql, params in pages:
         sorts = [node["Node Type"] for node in nodes(generic_plan(sql, params, allow_sort=False))
                  if "Sort" in node["Node Type"]]
