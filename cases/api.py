@@ -80,6 +80,9 @@ def restriction_feed(request: HttpRequest) -> JsonResponse:
     unknown = sorted(set(request.GET) - {"page", "after"})
     if unknown:
         return _bad_request(f"Unknown parameter(s): {', '.join(unknown)}. Only after or page is accepted.")
+    repeated = sorted(name for name in request.GET if len(request.GET.getlist(name)) > 1)
+    if repeated:
+        return _bad_request(f"Give {' and '.join(repeated)} once.")
     if "page" in request.GET and "after" in request.GET:
         return _bad_request("Give after (from a next link) or page, not both.")
     if "after" in request.GET:

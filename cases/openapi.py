@@ -60,7 +60,8 @@ SCHEMA: dict[str, Any] = {
                                                   "next": {"type": "string", "nullable": True},
                                                   "previous": {"type": "string", "nullable": True},
                                                   "results": {"type": "array", "items": _RESTRICTION}}}}}},
-                    "400": {"description": "A bad cursor or page number, both at once, or another parameter.",
+                    "400": {"description": "A bad cursor or page number, both at once, one given twice, or another "
+                                           "parameter.",
                             "content": {"application/json": {"schema": _ERROR}}},
                     "401": {"description": "No valid bearer token.",
                             "content": {"application/json": {"schema": _ERROR}}},

@@ -224,6 +224,9 @@ def test_the_feed_refuses_a_cursor_it_did_not_give_and_both_ways_of_paging_at_on
         assert "next link" in response.json()["error"], bad
     response = get(token, after="f.1.1", page="2")
     assert response.status_code == 400 and "not both" in response.json()["error"]
+    for repeated in ({"after": ["f.1.1", "p.1.1"]}, {"page": ["1", "2"]}):
+        response = get(token, **repeated)
+        assert response.status_code == 400 and "once" in response.json()["error"], repeated
     response = get(token, cursor="f.1.1")
     assert response.status_code == 400 and "Only after or page" in response.json()["error"]
     assert get(token, after="p.0.0").json()["results"] == []  # a position past every hold: an empty page
