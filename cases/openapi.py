@@ -47,7 +47,7 @@ SCHEMA: dict[str, Any] = {
                 "parameters": [
                     {"name": "after", "in": "query", "required": False,
                      "description": "The position of the page before, copied unchanged from its next link.",
-                     "schema": {"type": "string", "pattern": "^[fp]\\.[0-9]{1,18}\\.[0-9]{1,18}$"}},
+                     "schema": {"type": "string", "pattern": "^[fp]\\.[0-9]{1,17}\\.[0-9]{1,18}$"}},
                     {"name": "page", "in": "query", "required": False,
                      "schema": {"type": "integer", "minimum": 1, "maximum": 1000000}}],
                 "responses": {

@@ -164,16 +164,17 @@ def test_the_feed_is_paginated(settings: Any) -> None:
     assert [item for page in numbered for item in page["results"]] == [
         item for page in pages for item in page["results"]]
     assert [page["count"] for page in numbered] == [5, 5, 5]
-    assert [page["next"] for page in numbered][1:] == [f"{FEED}?page=3", None]
+    assert [page["next"] for page in numbered] == [f"{FEED}?page=2", f"{FEED}?page=3", None]  # as in version 1
     assert [page["previous"] for page in numbered] == [None, f"{FEED}?page=1", f"{FEED}?page=2"]
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("size", [1, 2])
 def test_r8_a_walk_by_next_lists_every_restriction_still_in_force_once_while_others_end_and_start(
-        settings: Any) -> None:
+        size: int, settings: Any) -> None:
     """The exchange reconciles its restrictions with a walk of the feed. A freeze that ends during the
     walk must not push one that is still in force out of it: by page numbers it does."""
-    settings.LEORS_FEED_PAGE_SIZE = 2
+    settings.LEORS_FEED_PAGE_SIZE = size
     with time_machine.travel(T0, tick=False) as traveller:
         cast = ClockCast()
         freezes = []
@@ -210,15 +211,21 @@ def test_r8_a_walk_by_next_lists_every_restriction_still_in_force_once_while_oth
     always = [("freeze", freeze.pk) for freeze in freezes[1:]] + [("preservation", hold.pk) for hold in holds]
     assert sorted(by_next) == sorted([("freeze", freezes[0].pk), *always])  # each once, none skipped
     missed = set(always) - set(by_number)
-    assert len(missed) == 1  # the third freeze moved onto page 1, which had been read already
+    assert missed == {("freeze", freezes[size].pk)}  # it moved onto page 1, which had been read already
     assert sorted(walked) == sorted([("freeze", freezes[0].pk), *always, ("freeze", started.pk)])
 
 
 @pytest.mark.django_db
 def test_the_feed_refuses_a_cursor_it_did_not_give_and_both_ways_of_paging_at_once() -> None:
-    token = new_token()
-    for bad in ("", "x", "f.1", "q.1.1", "f.-1.1", "f.1.1.1", "f.1.1 ", "f.1234567890123456789.1",
-                "f.999999999999999999.1", "p.1.9999999999999999999"):
+    with time_machine.travel(T0, tick=False):
+        hold = PreservationHold.objects.get(case=ClockCast().preservation())
+        token = new_token()
+        assert [item["id"] for item in get(token, after="p.0.0").json()["results"]] == [hold.pk]  # before it
+        after_every_freeze = get(token, after="f.99999999999999999.1").json()["results"]
+        assert [item["id"] for item in after_every_freeze] == [hold.pk]  # then the holds, from their first
+        assert get(token, after="p.99999999999999999.1").json()["results"] == []  # past every hold
+    for bad in ("", "x", "f.1", "q.1.1", "f.-1.1", "f.1.1.1", "f.1.1 ", "f.123456789012345678.1",
+                "p.1.1234567890123456789", "f.\u0661\u0662.\u0663"):
         response = get(token, after=bad)
         assert response.status_code == 400, bad
         assert "next link" in response.json()["error"], bad
@@ -229,7 +236,6 @@ def test_the_feed_refuses_a_cursor_it_did_not_give_and_both_ways_of_paging_at_on
         assert response.status_code == 400 and "once" in response.json()["error"], repeated
     response = get(token, cursor="f.1.1")
     assert response.status_code == 400 and "Only after or page" in response.json()["error"]
-    assert get(token, after="p.0.0").json()["results"] == []  # a position past every hold: an empty page
 
 
 @pytest.mark.django_db
@@ -276,6 +282,10 @@ def test_r8_a_feed_page_reads_its_restrictions_in_the_feeds_order_from_an_index(
     assert len(pages) == 5  # the first page, and the page after a freeze, each of both; after a hold, holds
     assert {'FROM "cases_freeze"' in sql for sql, _params in pages} == {True, False}
     for sql, params in pages:
-        sorts = [node["Node Type"] for node in nodes(generic_plan(sql, params, allow_sort=False))
-                 if "Sort" in node["Node Type"]]
-        assert sorts == [], sql
+        plan = list(nodes(generic_plan(sql, params, allow_sort=False)))
+        assert [node["Node Type"] for node in plan if "Sort" in node["Node Type"]] == [], sql
+    # A page after a position starts its index range there: one row comparison in the index condition.
+    after = [cond for sql, params in pages if "> (" in sql
+             for node in nodes(generic_plan(sql, params, allow_sort=False)) if (cond := node.get("Index Cond"))]
+    assert sum("ROW(activated_at, id) >" in cond for cond in after) == 1, after
+    assert sum("ROW(started_at, id) >" in cond for cond in after) == 1, after
