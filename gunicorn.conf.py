@@ -5,8 +5,11 @@ officer's upload waits for it: the load takes 0.5–1.3 s and about 60 MB per wo
 The detector is loaded in each worker, not once in a preloading master: lingua is native code, and
 what a library set up before a fork is not safe to use after it.
 
-Environment: WEB_CONCURRENCY (workers; default cores + 1, the best of the load test on 2 cores, P4),
-GUNICORN_CMD_ARGS or the command line for anything else (`--bind`, as behind the deployment's proxy).
+Environment: WEB_CONCURRENCY (workers; default the cores this process may run on + 1, the best of the
+load test on 2 cores, P4; set it in a container, whose CPU quota the default does not see: each worker
+holds a database connection and the detector), GUNICORN_CMD_ARGS or the command line for anything else
+(`--bind`, as behind the deployment's proxy). The master imports nothing of LEORS: a reload (HUP)
+starts workers that import the code afresh.
 """
 
 from __future__ import annotations
@@ -15,9 +18,18 @@ import os
 import time
 from typing import Any
 
-from leors.env import env_int
 
-workers = env_int("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1, minimum=1)
+def _workers() -> int:
+    value = os.environ.get("WEB_CONCURRENCY", "").strip()
+    if not value:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return cores + 1
+    if not value.isascii() or not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"WEB_CONCURRENCY={value!r} is not a number of workers: give a whole number, 1 or more.")
+    return int(value)
+
+
+workers = _workers()
 worker_class = "sync"
 # An upload of the largest allowed size is hashed, sniffed and scanned inside its request.
 timeout = 60

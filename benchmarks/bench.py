@@ -232,8 +232,8 @@ def _middle_of_the_feed() -> str:
     from cases.models import Freeze
 
     in_force = Freeze.objects.in_force(timezone.now()).order_by("activated_at", "pk")
-    middle = in_force[in_force.count() // 2]
-    return str(Cursor(kind="freeze", starts_at=middle.activated_at, pk=middle.pk))
+    middle = in_force[in_force.count() // 2:].first()
+    return str(Cursor(kind="freeze", starts_at=middle.activated_at, pk=middle.pk)) if middle else "f.0.0"
 
 
 def growth_against_small(report: Report, stats: dict[str, dict[str, float]]) -> None:
@@ -514,6 +514,7 @@ def p3_intake(report: Report) -> None:
 # --- P4 ---------------------------------------------------------------------------------------------
 
 P4_OFFICERS = 50
+P4_WORKERS = 3  # gunicorn.conf.py's default on 2 cores, fixed so that runs on other machines compare
 P4_SECONDS = int(os.environ.get("BENCH_P4_SECONDS", "60"))
 P4_PORT = int(os.environ.get("BENCH_P4_PORT", "8765"))
 
@@ -557,7 +558,8 @@ def p4_load(report: Report, *, seconds: int = P4_SECONDS) -> None:
     server = subprocess.Popen(  # noqa: S603  (our own gunicorn, fixed arguments)
         [str(bin_dir / "gunicorn"), "leors.wsgi", "-c", str(root / "gunicorn.conf.py"),
          "--bind", f"127.0.0.1:{P4_PORT}"],
-        cwd=root, stdout=(work / "gunicorn.log").open("w"), stderr=subprocess.STDOUT)
+        cwd=root, env={**os.environ, "WEB_CONCURRENCY": str(P4_WORKERS)},
+        stdout=(work / "gunicorn.log").open("w"), stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while True:
