@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -44,12 +45,19 @@ def celery_processes(workdir: Path, *, beat: bool = False, workers: int = 1, **e
         for process in processes:
             process.terminate()
         for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process, timeout=20)
         for log in logs:
             log.close()
+
+
+def stop(process: subprocess.Popen[Any], *, timeout: float) -> None:
+    """Ask `process` to stop (SIGTERM); kill it if it has not within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def settings_in_child(expression: str, *, var_dir: Path, **environment: str) -> str:

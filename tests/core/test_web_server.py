@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings
 from gunicorn.config import Config
 
-from tests.processes import suite_database_url
+from tests.processes import stop, suite_database_url
 
 CONF = Path(settings.BASE_DIR) / "gunicorn.conf.py"
 
@@ -91,12 +91,7 @@ def test_r4_each_gunicorn_worker_loads_the_language_detector_before_it_serves(tm
                     time.sleep(0.3)
             loaded_before_serving = "Language detector loaded in" in log_path.read_text()
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=45)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop(server, timeout=45)
     output = log_path.read_text()
     assert status == 200, output
     assert loaded_before_serving, output

@@ -39,6 +39,7 @@ from leors.core import antivirus
 from leors.core.audit import Actor
 from tests.documents import ENGLISH_WARRANT, pdf_with_text
 from tests.factories import PDF_BYTES, accept_case, approved_officer, document_input, make_lead, submit_case
+from tests.processes import stop
 
 pytestmark = pytest.mark.django_db
 
@@ -117,12 +118,7 @@ def clamd_address() -> Iterator[str]:
         yield f"unix://{socket_path}"
     finally:
         if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, timeout=15)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
