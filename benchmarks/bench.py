@@ -228,12 +228,11 @@ def _middle_of_the_feed() -> str:
     """The cursor of the freeze in the middle of the feed: a walk's page as deep as the feed is half long."""
     from django.utils import timezone
 
-    from cases.api import Cursor
-    from cases.models import Freeze
+    from cases.api import Cursor, in_feed_order
 
-    in_force = Freeze.objects.in_force(timezone.now()).order_by("activated_at", "pk")
-    middle = in_force[in_force.count() // 2:].first()
-    return str(Cursor(kind="freeze", starts_at=middle.activated_at, pk=middle.pk)) if middle else "f.0.0"
+    freezes, _holds = in_feed_order(timezone.now())
+    middle = freezes[freezes.count() // 2:].first()
+    return str(Cursor.of(middle)) if middle else "f.0.0"
 
 
 def growth_against_small(report: Report, stats: dict[str, dict[str, float]]) -> None:

@@ -53,6 +53,13 @@ class Cursor:
         return f"{self.kind[0]}.{(self.starts_at - _EPOCH) // _MICROSECOND}.{self.pk}"
 
     @classmethod
+    def of(cls, item: Freeze | PreservationHold) -> Cursor:
+        """The position of a restriction listed: its kind, its start and its id."""
+        if isinstance(item, Freeze):
+            return cls(kind="freeze", starts_at=item.activated_at, pk=item.pk)
+        return cls(kind="preservation", starts_at=item.started_at, pk=item.pk)
+
+    @classmethod
     def parse(cls, text: str) -> Cursor | None:
         match = _CURSOR.fullmatch(text)
         if match is None:
@@ -96,7 +103,7 @@ def restriction_feed(request: HttpRequest) -> JsonResponse:
     return _numbered_page(page, now=now, numbered="page" in request.GET)
 
 
-def _in_force(now: datetime) -> tuple[QuerySet[Freeze], QuerySet[PreservationHold]]:
+def in_feed_order(now: datetime) -> tuple[QuerySet[Freeze], QuerySet[PreservationHold]]:
     """Both kinds in force at `now`, in the feed's order (each from its index, freeze_feed_idx and
     hold_feed_idx), with only what the feed shows of them and of their cases."""
     return (Freeze.objects.in_force(now).select_related("case")
@@ -109,7 +116,7 @@ def _numbered_page(page: int, *, now: datetime, numbered: bool) -> JsonResponse:
     """Page `page` by its offset, with the count of every restriction in force. The first page's `next`
     is a cursor; a page asked for by its number links to the next number, as the first version did."""
     size = settings.LEORS_FEED_PAGE_SIZE
-    freezes, holds = _in_force(now)
+    freezes, holds = in_feed_order(now)
     freeze_count, hold_count = freezes.count(), holds.count()
     start, end = (page - 1) * size, page * size
     page_freezes = list(freezes[start:min(end, freeze_count)]) if start < freeze_count else []
@@ -122,7 +129,7 @@ def _numbered_page(page: int, *, now: datetime, numbered: bool) -> JsonResponse:
     elif numbered:
         following = f"{url}?page={page + 1}"
     else:
-        following = f"{url}?after={_cursor_of(listed[-1])}"
+        following = f"{url}?after={Cursor.of(listed[-1])}"
     return _answer(listed, now=now, count=total, page=page, following=following,
                    previous=f"{url}?page={page - 1}" if page > 1 else None)
 
@@ -130,7 +137,7 @@ def _numbered_page(page: int, *, now: datetime, numbered: bool) -> JsonResponse:
 def _page_after(after: Cursor, *, now: datetime) -> JsonResponse:
     """The page after `after`: a page and one more restriction read from the indexes, nothing counted."""
     size = settings.LEORS_FEED_PAGE_SIZE
-    freezes, holds = _in_force(now)
+    freezes, holds = in_feed_order(now)
     listed: list[Freeze | PreservationHold] = []
     if after.kind == "freeze":
         listed += freezes.filter(_follows(after, "activated_at"))[:size + 1]
@@ -140,7 +147,7 @@ def _page_after(after: Cursor, *, now: datetime) -> JsonResponse:
         listed += holds[:size + 1 - len(listed)]
     more = len(listed) > size
     listed = listed[:size]
-    following = f"{reverse('restriction_feed')}?after={_cursor_of(listed[-1])}" if more else None
+    following = f"{reverse('restriction_feed')}?after={Cursor.of(listed[-1])}" if more else None
     return _answer(listed, now=now, count=None, page=None, following=following, previous=None)
 
 
@@ -153,21 +160,14 @@ def _follows(after: Cursor, start: str) -> TupleGreaterThan:
     return TupleGreaterThan(Tuple(F(start), F("pk")), (after.starts_at, after.pk))
 
 
-def _cursor_of(item: Freeze | PreservationHold) -> Cursor:
-    if isinstance(item, Freeze):
-        return Cursor(kind="freeze", starts_at=item.activated_at, pk=item.pk)
-    return Cursor(kind="preservation", starts_at=item.started_at, pk=item.pk)
-
-
 def _answer(listed: list[Freeze | PreservationHold], *, now: datetime, count: int | None, page: int | None,
             following: str | None, previous: str | None) -> JsonResponse:
     subjects = exchange_subjects_of(item.case_id for item in listed)
-    items: list[dict[str, Any]] = [
-        {"type": "freeze", "id": item.pk, "case": item.case.reference, "subjects": subjects[item.case_id],
-         "starts_at": item.activated_at.isoformat(), "ends_at": item.expires_at.isoformat()}
-        if isinstance(item, Freeze) else
-        {"type": "preservation", "id": item.pk, "case": item.case.reference, "subjects": subjects[item.case_id],
-         "starts_at": item.started_at.isoformat(), "ends_at": item.expires_at.isoformat()}
-        for item in listed]
     return JsonResponse({"as_of": now.isoformat(), "count": count, "page": page, "next": following,
-                         "previous": previous, "results": items})
+                         "previous": previous, "results": [_shown(item, subjects[item.case_id]) for item in listed]})
+
+
+def _shown(item: Freeze | PreservationHold, subjects: list[dict[str, str]]) -> dict[str, Any]:
+    position = Cursor.of(item)
+    return {"type": position.kind, "id": item.pk, "case": item.case.reference, "subjects": subjects,
+            "starts_at": position.starts_at.isoformat(), "ends_at": item.expires_at.isoformat()}

@@ -42,22 +42,21 @@ def celery_processes(workdir: Path, *, beat: bool = False, workers: int = 1, **e
                                               stderr=subprocess.STDOUT))
         yield workdir
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            stop(process, timeout=20)
+        stop(*processes, timeout=20)
         for log in logs:
             log.close()
 
 
-def stop(process: subprocess.Popen[Any], *, timeout: float) -> None:
-    """Ask `process` to stop (SIGTERM); kill it if it has not within `timeout` seconds."""
-    process.terminate()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def stop(*processes: subprocess.Popen[Any], timeout: float) -> None:
+    """Ask every process to stop (SIGTERM, all at once); kill one that has not within `timeout` seconds."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def settings_in_child(expression: str, *, var_dir: Path, **environment: str) -> str:
