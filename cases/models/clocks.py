@@ -7,7 +7,10 @@ has run; the sweeps only make the stored status catch up and send what is owed.
 The due rows are found through an index on (status, expires_at), not a partial index on the active
 rows: the queries are prepared statements whose `status` is a bound parameter, and once PostgreSQL
 plans them generically it cannot use an index whose condition names the value (it scanned every
-row of the clock's table instead, ~125 ms on 1M rows a minute, for nothing due).
+row of the clock's table instead, ~125 ms on 1M rows a minute, for nothing due). Nor is `expires_at`
+indexed alone: PostgreSQL preferred that index for the sweep's batches (it gives their order) and
+read the entry of every clock that ever ended, skipping the ended ones — 19 ms a batch where the
+(status, expires_at) index reads only the due rows in 3 ms, and more as the history grows.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ class PreservationHold(models.Model):
     case = models.OneToOneField("cases.Case", on_delete=models.PROTECT, related_name="hold")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     started_at = models.DateTimeField()
-    expires_at = models.DateTimeField(db_index=True)
+    expires_at = models.DateTimeField()  # indexed after status: see the module's docstring
     extension_count = models.PositiveIntegerField(default=0)
     lapsed_at = models.DateTimeField(null=True, blank=True)
 
@@ -122,7 +125,7 @@ class Freeze(models.Model):
     longer_passage = models.TextField(blank=True, help_text="The passage of the order that orders the longer period.")
     activated_at = models.DateTimeField()
     activated_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
-    expires_at = models.DateTimeField(db_index=True)
+    expires_at = models.DateTimeField()  # indexed after status: see the module's docstring
     extension_count = models.PositiveIntegerField(default=0)
     lifted_at = models.DateTimeField(null=True, blank=True)
     lifted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
