@@ -135,8 +135,8 @@ def audit_record_many(*, actor: Actor, entries: Sequence[AuditEntry], now: datet
     """Append events in order, under one lock of the chain and in one COPY (a sweep's batch).
 
     Must run inside the transaction of the changes they record. The chain is the same as if each
-    event had been appended alone: each links to the one before it. Only a single event is
-    returned with its id (see `rows_insert`).
+    event had been appended alone: each links to the one before it, and their ids follow the chain
+    (see `rows_insert`).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must be called inside the transaction of the change it records")

@@ -143,36 +143,35 @@ def outbox_write(messages: Sequence[OutboxMessage]) -> list[OutboxMessage]:
     Returns each message as stored, in order: a key queued before, or given twice, is one message
     (the one stored, which is delivered), never a second.
     """
-    keys = [message.key for message in messages]
-    existing = {message.key: message for message in OutboxMessage.objects.filter(key__in=keys)} if keys else {}
-    fresh = list({message.key: message for message in messages if message.key not in existing}.values())
-    written = {message.key: message for message in _outbox_insert(fresh)}
-    return [existing.get(key) or written[key] for key in keys]
+    unique = list({message.key: message for message in messages}.values())
+    written = {message.key: message for message in _outbox_insert(unique)}
+    return [written[message.key] for message in messages]
 
 
 def _outbox_insert(messages: Sequence[OutboxMessage]) -> list[OutboxMessage]:
-    """Insert new messages in one COPY. If another transaction queued one of the keys meanwhile, its
-    message (which it delivers) is returned instead of a second one."""
+    """Insert new messages in one COPY: a key is nearly always new, since it names its cause. If one
+    was queued before, or by another transaction meanwhile, that message (which is delivered) is
+    returned instead of a second one."""
     if not messages:
         return []
     try:
-        with transaction.atomic():  # a savepoint: a concurrent duplicate key must not spoil the caller
+        with transaction.atomic():  # a savepoint: a duplicate key must not spoil the caller
             rows_insert(OutboxMessage, messages)
-        if messages[0].pk is None:  # a COPY does not return the ids
-            ids = dict(OutboxMessage.objects.filter(key__in=[message.key for message in messages])
-                       .values_list("key", "pk"))
-            for message in messages:
-                message.pk = ids[message.key]
         written = fresh = list(messages)
     except IntegrityError:
+        stored = {message.key: message for message in
+                  OutboxMessage.objects.filter(key__in=[message.key for message in messages])}
         written, fresh = [], []
         for message in messages:
+            if message.key in stored:
+                written.append(stored[message.key])
+                continue
             try:
                 with transaction.atomic():
                     message.save(force_insert=True)
                 written.append(message)
                 fresh.append(message)
-            except IntegrityError:
+            except IntegrityError:  # queued by another transaction since the read above
                 written.append(OutboxMessage.objects.get(key=message.key))
     ids = [message.pk for message in fresh]
     if ids:

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 
 from leors import policy
 from leors.core import outbox
+from leors.core.bulk import rows_insert
 from leors.core.models import IssuedReference, OutboxMessage
 from leors.core.outbox import email_enqueue, outbox_deliver, outbox_deliver_due, reference_check
 
@@ -69,6 +70,43 @@ def test_enqueue_is_idempotent_by_key(no_broker: list[int]) -> None:
     assert outbox_deliver_due(now=NOW) == 2
     assert len(mail.outbox) == 2
     assert IssuedReference.objects.count() == 2  # one code per message, none for the repeated enqueue
+
+
+@pytest.mark.django_db
+def test_a_batch_queues_only_its_new_keys_and_returns_every_message_as_stored(
+        no_broker: list[int], django_capture_on_commit_callbacks: Any) -> None:
+    """A sweep's batch is one COPY; a key queued before, or given twice, falls back to the stored message."""
+    with django_capture_on_commit_callbacks(execute=True):
+        earlier = enqueue(key="clock:1:freeze-lifted")
+    emails = [outbox.Email(key=key, to=f"{key.replace(':', '.')}@zephyr.police.example.uk", template="case_update",
+                           reference="LEO-2026-000001", link_path="/cases/LEO-2026-000001/")
+              for key in ("clock:2:freeze-lifted", "clock:1:freeze-lifted", "clock:3:freeze-lifted",
+                          "clock:2:freeze-lifted", "clock:4:freeze-lifted")]
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        queued = outbox.emails_enqueue(emails, now=NOW)
+
+    assert [message.key for message in queued] == [email.key for email in emails]
+    assert queued[1].pk == earlier.pk and queued[1].recipient == earlier.recipient  # queued before: not again
+    assert queued[0] is queued[3]  # given twice: one message
+    stored = {message.pk: message for message in OutboxMessage.objects.all()}
+    assert len(stored) == 4
+    for message in queued:  # each as stored, with its id
+        assert (stored[message.pk].key, stored[message.pk].recipient) == (message.key, message.recipient)
+    assert no_broker == [earlier.pk, queued[0].pk, queued[2].pk, queued[4].pk]  # only the new ones delivered
+
+
+@pytest.mark.django_db
+def test_a_copied_batch_gives_every_row_its_id_in_the_order_given() -> None:
+    messages = [OutboxMessage(key=f"bulk:{n}", channel=OutboxMessage.Channel.EMAIL, recipient="a@example.org",
+                              created_at=NOW, next_attempt_at=NOW, payload={"n": n}) for n in (3, 1, 2)]
+    with transaction.atomic():
+        rows_insert(OutboxMessage, messages)
+    assert [message.pk for message in messages] == sorted(message.pk for message in messages)
+    assert [(message.pk, message.payload) for message in OutboxMessage.objects.order_by("pk")] == [
+        (message.pk, message.payload) for message in messages]
+    assert not any(message._state.adding for message in messages)
+    with transaction.atomic():  # and the table's own ids carry on after them
+        assert enqueue(key="bulk:after").pk > messages[-1].pk
 
 
 @pytest.mark.django_db
