@@ -437,30 +437,51 @@ def measure(fn: Callable[[], Any]) -> tuple[float, float, float]:
     return seconds, peak / 1024 / 1024, rss_growth
 
 
-def p3_intake(report: Report) -> None:
-    from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
-    from django.test.utils import override_settings
+def _intake(content: bytes) -> str:
+    """What intake does with a legal document: its type and hash, then the language of its text."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
 
     from cases.language import detect_document
     from cases.services.intake import language_status_of
+    from leors.core.files import LEGAL_DOCUMENT_TYPES, file_inspect
+
+    upload = SimpleUploadedFile("order-50-pages.pdf", content)
+    inspected = file_inspect(upload, allowed=LEGAL_DOCUMENT_TYPES)
+    return language_status_of(detect_document(upload, inspected.content_type))
+
+
+def fresh_worker_first_intake(content: bytes) -> tuple[float, float, float, float]:
+    """In a new process with the web application loaded, as a gunicorn worker has it: (start-up s, first
+    intake s, start-up RSS growth MB, first intake RSS growth MB)."""
+    setup()
+    import leors.wsgi  # noqa: F401  (what a worker loads before post_worker_init)
+
+    warm_up = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))["post_worker_init"]
+    startup_s, _, startup_rss = measure(lambda: warm_up(SimpleNamespace(log=logging.getLogger("bench"))))
+    first_s, _, first_rss = measure(lambda: _intake(content))
+    return startup_s, first_s, startup_rss, first_rss
+
+
+def p3_intake(report: Report) -> None:
+    from django.core.files.uploadedfile import TemporaryUploadedFile
+    from django.test.utils import override_settings
+
     from leors.core.files import LEGAL_DOCUMENT_TYPES, file_inspect
 
     step("P3 intake")
     content = fifty_page_pdf()
 
     def intake() -> str:
-        upload = SimpleUploadedFile("order-50-pages.pdf", content)
-        inspected = file_inspect(upload, allowed=LEGAL_DOCUMENT_TYPES)
-        return language_status_of(detect_document(upload, inspected.content_type))
+        return _intake(content)
 
     def sha_only() -> None:
         hashlib.sha256(content).hexdigest()
 
     # A worker of the web process loads the language detector before it serves (gunicorn.conf.py): its
-    # start-up is timed on its own, then the first intake that worker serves.
-    warm_up = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))["post_worker_init"]
-    startup_s, _, startup_rss = measure(lambda: warm_up(SimpleNamespace(log=logging.getLogger("bench"))))
-    first_s, _, first_rss = measure(intake)
+    # start-up is timed on its own, then the first intake that worker serves — in a fresh process, as a
+    # worker is, since what this one ran before (P1) changes how much its memory grows.
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        startup_s, first_s, startup_rss, first_rss = pool.apply(fresh_worker_first_intake, (content,))
     assert intake() == "english"
     warm = [measure(intake) for _ in range(3)]
     warm_s = statistics.median(w[0] for w in warm)
@@ -476,7 +497,7 @@ def p3_intake(report: Report) -> None:
                    "ms", "info", None, "paid before the worker serves"))
     report.add(Row("P3 50-page PDF intake, Python peak (tracemalloc), warm", warm_py, 100, "MB", "< 100 MB",
                    warm_py < 100))
-    report.add(Row("P3 50-page PDF intake, RSS growth incl. detector load", startup_rss + first_rss, 100, "MB",
+    report.add(Row("P3 50-page PDF intake, RSS growth of a fresh worker incl. detector load", startup_rss + first_rss, 100, "MB",
                    "< 100 MB", startup_rss + first_rss < 100))
 
     # 50 MB: Django streams an upload this size to a temporary file (FILE_UPLOAD_MAX_MEMORY_SIZE 2.5 MB).
