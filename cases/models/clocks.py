@@ -47,6 +47,8 @@ class ClockQuerySet(models.QuerySet[_Clock]):
     active and before its end, or past it while what continues it is pending (`continuation`). A
     clock past its end is not in force, swept or not. The other active ones are due: what the sweep ends."""
 
+    start_field: str  # when the clock started
+
     @staticmethod
     def continuation() -> Exists:
         raise NotImplementedError
@@ -59,10 +61,12 @@ class ClockQuerySet(models.QuerySet[_Clock]):
 
 
 class HoldQuerySet(ClockQuerySet["PreservationHold"]):
+    start_field = "started_at"
     continuation = staticmethod(pending_extension)  # an extension filed in time keeps the hold
 
 
 class FreezeQuerySet(ClockQuerySet["Freeze"]):
+    start_field = "activated_at"
     # A further order accepted before the end keeps the freeze until its activation extends it.
     continuation = staticmethod(pending_further_order)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from django.urls import get_script_prefix, get_urlconf, reverse
@@ -33,18 +33,34 @@ def require_staff(actor: Actor, case: Case, perm: str = PERM_REVIEW) -> User:
     return staff_require(actor, perm, case, refused="You are not the reviewer of this case.")
 
 
-def officer_update_email(case: Case, *, cause: str, what: str, now: datetime) -> Email:
+class HasEmail(Protocol):
+    @property
+    def email(self) -> str: ...
+
+
+class CaseFacts(Protocol):
+    """What an e-mail about a case needs of it: a Case, or a sweep's row read as values."""
+
+    @property
+    def pk(self) -> Any: ...
+    @property
+    def reference(self) -> str: ...
+    @property
+    def submitted_by(self) -> HasEmail: ...
+
+
+def officer_update_email(case: CaseFacts, *, cause: str, what: str, now: datetime) -> Email:
     """The e-mail telling the officer who sent `case` that it changed (reference, link and code only,
     R12); `cause:case:what:now` keys it, so one change is told once."""
     return Email(key=f"{cause}:{case.pk}:{what}:{now.isoformat()}", to=case.submitted_by.email,
                  template="case_update", reference=case.reference, link_path=officer_case_path(case))
 
 
-def officer_case_path(case: Case) -> str:
+def officer_case_path(case: CaseFacts) -> str:
     return _path_with("cases:detail", case.reference)
 
 
-def staff_case_path(case: Case) -> str:
+def staff_case_path(case: CaseFacts) -> str:
     return _path_with("admin:cases_case_change", case.pk)
 
 

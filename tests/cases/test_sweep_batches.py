@@ -57,6 +57,8 @@ def test_r8_a_backlog_of_freezes_is_lifted_with_queries_per_batch_not_per_freeze
         events = AuditEvent.objects.filter(object_type="cases.case", object_id=str(freeze.case_id),
                                            action="freeze.lifted")
         assert [event.changes["freeze"] for event in events] == [freeze.pk]
+        # The batch reads its rows as values; each event names its case as one recorded with the case would.
+        assert [(event.object_repr, event.actor_label) for event in events] == [(freeze.case.reference, "system:clocks")]
         webhook = OutboxMessage.objects.get(key=f"webhook:freeze:{freeze.pk}:lifted")
         assert webhook.payload["data"]["case"] == freeze.case.reference
         # The batch reads every case's subjects at once; each webhook carries its own case's.
