@@ -270,9 +270,9 @@ def productions_for(*, user: Any, case: Case) -> QuerySet[Production]:
     return productions if user.is_staff else productions.filter(released_at__isnull=False)
 
 
-def exchange_subjects(case: Case) -> list[dict[str, str]]:
-    """The subjects of a restriction as the exchange receives them (webhooks and the feed)."""
-    return exchange_subjects_of([case.pk])[case.pk]
+def exchange_subjects(case_id: int) -> list[dict[str, str]]:
+    """The subjects of a restriction's case as the exchange receives them (webhooks and the feed)."""
+    return exchange_subjects_of([case_id])[case_id]
 
 
 def exchange_subjects_of(case_ids: Iterable[int]) -> dict[int, list[dict[str, str]]]:

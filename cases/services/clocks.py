@@ -25,8 +25,8 @@ from django.urls import reverse
 
 from cases.models import Case, Freeze, PreservationHold, Reminder, RequestType
 from cases.models.clocks import ClockQuerySet
-from cases.selectors import exchange_subjects_of
-from cases.services.common import CaseFacts, case_transition, officer_update_email, require_staff, staff_case_path
+from cases.selectors import exchange_subjects, exchange_subjects_of
+from cases.services.common import case_transition, officer_update_email, require_staff, staff_case_path
 from leors import policy
 from leors.access.models import AccessApplication
 from leors.access.services import GROUP_LEGAL_LEAD
@@ -70,6 +70,11 @@ class Claimed:
     expires_at: datetime
 
 
+def _active_freeze_claimed(freeze: Freeze) -> list[Claimed]:
+    """The freeze, locked, if it is still active (an early lift, a return of the assets)."""
+    return _claimed(Freeze.objects.select_for_update(of=("self",)).filter(pk=freeze.pk, status=Freeze.Status.ACTIVE))
+
+
 def _claimed(clocks: ClockQuerySet[Any]) -> list[Claimed]:
     """The clocks of `clocks` (locked by it or before), soonest end first."""
     rows = clocks.order_by("expires_at", "pk").values_list(
@@ -82,7 +87,8 @@ def _claimed(clocks: ClockQuerySet[Any]) -> list[Claimed]:
 
 
 def _case_event(action: str, case: ClaimedCase, changes: dict[str, Any]) -> AuditEntry:
-    """The audit event of a claimed clock's case, as `AuditEntry(obj=case)` would record it."""
+    """The audit event of a claimed clock's case, as `AuditEntry(obj=case)` would record it (a case's
+    `str` is its reference: tests/cases/test_sweep_batches.py holds the two to it)."""
     return AuditEntry(action=action, object_type=Case._meta.label_lower, object_id=str(case.pk),
                       object_repr=case.reference, changes=changes)
 
@@ -91,11 +97,11 @@ def _restriction_data(*, kind: str, restriction_id: int, case: Case | ClaimedCas
                       ends_at: datetime, subjects: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """What the exchange is told of a restriction; `subjects`: the case's, when a batch read them already."""
     return {"restriction": {"type": kind, "id": restriction_id}, "case": case.reference, "agency": case.agency_id,
-            "subjects": exchange_subjects_of([case.pk])[case.pk] if subjects is None else subjects,
+            "subjects": exchange_subjects(case.pk) if subjects is None else subjects,
             "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()}
 
 
-def _officer_email(case: CaseFacts, *, what: str, now: datetime) -> Email:
+def _officer_email(case: Case | ClaimedCase, *, what: str, now: datetime) -> Email:
     return officer_update_email(case, cause="clock", what=what, now=now)
 
 
@@ -367,7 +373,7 @@ def freeze_lift(*, freeze: Freeze, reason: str, note: str, actor: Actor, now: da
     # so that a taken-over officer account alone can never release frozen funds.
     user = require_staff(actor, freeze.case)
     with transaction.atomic():
-        locked = _claimed(Freeze.objects.select_for_update(of=("self",)).filter(pk=freeze.pk, status=Freeze.Status.ACTIVE))
+        locked = _active_freeze_claimed(freeze)
         if not locked:
             raise ActionRefused("This freeze is no longer active.")
         _lift(locked, reason=reason, note=note, actor=actor, user=user, now=now)
@@ -385,7 +391,7 @@ def freeze_holding(case: Case) -> Freeze | None:
 def freeze_lift_for_return(*, freeze: Freeze, recovery: Case, actor: Actor, now: datetime) -> None:
     """R9: the approved return of the assets lifts the freeze that held them (inside the return's
     transaction; the approval of the return is the decision)."""
-    locked = _claimed(Freeze.objects.select_for_update(of=("self",)).filter(pk=freeze.pk, status=Freeze.Status.ACTIVE))
+    locked = _active_freeze_claimed(freeze)
     if locked:
         _lift(locked, reason=Freeze.LiftReason.COURT_DECISION, actor=actor, user=actor.user, now=now,
               note=f"Assets returned under the court order of {recovery.reference}.")

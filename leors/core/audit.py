@@ -165,7 +165,9 @@ def audit_record_many(*, actor: Actor, entries: Sequence[AuditEntry], now: datet
         )
         event.hash = prev_hash = _event_digest(prev_hash=event.prev_hash, fields=_hashed_fields(event))
         events.append(event)
-    # One COPY: PostgreSQL gives the rows their ids in this order, the chain's order.
+    # One COPY, its ids taken from the sequence in this order, the chain's order. Taken under the lock,
+    # as every event's id is (a single event's too, by the column's default), so a later link never
+    # has a smaller id.
     rows_insert(AuditEvent, events)
     return events
 

@@ -4,8 +4,9 @@
 binding, through UNNEST arrays) — most of what a sweep of thousands of clocks costs. COPY streams
 the rows in PostgreSQL's own format, each value dumped by psycopg's C code. COPY returns no ids, so
 the ids are taken from the table's sequence first, in one query, and written with the rows: every
-object gets its pk, as with `bulk_create`, and the ids follow the order given (the audit chain
-relies on it). A single row, and every row on another database (the demo's SQLite), goes through
+object gets its pk, as with `bulk_create`, and within a call the ids follow the order given. (Across
+transactions they follow the order in which the ids were taken: the audit chain takes them under
+its lock.) A single row, and every row on another database (the demo's SQLite), goes through
 `bulk_create`.
 """
 

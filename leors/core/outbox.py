@@ -149,34 +149,45 @@ def outbox_write(messages: Sequence[OutboxMessage]) -> list[OutboxMessage]:
 
 
 def _outbox_insert(messages: Sequence[OutboxMessage]) -> list[OutboxMessage]:
-    """Insert new messages in one COPY: a key is nearly always new, since it names its cause. If one
-    was queued before, or by another transaction meanwhile, that message (which is delivered) is
-    returned instead of a second one."""
-    if not messages:
-        return []
-    try:
-        with transaction.atomic():  # a savepoint: a duplicate key must not spoil the caller
-            rows_insert(OutboxMessage, messages)
-        written = fresh = list(messages)
-    except IntegrityError:
-        stored = {message.key: message for message in
-                  OutboxMessage.objects.filter(key__in=[message.key for message in messages])}
-        written, fresh = [], []
-        for message in messages:
-            if message.key in stored:
-                written.append(stored[message.key])
-                continue
-            try:
-                with transaction.atomic():
-                    message.save(force_insert=True)
-                written.append(message)
-                fresh.append(message)
-            except IntegrityError:  # queued by another transaction since the read above
-                written.append(OutboxMessage.objects.get(key=message.key))
+    """Insert the messages whose keys are new; return each message as stored.
+
+    A batch (a sweep's) goes in one COPY at once: its keys name causes that happen once. A single
+    message is looked up first, since some callers repeat a key by design (`account-exists:…`,
+    `application-decided:…`). A key queued before, or by another transaction meanwhile, returns that
+    message (which is delivered) instead of a second one.
+    """
+    stored = _stored(messages) if len(messages) == 1 else {}
+    fresh = [message for message in messages if message.key not in stored]
+    if not _copied(fresh):  # a key was queued before: the others still go in one COPY
+        stored |= _stored(fresh)
+        fresh = [message for message in fresh if message.key not in stored]
+        if not _copied(fresh):  # one was queued by another transaction meanwhile: one at a time
+            for message in list(fresh):
+                try:
+                    with transaction.atomic():
+                        message.save(force_insert=True)
+                except IntegrityError:
+                    stored[message.key] = OutboxMessage.objects.get(key=message.key)
+                    fresh.remove(message)
     ids = [message.pk for message in fresh]
     if ids:
         transaction.on_commit(lambda: schedule_delivery(ids))
-    return written
+    return [stored.get(message.key, message) for message in messages]
+
+
+def _stored(messages: Sequence[OutboxMessage]) -> dict[str, OutboxMessage]:
+    keys = [message.key for message in messages]
+    return {message.key: message for message in OutboxMessage.objects.filter(key__in=keys)} if keys else {}
+
+
+def _copied(messages: Sequence[OutboxMessage]) -> bool:
+    """Insert every message in one COPY, in a savepoint; if a key is taken, insert none and say so."""
+    try:
+        with transaction.atomic():
+            rows_insert(OutboxMessage, messages)
+    except IntegrityError:
+        return False
+    return True
 
 
 def schedule_delivery(message_ids: list[int]) -> None:

@@ -18,7 +18,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from cases.models import Freeze, PreservationHold, SubjectIdentifier
+from cases.models import Case, Freeze, PreservationHold, SubjectIdentifier
 from cases.services import clocks
 from leors.core.audit import audit_chain_verify
 from leors.core.models import AuditEvent, IssuedReference, OutboxMessage
@@ -58,7 +58,7 @@ def test_r8_a_backlog_of_freezes_is_lifted_with_queries_per_batch_not_per_freeze
                                            action="freeze.lifted")
         assert [event.changes["freeze"] for event in events] == [freeze.pk]
         # The batch reads its rows as values; each event names its case as one recorded with the case would.
-        assert [(event.object_repr, event.actor_label) for event in events] == [(freeze.case.reference, "system:clocks")]
+        assert [(event.object_repr, event.actor_label) for event in events] == [(str(freeze.case), "system:clocks")]
         webhook = OutboxMessage.objects.get(key=f"webhook:freeze:{freeze.pk}:lifted")
         assert webhook.payload["data"]["case"] == freeze.case.reference
         # The batch reads every case's subjects at once; each webhook carries its own case's.
@@ -78,6 +78,21 @@ def test_r8_a_backlog_of_freezes_is_lifted_with_queries_per_batch_not_per_freeze
     assert audit_chain_verify() is None  # the batch's events link one to the next
     codes = IssuedReference.objects.filter(purpose="case_update").values_list("code_digest", flat=True)
     assert len(codes) == len(set(codes))
+
+
+@pytest.mark.django_db
+def test_r8_a_freeze_whose_case_has_no_reviewer_is_lifted_and_its_officer_alone_told() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze, other = cast.freeze(5), cast.freeze(5)
+        Case.objects.filter(pk=freeze.case_id).update(assigned_to=None)  # e.g. its reviewer was unassigned
+        traveller.move_to(T0 + 6 * DAY)
+        assert clocks.freezes_lift_due(now=timezone.now()) == 2
+    assert [Freeze.objects.get(pk=f.pk).status for f in (freeze, other)] == ["lifted", "lifted"]
+    assert OutboxMessage.objects.filter(key__startswith=f"clock:{freeze.case_id}:freeze-lifted").count() == 1
+    assert not OutboxMessage.objects.filter(key__startswith=f"clock-staff:{freeze.case_id}:").exists()
+    assert OutboxMessage.objects.filter(key__startswith=f"clock-staff:{other.case_id}:freeze-lifted",
+                                        recipient=cast.reviewer.email).count() == 1
 
 
 @pytest.mark.django_db
