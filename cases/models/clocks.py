@@ -10,7 +10,9 @@ plans them generically it cannot use an index whose condition names the value (i
 row of the clock's table instead, ~125 ms on 1M rows a minute, for nothing due). Nor is `expires_at`
 indexed alone: PostgreSQL preferred that index for the sweep's batches (it gives their order) and
 read the entry of every clock that ever ended, skipping the ended ones — 19 ms a batch where the
-(status, expires_at) index reads only the due rows in 3 ms, and more as the history grows.
+(status, expires_at) index reads only the due rows in 3 ms, and more as the history grows. The index
+ends with the id, the sweep's full order: clocks that end at the same moment (as after downtime, or
+a batch of orders) are then read a batch at a time, not all joined and sorted before the first batch.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ class PreservationHold(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["status", "expires_at"], name="hold_status_due_idx"),
+            models.Index(fields=["status", "expires_at", "id"], name="hold_status_due_idx"),
             # The exchange's restriction feed, in its order: a page reads its rows, not every hold.
             models.Index(fields=["status", "started_at", "id"], name="hold_feed_idx"),
         ]
@@ -140,7 +142,7 @@ class Freeze(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["status", "expires_at"], name="freeze_status_due_idx"),
+            models.Index(fields=["status", "expires_at", "id"], name="freeze_status_due_idx"),
             # The exchange's restriction feed, in its order: a page reads its rows, not every freeze.
             models.Index(fields=["status", "activated_at", "id"], name="freeze_feed_idx"),
         ]

@@ -95,3 +95,25 @@ def test_r7_r8_a_clocks_end_is_indexed_only_after_its_status() -> None:
     assert [name for name, _table, columns in indexes if columns[0] == "expires_at"] == []
     assert {(table, tuple(columns[:2])) for _name, table, columns in indexes if "expires_at" in columns} == {
         ("cases_freeze", ("status", "expires_at")), ("cases_preservationhold", ("status", "expires_at"))}
+
+
+def test_r7_r8_a_sweep_reads_its_batch_in_the_index_order_without_sorting_every_due_clock(settings: Any) -> None:
+    """Clocks that end at the same moment (after downtime, or orders activated together) share one
+    `expires_at`; the batch's order continues with the id, so the index must give that too. Otherwise
+    PostgreSQL joined and sorted every due clock before the batch's first: 35 ms a batch of 500 among
+    3,000 due at once at 1M cases, where the index's order reads and joins 500."""
+    settings.LEORS_SWEEP_BATCH_SIZE = 2
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        for _ in range(3):
+            cast.freeze(5)
+        cast.preservation()
+        traveller.move_to(T0 + 70 * timedelta(days=1))
+        claims = [(sql, params) for sql, params in
+                  sent_queries(lambda: clocks.clocks_sweep(now=timezone.now()), ("cases_freeze", "cases_preservationhold"))
+                  if "FOR UPDATE" in sql]
+    assert {table for sql, _params in claims for table in ("cases_freeze", "cases_preservationhold")
+            if f'FROM "{table}"' in sql} == {"cases_freeze", "cases_preservationhold"}
+    for sql, params in claims:
+        sorts = [node["Node Type"] for node in nodes(generic_plan(sql, params, allow_sort=False)) if "Sort" in node["Node Type"]]
+        assert sorts == [], sql[:200]
