@@ -75,11 +75,11 @@ def _active_freeze_claimed(freeze: Freeze) -> list[Claimed]:
     return _claimed(Freeze.objects.select_for_update(of=("self",)).filter(pk=freeze.pk, status=Freeze.Status.ACTIVE))
 
 
-def _claimed(clocks: ClockQuerySet[Any]) -> list[Claimed]:
-    """The clocks of `clocks` (locked by it or before), soonest end first."""
+def _claimed(clocks: ClockQuerySet[Any], *, limit: int | None = None) -> list[Claimed]:
+    """The clocks of `clocks` (locked by it or before), soonest end first: the first `limit` of them."""
     rows = clocks.order_by("expires_at", "pk").values_list(
         "pk", clocks.start_field, "expires_at", "case_id", "case__reference", "case__agency_id",
-        "case__submitted_by__email", "case__assigned_to__email")
+        "case__submitted_by__email", "case__assigned_to__email")[:limit]
     return [Claimed(pk=pk, starts_at=starts_at, expires_at=expires_at, case=ClaimedCase(
                 pk=case_id, reference=reference, agency_id=agency_id, submitted_by=_Person(officer),
                 assigned_to=None if reviewer is None else _Person(reviewer)))
@@ -492,10 +492,11 @@ def access_review_digest(*, now: datetime) -> int:
 def _sweep_batches(due: ClockQuerySet[Any], work: Callable[[list[Claimed]], None]) -> int:
     """Claim due rows a batch at a time and do the work for the whole batch in one transaction.
 
-    The claim re-reads the due condition under row locks that other sweeps skip (`FOR UPDATE SKIP
-    LOCKED`), so two sweeps never take the same row and a row done meanwhile is not done again. A
-    batch that fails is retried row by row, so that one bad row never holds back every other clock
-    (it is logged, and retried next run).
+    The claim reads the due rows under row locks that other sweeps skip (`FOR UPDATE SKIP LOCKED`),
+    re-checking the due condition on each row as it locks it: two sweeps never take the same row, a
+    row done meanwhile is not done again, and a sweep never waits for, or reads again, the batch
+    another one holds. A batch that fails is retried row by row, still locked, so that one bad row
+    never holds back every other clock (it is logged, and retried next run).
     """
     done = 0
     after: tuple[datetime, int] | None = None
@@ -506,28 +507,33 @@ def _sweep_batches(due: ClockQuerySet[Any], work: Callable[[list[Claimed]], None
         remaining = due
         if after is not None:
             remaining = remaining.filter(Q(expires_at__gt=after[0]) | Q(expires_at=after[0], pk__gt=after[1]))
-        batch = list(remaining.order_by("expires_at", "pk").values_list("expires_at", "pk")[:settings.LEORS_SWEEP_BATCH_SIZE])
-        if not batch:
-            break
-        after = batch[-1]
-        try:
-            done += _claim_and_work(due, [pk for _expires_at, pk in batch], work)
-        except Exception:
-            logger.exception("Sweep batch of %s failed; retrying it row by row", due.model.__name__)
-            for _expires_at, pk in batch:
-                try:
-                    done += _claim_and_work(due, [pk], work)
-                except Exception:  # one bad row must not hold back every other clock
-                    logger.exception("Sweep failed on %s %s", due.model.__name__, pk)
+        with transaction.atomic():
+            batch = _claimed(remaining.select_for_update(skip_locked=True, of=("self",)),
+                             limit=settings.LEORS_SWEEP_BATCH_SIZE)
+            if not batch:
+                break
+            done += _work_on(batch, work, name=due.model.__name__)
+        after = (batch[-1].expires_at, batch[-1].pk)
     return done
 
 
-def _claim_and_work(due: ClockQuerySet[Any], ids: list[int], work: Callable[[list[Claimed]], None]) -> int:
-    with transaction.atomic():
-        rows = _claimed(due.filter(pk__in=ids).select_for_update(skip_locked=True, of=("self",)))
-        if rows:
-            work(rows)
-        return len(rows)
+def _work_on(batch: list[Claimed], work: Callable[[list[Claimed]], None], *, name: str) -> int:
+    """Do the work of a claimed batch; if it fails, row by row. How many rows it was done for."""
+    try:
+        with transaction.atomic():  # a savepoint: the batch's rows stay locked if it fails
+            work(batch)
+        return len(batch)
+    except Exception:
+        logger.exception("Sweep batch of %s failed; retrying it row by row", name)
+    done = 0
+    for clock in batch:
+        try:
+            with transaction.atomic():
+                work([clock])
+            done += 1
+        except Exception:  # one bad row must not hold back every other clock
+            logger.exception("Sweep failed on %s %s", name, clock.pk)
+    return done
 
 
 @dataclass(frozen=True)

@@ -185,9 +185,9 @@ def test_r8_two_sweeps_at_the_same_time_lift_each_freeze_exactly_once(monkeypatc
 
     def lift_in_step(*args: Any, **kwargs: Any) -> None:
         # Force the worst interleaving. The slow sweep holds its first batch's locks for a while; the
-        # fast one (which listed the due rows before anything was lifted) skips them and lifts the
-        # next batch meanwhile. When the slow one moves on, the rows it listed are locked by the other
-        # (skipped) or already lifted (the claim re-reads the due condition: nothing to do).
+        # fast one skips them and claims the next batch meanwhile. When the slow one moves on, the rows
+        # after its batch are locked by the other (skipped) or already lifted (the claim re-checks the
+        # due condition of each row it locks: nothing to do).
         if threading.current_thread().name == "slow":
             slow_sweep_is_lifting.set()
             time.sleep(0.3)
