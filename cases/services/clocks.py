@@ -498,6 +498,11 @@ def _sweep_batches(due: ClockQuerySet[Any], work: Callable[[list[Claimed]], None
     another one holds. A batch that fails is retried row by row, still locked, so that one bad row
     never holds back every other clock (it is logged, and retried next run).
     """
+    # The sweep of every minute, with nothing due: one read, no transaction. In the batch's order, so
+    # that it reads the due index: unordered (`exists()`), PostgreSQL chose to scan the whole table for
+    # one row when its statistics still counted a backlog lifted since (70 ms for none at 1M cases).
+    if not due.order_by("expires_at", "pk").values_list("pk", flat=True)[:1]:
+        return 0
     done = 0
     after: tuple[datetime, int] | None = None
     deadline = time.monotonic() + SWEEP_TIME_BUDGET_SECONDS
