@@ -81,6 +81,20 @@ def test_r8_a_backlog_of_freezes_is_lifted_with_queries_per_batch_not_per_freeze
 
 
 @pytest.mark.django_db
+def test_r7_r8_with_nothing_due_a_sweep_reads_once_and_opens_no_transaction() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        cast.freeze(5)
+        cast.preservation()
+        traveller.move_to(T0 + DAY)
+        for sweep_of in (clocks.freezes_lift_due, clocks.holds_lapse_due):
+            with CaptureQueriesContext(connection) as captured:
+                assert sweep_of(now=timezone.now()) == 0
+            assert [query["sql"].split()[0] for query in captured.captured_queries] == ["SELECT"]
+            assert "FOR UPDATE" not in captured.captured_queries[0]["sql"]
+
+
+@pytest.mark.django_db
 def test_r8_a_freeze_whose_case_has_no_reviewer_is_lifted_and_its_officer_alone_told() -> None:
     with time_machine.travel(T0, tick=False) as traveller:
         cast = ClockCast()
