@@ -4,7 +4,7 @@ Every clock is a stored, indexed due time (`expires_at`). Whether it is in force
 at the moment of asking, so a page, the API and the exchange's feed are right even when no sweep
 has run; the sweeps only make the stored status catch up and send what is owed.
 
-The due rows are found through an index on (status, expires_at), not a partial index on the active
+The due rows are found through an index on (status, expires_at, id), not a partial index on the active
 rows: the queries are prepared statements whose `status` is a bound parameter, and once PostgreSQL
 plans them generically it cannot use an index whose condition names the value (it scanned every
 row of the clock's table instead, ~125 ms on 1M rows a minute, for nothing due). Nor is `expires_at`

@@ -494,8 +494,9 @@ def _sweep_batches(due: ClockQuerySet[Any], work: Callable[[list[Claimed]], None
 
     The claim reads the due rows under row locks that other sweeps skip (`FOR UPDATE SKIP LOCKED`),
     re-checking the due condition on each row as it locks it: two sweeps never take the same row, a
-    row done meanwhile is not done again, and a sweep never waits for, or reads again, the batch
-    another one holds. A batch that fails is retried row by row, still locked, so that one bad row
+    row done meanwhile is not done again, and a sweep skips the rows another one holds to claim the
+    next due ones in the same query. A batch that fails (in its work or at its commit) is rolled back
+    and retried row by row, each row claimed again in a transaction of its own, so that one bad row
     never holds back every other clock (it is logged, and retried next run).
     """
     # The sweep of every minute, with nothing due: one read, no transaction. In the batch's order, so
@@ -512,32 +513,37 @@ def _sweep_batches(due: ClockQuerySet[Any], work: Callable[[list[Claimed]], None
         remaining = due
         if after is not None:
             remaining = remaining.filter(Q(expires_at__gt=after[0]) | Q(expires_at=after[0], pk__gt=after[1]))
-        with transaction.atomic():
-            batch = _claimed(remaining.select_for_update(skip_locked=True, of=("self",)),
-                             limit=settings.LEORS_SWEEP_BATCH_SIZE)
+        batch: list[Claimed] = []
+        try:
+            with transaction.atomic():
+                batch = _claimed(remaining.select_for_update(skip_locked=True, of=("self",)),
+                                 limit=settings.LEORS_SWEEP_BATCH_SIZE)
+                if batch:
+                    work(batch)
+            done += len(batch)
+        except Exception:
             if not batch:
-                break
-            done += _work_on(batch, work, name=due.model.__name__)
+                raise  # the claim itself failed: there is nothing to retry
+            logger.exception("Sweep batch of %s failed; retrying it row by row", due.model.__name__)
+            done += _row_by_row(due, batch, work)
+        if not batch:
+            break
         after = (batch[-1].expires_at, batch[-1].pk)
     return done
 
 
-def _work_on(batch: list[Claimed], work: Callable[[list[Claimed]], None], *, name: str) -> int:
-    """Do the work of a claimed batch; if it fails, row by row. How many rows it was done for."""
-    try:
-        with transaction.atomic():  # a savepoint: the batch's rows stay locked if it fails
-            work(batch)
-        return len(batch)
-    except Exception:
-        logger.exception("Sweep batch of %s failed; retrying it row by row", name)
+def _row_by_row(due: ClockQuerySet[Any], batch: list[Claimed], work: Callable[[list[Claimed]], None]) -> int:
+    """Retry a failed batch one row at a time, each claimed again (it may be done or held by now)."""
     done = 0
     for clock in batch:
         try:
             with transaction.atomic():
-                work([clock])
-            done += 1
+                claimed = _claimed(due.filter(pk=clock.pk).select_for_update(skip_locked=True, of=("self",)))
+                if claimed:
+                    work(claimed)
+            done += len(claimed)
         except Exception:  # one bad row must not hold back every other clock
-            logger.exception("Sweep failed on %s %s", name, clock.pk)
+            logger.exception("Sweep failed on %s %s", due.model.__name__, clock.pk)
     return done
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from cases.models import Case, Freeze, PreservationHold, SubjectIdentifier
 from cases.services import clocks
+from leors.core import outbox
 from leors.core.audit import audit_chain_verify
 from leors.core.models import AuditEvent, IssuedReference, OutboxMessage
 from leors.core.outbox import outbox_deliver, reference_check
@@ -133,6 +134,33 @@ def test_r8_one_bad_freeze_in_a_batch_does_not_hold_back_the_others(monkeypatch:
         assert clocks.freezes_lift_due(now=timezone.now()) == 1
         assert clocks.freezes_lift_due(now=timezone.now()) == 0
     assert AuditEvent.objects.filter(action="freeze.lifted").count() == 4
+    assert audit_chain_verify() is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r8_a_batch_that_fails_at_its_commit_is_retried_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A foreign key is checked at the commit (Django makes them deferrable): a batch that fails there
+    is rolled back whole, and its rows are retried one by one, the bad one alone left for the next run."""
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freezes = [cast.freeze(5) for _ in range(3)]
+        bad = freezes[1]
+        real = clocks._lift
+
+        def lift_then_break_a_deferred_key(batch: list[clocks.Claimed], **kwargs: Any) -> None:
+            real(batch, **kwargs)
+            if any(clock.pk == bad.pk for clock in batch):
+                Freeze.objects.filter(pk=bad.pk).update(lifted_by_id=10**9)  # no such user: refused at COMMIT
+
+        monkeypatch.setattr(clocks, "_lift", lift_then_break_a_deferred_key)
+        traveller.move_to(T0 + 6 * DAY)
+        assert clocks.freezes_lift_due(now=timezone.now()) == 2
+        assert [Freeze.objects.get(pk=f.pk).status for f in freezes] == ["lifted", "active", "lifted"]
+        monkeypatch.setattr(clocks, "_lift", real)  # mended: the next run lifts it, once
+        traveller.move_to(T0 + 6 * DAY + timedelta(minutes=1))
+        assert clocks.freezes_lift_due(now=timezone.now()) == 1
+    assert AuditEvent.objects.filter(action="freeze.lifted").count() == 3
     assert audit_chain_verify() is None
 
 

@@ -50,7 +50,7 @@ def unindexed_status_reads(work: Callable[[], Any]) -> list[str]:
                 continue
             reads = index_reads(scan)
             if reads and all(IDENTITY.match(condition) for _name, condition in reads):
-                continue  # a lookup by id or key (a batch claimed by its ids, messages queued before)
+                continue  # a lookup by id or key (a row of a failed batch claimed again, messages queued before)
             if not any("status" in condition for _name, condition in reads):
                 found.append(f"{scan['Node Type']} on {scan['Relation Name']} ({reads or 'no index'}; "
                              f"filter {scan.get('Filter', '-')}) in {sql[:160]}")
