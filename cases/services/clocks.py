@@ -71,13 +71,15 @@ class Claimed:
 
 
 def _active_freeze_claimed(freeze: Freeze) -> list[Claimed]:
-    """The freeze, locked, if it is still active (an early lift, a return of the assets)."""
-    return _claimed(Freeze.objects.select_for_update(of=("self",)).filter(pk=freeze.pk, status=Freeze.Status.ACTIVE))
+    """The freeze, locked (waiting for a sweep that holds it), if it is still active (an early lift, a
+    return of the assets)."""
+    return _claimed(Freeze.objects.filter(pk=freeze.pk, status=Freeze.Status.ACTIVE), wait=True)
 
 
-def _claimed(clocks: ClockQuerySet[Any], *, limit: int | None = None) -> list[Claimed]:
-    """The clocks of `clocks` (locked by it or before), soonest end first: the first `limit` of them."""
-    rows = clocks.order_by("expires_at", "pk").values_list(
+def _claimed(clocks: ClockQuerySet[Any], *, wait: bool = False, limit: int | None = None) -> list[Claimed]:
+    """Lock the clocks of `clocks` (only their own rows) and read them, soonest end first, the first `limit`
+    of them. A row another transaction holds is skipped, unless `wait`."""
+    rows = clocks.select_for_update(skip_locked=not wait, of=("self",)).order_by("expires_at", "pk").values_list(
         "pk", clocks.start_field, "expires_at", "case_id", "case__reference", "case__agency_id",
         "case__submitted_by__email", "case__assigned_to__email")[:limit]
     return [Claimed(pk=pk, starts_at=starts_at, expires_at=expires_at, case=ClaimedCase(
@@ -516,8 +518,7 @@ def _sweep_batches(due: ClockQuerySet[Any], work: Callable[[list[Claimed]], None
         batch: list[Claimed] = []
         try:
             with transaction.atomic():
-                batch = _claimed(remaining.select_for_update(skip_locked=True, of=("self",)),
-                                 limit=settings.LEORS_SWEEP_BATCH_SIZE)
+                batch = _claimed(remaining, limit=settings.LEORS_SWEEP_BATCH_SIZE)
                 if batch:
                     work(batch)
             done += len(batch)
@@ -538,7 +539,7 @@ def _row_by_row(due: ClockQuerySet[Any], batch: list[Claimed], work: Callable[[l
     for clock in batch:
         try:
             with transaction.atomic():
-                claimed = _claimed(due.filter(pk=clock.pk).select_for_update(skip_locked=True, of=("self",)))
+                claimed = _claimed(due.filter(pk=clock.pk))
                 if claimed:
                     work(claimed)
             done += len(claimed)

@@ -143,13 +143,12 @@ def outbox_write(messages: Sequence[OutboxMessage]) -> list[OutboxMessage]:
     Returns each message as stored, in order: a key queued before, or given twice, is one message
     (the one stored, which is delivered), never a second.
     """
-    unique = list({message.key: message for message in messages}.values())
-    written = {message.key: message for message in _outbox_insert(unique)}
-    return [written[message.key] for message in messages]
+    stored = _outbox_insert(list({message.key: message for message in messages}.values()))
+    return [stored[message.key] for message in messages]
 
 
-def _outbox_insert(messages: Sequence[OutboxMessage]) -> list[OutboxMessage]:
-    """Insert the messages whose keys are new; return each message as stored.
+def _outbox_insert(messages: Sequence[OutboxMessage]) -> dict[str, OutboxMessage]:
+    """Insert the messages whose keys are new (each key given once); return each key's message as stored.
 
     A batch (a sweep's) goes in one COPY at once: its keys name causes that happen once. A single
     message is looked up first, since some callers repeat a key by design (`account-exists:…`,
@@ -162,17 +161,11 @@ def _outbox_insert(messages: Sequence[OutboxMessage]) -> list[OutboxMessage]:
         stored |= _stored(fresh)
         fresh = [message for message in fresh if message.key not in stored]
         if not _copied(fresh):  # one was queued by another transaction meanwhile: one at a time
-            for message in list(fresh):
-                try:
-                    with transaction.atomic():
-                        message.save(force_insert=True)
-                except IntegrityError:
-                    stored[message.key] = OutboxMessage.objects.get(key=message.key)
-                    fresh.remove(message)
+            fresh = [message for message in fresh if _saved(message, stored)]
     ids = [message.pk for message in fresh]
     if ids:
         transaction.on_commit(lambda: schedule_delivery(ids))
-    return [stored.get(message.key, message) for message in messages]
+    return {message.key: stored.get(message.key, message) for message in messages}
 
 
 def _stored(messages: Sequence[OutboxMessage]) -> dict[str, OutboxMessage]:
@@ -182,10 +175,23 @@ def _stored(messages: Sequence[OutboxMessage]) -> dict[str, OutboxMessage]:
 
 def _copied(messages: Sequence[OutboxMessage]) -> bool:
     """Insert every message in one COPY, in a savepoint; if a key is taken, insert none and say so."""
+    if not messages:
+        return True
     try:
         with transaction.atomic():
             rows_insert(OutboxMessage, messages)
     except IntegrityError:
+        return False
+    return True
+
+
+def _saved(message: OutboxMessage, stored: dict[str, OutboxMessage]) -> bool:
+    """Insert one message, in a savepoint; if its key was taken meanwhile, add the stored one to `stored`."""
+    try:
+        with transaction.atomic():
+            message.save(force_insert=True)
+    except IntegrityError:
+        stored[message.key] = OutboxMessage.objects.get(key=message.key)
         return False
     return True
 
