@@ -60,25 +60,22 @@ def test_the_master_imports_nothing_of_leors() -> None:
     assert imported == "[]"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_r4_each_gunicorn_worker_loads_the_language_detector_before_it_serves(tmp_path: Path) -> None:
     """A real gunicorn with the project's settings: the worker logs the detector's load, then answers."""
-    port = _free_port()  # free a moment ago; were it taken meanwhile, gunicorn would exit and the test say so
+    # The test binds the port and hands gunicorn the socket (fd://): no other process can take it between.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
     env = {**os.environ, "DATABASE_URL": suite_database_url(), "LEORS_VAR_DIR": str(tmp_path / "var"),
            "WEB_CONCURRENCY": "1"}
     gunicorn = Path(sys.executable).parent / "gunicorn"
     log_path = tmp_path / "gunicorn.log"
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, whatever http_proxy says
-    with log_path.open("w") as log:
-        server = subprocess.Popen([str(gunicorn), "leors.wsgi", "--bind", f"127.0.0.1:{port}"],  # noqa: S603
-                                  cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with log_path.open("w") as log, listener:
+        server = subprocess.Popen([str(gunicorn), "leors.wsgi", "--bind", f"fd://{listener.fileno()}"],  # noqa: S603
+                                  cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  pass_fds=(listener.fileno(),))
         try:
             status, deadline = None, time.monotonic() + 60
             while status is None and time.monotonic() < deadline and server.poll() is None:
