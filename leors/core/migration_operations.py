@@ -1,10 +1,61 @@
-"""Migration operations of LEORS's own: indexes that only PostgreSQL builds."""
+"""Migration operations of LEORS's own: indexes that only PostgreSQL builds, or builds without locking."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
+from django.db.migrations.operations import AddIndex, RemoveIndex
 from django.db.migrations.operations.base import Operation
+
+
+def _index_is_invalid(schema_editor: Any, name: str) -> bool:
+    """Whether `name` is an index a failed or cancelled CREATE INDEX CONCURRENTLY left behind: it
+    exists, is kept up to date by every write, and serves no read."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
+                       [schema_editor.quote_name(name)])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+class AddIndexWithoutLocking(AddIndexConcurrently):
+    """Django's AddIndexConcurrently on PostgreSQL: the table stays writable while its index is built
+    (a sweep's clock table, a million rows at a global exchange's volume, is written by every freeze
+    and lift). An invalid index of the same name, left by a build that failed or was cancelled, is
+    dropped and built again. Elsewhere (SQLite, the demo) a plain AddIndex: CONCURRENTLY is
+    PostgreSQL's, and the demo has no writer to keep waiting. The migration must be `atomic = False`."""
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
+            return
+        if _index_is_invalid(schema_editor, self.index.name):
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY {schema_editor.quote_name(self.index.name)}")
+        super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+            return
+        super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+class RemoveIndexWithoutLocking(RemoveIndexConcurrently):
+    """Django's RemoveIndexConcurrently on PostgreSQL (a plain DROP INDEX waits for every read of the
+    table and holds up every one after it); a plain RemoveIndex elsewhere, as AddIndexWithoutLocking."""
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            RemoveIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
+            return
+        super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            RemoveIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+            return
+        super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
 class CreateTrigramIndexes(Operation):
@@ -42,7 +93,7 @@ class CreateTrigramIndexes(Operation):
         quote = schema_editor.quote_name
         schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         for name, column in self.columns.items():
-            if self._is_invalid(schema_editor, name):
+            if _index_is_invalid(schema_editor, name):
                 schema_editor.execute(f"DROP INDEX CONCURRENTLY {quote(name)}")
             schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote(name)} ON {quote(self.table)} "
                                   f"USING gin ((UPPER({quote(column)}::text)) gin_trgm_ops)")
@@ -52,14 +103,6 @@ class CreateTrigramIndexes(Operation):
             return
         for name in self.columns:
             schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
-
-    @staticmethod
-    def _is_invalid(schema_editor: Any, name: str) -> bool:
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
-                           [schema_editor.quote_name(name)])
-            row = cursor.fetchone()
-        return bool(row and row[0])
 
     def describe(self) -> str:
         return f"Create trigram indexes on {self.table} ({', '.join(self.columns.values())}), PostgreSQL only"

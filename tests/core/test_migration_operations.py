@@ -1,11 +1,25 @@
-"""CreateTrigramIndexes: the staff searches' indexes, built concurrently on PostgreSQL."""
+"""LEORS's migration operations: indexes built and dropped without locking their tables on PostgreSQL
+(CONCURRENTLY), and plainly on the demo's SQLite."""
 
 from __future__ import annotations
 
-import pytest
-from django.db import connection
+import io
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
-from leors.core.migration_operations import CreateTrigramIndexes
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection, models
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.state import ProjectState
+
+from leors.core.migration_operations import AddIndexWithoutLocking, CreateTrigramIndexes
 
 pytestmark = pytest.mark.django_db(transaction=True)  # CREATE INDEX CONCURRENTLY runs outside a transaction
 
@@ -40,3 +54,78 @@ def test_the_indexes_are_dropped_on_the_way_back_and_built_again() -> None:
     assert validity() is True
     run("forwards")  # again: nothing to do
     assert validity() is True
+
+
+# --- AddIndexWithoutLocking / RemoveIndexWithoutLocking: B-tree indexes of the models -----------------
+
+TEST_INDEX = models.Index(fields=["status", "case"], name="freeze_test_without_locking")
+
+
+def _states(operation: Any) -> tuple[ProjectState, ProjectState]:
+    before = MigrationLoader(connection).project_state()
+    after = before.clone()
+    operation.state_forwards("cases", after)
+    return before, after
+
+
+def _run(operation: Any, direction: str) -> None:
+    before, after = _states(operation)
+    with connection.schema_editor(atomic=False) as editor:
+        if direction == "forwards":
+            operation.database_forwards("cases", editor, before, after)
+        else:
+            operation.database_backwards("cases", editor, after, before)
+
+
+def _validity_of(name: str) -> bool | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [name])
+        row = cursor.fetchone()
+    return None if row is None else bool(row[0])
+
+
+def test_an_index_added_without_locking_is_built_again_over_what_a_failed_build_left() -> None:
+    operation = AddIndexWithoutLocking(model_name="freeze", index=TEST_INDEX)
+    _run(operation, "forwards")
+    assert _validity_of(TEST_INDEX.name) is True
+    with connection.cursor() as cursor:  # what a cancelled CREATE INDEX CONCURRENTLY leaves behind
+        cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [TEST_INDEX.name])
+    _run(operation, "forwards")  # Django's own AddIndexConcurrently fails here: "already exists"
+    assert _validity_of(TEST_INDEX.name) is True
+    _run(operation, "backwards")
+    assert _validity_of(TEST_INDEX.name) is None
+
+
+def test_r7_r8_the_sweeps_due_index_is_replaced_without_locking_the_clock_tables() -> None:
+    """cases.0011 on PostgreSQL: each new due index is built CONCURRENTLY while the old one still serves
+    the sweep, the old one is dropped CONCURRENTLY, then the new one takes its name. A plain CREATE
+    INDEX would keep every freeze, lift and hold waiting while a million-row table is indexed."""
+    assert MigrationLoader(connection).disk_migrations[("cases", "0011_clock_due_index_in_the_sweeps_order")] \
+        .atomic is False
+    out = io.StringIO()
+    call_command("sqlmigrate", "cases", "0011", stdout=out)
+    statements = [line for line in out.getvalue().splitlines() if line and not line.startswith("--")]
+    index_statements = [line for line in statements if re.match(r"(CREATE|DROP) INDEX", line)]
+    assert len(index_statements) == 4
+    assert all(" CONCURRENTLY " in line for line in index_statements), index_statements
+    for table, name in (("cases_freeze", "freeze_status_due"), ("cases_preservationhold", "hold_status_due")):
+        built = statements.index(f'CREATE INDEX CONCURRENTLY "{name}_new" ON "{table}" ("status", "expires_at", "id");')
+        dropped = statements.index(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}_idx";')
+        renamed = statements.index(f'ALTER INDEX "{name}_new" RENAME TO "{name}_idx";')
+        assert built < dropped < renamed
+
+
+def test_the_demo_database_migrates_with_the_plain_operations(tmp_path: Path) -> None:
+    """SQLite has no CONCURRENTLY: the demo's first `migrate` takes the plain AddIndex and RemoveIndex,
+    and ends with the same due indexes."""
+    database = tmp_path / "demo.sqlite3"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "DEBUG": "true", "LEORS_VAR_DIR": str(tmp_path)}
+    manage = [sys.executable, "manage.py"]
+    for command in (["migrate", "--noinput"], ["migrate", "cases", "0010", "--noinput"], ["migrate", "--noinput"]):
+        subprocess.run([*manage, *command], cwd=settings.BASE_DIR, env=env, check=True,  # noqa: S603
+                       capture_output=True, timeout=300)
+    with sqlite3.connect(database) as sqlite:
+        indexes = dict(sqlite.execute("SELECT name, sql FROM sqlite_master WHERE name LIKE '%status_due%'").fetchall())
+    assert indexes["freeze_status_due_idx"].endswith('("status", "expires_at", "id")')
+    assert indexes["hold_status_due_idx"].endswith('("status", "expires_at", "id")')
+    assert not [name for name in indexes if name.endswith("_new")]
