@@ -15,6 +15,13 @@ admin.site.site_header = "LEORS staff workspace"
 admin.site.site_title = "LEORS staff"
 admin.site.index_title = "Work queues"
 
+# JSON for the machine API, LEORS's own pages for the rest (leors/core/error_pages.py).
+handler400 = "leors.core.error_pages.bad_request"
+handler403 = "leors.core.error_pages.permission_denied"
+handler404 = "leors.core.error_pages.page_not_found"
+handler500 = "leors.core.error_pages.server_error"
+
+
 def _not_offered(request: HttpRequest) -> HttpResponse:
     raise Http404
 

@@ -23,10 +23,14 @@ from django.contrib.sessions.models import Session
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, override_settings
 from django.urls import include, path, reverse
+from django.utils import timezone
 
 from leors import policy
+from leors import urls as leors_urls
 from leors.access.models import User
+from leors.core.audit import Actor
 from leors.core.middleware import SESSION_TIMED_OUT_MESSAGE
+from leors.core.tokens import api_token_create
 from tests.conftest import signed_in_client
 from tests.factories import PASSWORD, approved_officer, make_lead, make_user, submit_case, totp_code
 from tests.processes import settings_in_child
@@ -40,8 +44,12 @@ def _boom(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("secret-internal-detail: database password is hunter2")
 
 
-# A temporary URLconf: the project's pages plus one that fails (override_settings(ROOT_URLCONF=__name__)).
-urlpatterns = [path("boom/", _boom), path("public/", lambda request: HttpResponse("hello")), path("", include("leors.urls"))]
+# A temporary URLconf: the project's pages, with its error handlers, plus a page and an API address that
+# fail (override_settings(ROOT_URLCONF=__name__)).
+urlpatterns = [path("boom/", _boom), path("api/v1/boom/", _boom), path("public/", lambda request: HttpResponse("hello")),
+               path("", include("leors.urls"))]
+handler400, handler403, handler404, handler500 = (leors_urls.handler400, leors_urls.handler403, leors_urls.handler404,
+                                                  leors_urls.handler500)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -569,3 +577,45 @@ def test_errors_forbidden_page_is_generic() -> None:
     body = response.content.decode()
     assert response.status_code == 403
     assert "Not allowed" in body and "secret-internal-detail" not in body
+
+
+# More parameters than Django reads (DATA_UPLOAD_MAX_NUMBER_FIELDS): it refuses the request before any view.
+TOO_MANY_PARAMETERS = "&".join(f"p{number}=x" for number in range(django_settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("production_errors")
+def test_errors_a_request_django_cannot_read_gets_a_page_that_says_what_to_do() -> None:
+    client = signed_in_client(approved_officer().user)
+    response = client.get(f"{reverse('cases:list')}?{TOO_MANY_PARAMETERS}")
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "The request could not be read" in body and "Go back, reload the page and try again" in body
+    assert policy.NEVER_ASK_NOTICE in " ".join(body.split())  # the copy in _standalone.html matches the policy
+    assert "p1000" not in body
+    assert_page_is_csp_clean(response, "400")
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("production_errors")
+def test_errors_the_machine_api_answers_every_error_in_json() -> None:
+    """The exchange's client reads each answer of /api/ as JSON, including the ones Django gives before
+    or outside a view: an unreadable request, an unknown address, a failure."""
+    token = api_token_create(name="errors", actor=Actor.system("test"), now=timezone.now())
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    client.raise_request_exception = False
+    answers = {
+        400: client.get(f"{reverse('restriction_feed')}?{TOO_MANY_PARAMETERS}"),
+        404: client.get("/api/v1/no-such-thing/"),
+        500: client.get("/api/v1/boom/"),
+    }
+    for status, response in answers.items():
+        assert response.status_code == status
+        assert response["Content-Type"] == "application/json", status
+        assert set(response.json()) == {"error"} and response.json()["error"], status
+        assert "no-store" in response["Cache-Control"], status
+        for leak in ("Traceback", "secret-internal-detail", "hunter2", "p1000", "no-such-thing"):
+            assert leak not in response.content.decode(), (status, leak)
+    assert "openapi.json" in answers[404].json()["error"]  # where the API's addresses are
+    # The portal's own addresses keep their pages.
+    assert "Page not found" in client.get("/no/such/page/").content.decode()

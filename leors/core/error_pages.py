@@ -1,0 +1,50 @@
+"""The project's error pages: the machine API answers in JSON, everything else with LEORS's own pages.
+
+Django answers a request it cannot read (more than DATA_UPLOAD_MAX_NUMBER_FIELDS parameters, a
+malformed body, a host it does not serve) with 400, and an unknown address with 404, before or
+outside any view: the exchange's client, which reads every answer of /api/ as JSON, would get an
+HTML page. Each answer says what happened and nothing of the request itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+
+API_PREFIX = "/api/"
+
+API_ERRORS = {
+    400: "The request could not be read: check its parameters (each at most once, and no more than the "
+         "API documents) and send it again.",
+    403: "This request is not allowed.",
+    404: "There is nothing at this address. The API's addresses are in /api/v1/openapi.json.",
+    500: "LEORS could not answer this request. The error has been recorded; send it again in a few minutes.",
+}
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def _api_error(status: int) -> JsonResponse:
+    response = JsonResponse({"error": API_ERRORS[status]}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _api_error(400) if _is_api(request) else defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _api_error(403) if _is_api(request) else defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _api_error(404) if _is_api(request) else defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest, *args: Any) -> HttpResponse:
+    return _api_error(500) if _is_api(request) else defaults.server_error(request)
