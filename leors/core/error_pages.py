@@ -48,3 +48,4 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def server_error(request: HttpRequest, *args: Any) -> HttpResponse:
     return _api_error(500) if _is_api(request) else defaults.server_error(request)
+

@@ -619,3 +619,21 @@ def test_errors_the_machine_api_answers_every_error_in_json() -> None:
     assert "openapi.json" in answers[404].json()["error"]  # where the API's addresses are
     # The portal's own addresses keep their pages.
     assert "Page not found" in client.get("/no/such/page/").content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("production_errors")
+def test_errors_a_form_sent_without_its_valid_token_says_it_had_expired_and_what_to_do() -> None:
+    officer = approved_officer()
+    case = submit_case(officer)
+    client = signed_in_client(officer.user)
+    client.handler.enforce_csrf_checks = True
+    messages = case.messages.count()
+    response = client.post(reverse("cases:message", args=[case.reference]),
+                           {"body": "The account holder moved the funds on 3 June.", "csrfmiddlewaretoken": "stale"})
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "The form had expired" in body and "send the form again" in body
+    assert "CSRF" not in body and "moved the funds" not in body  # neither Django's reason nor the form
+    assert case.messages.count() == messages
+    assert_page_is_csp_clean(response, "csrf failure")
