@@ -19,43 +19,46 @@ def _index_is_invalid(schema_editor: Any, name: str) -> bool:
     return bool(row and row[0])
 
 
-class AddIndexWithoutLocking(AddIndexConcurrently):
+class _PlainWhereNotPostgreSQL(Operation):
+    """PostgreSQL runs the concurrent operation (the next class in the MRO); another database, the plain
+    one it is based on (`plain`): CONCURRENTLY is PostgreSQL's, and the demo's SQLite has no writer to
+    keep waiting."""
+
+    plain: type[Operation]
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+        else:
+            self.plain.database_forwards(self, app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+        else:
+            self.plain.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+
+class AddIndexWithoutLocking(_PlainWhereNotPostgreSQL, AddIndexConcurrently):
     """Django's AddIndexConcurrently on PostgreSQL: the table stays writable while its index is built
     (a sweep's clock table, a million rows at a global exchange's volume, is written by every freeze
     and lift). An invalid index of the same name, left by a build that failed or was cancelled, is
-    dropped and built again. Elsewhere (SQLite, the demo) a plain AddIndex: CONCURRENTLY is
-    PostgreSQL's, and the demo has no writer to keep waiting. The migration must be `atomic = False`."""
+    dropped and built again. A plain AddIndex elsewhere (SQLite, the demo). The migration must be
+    `atomic = False`."""
+
+    plain = AddIndex
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor != "postgresql":
-            AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
-            return
-        if _index_is_invalid(schema_editor, self.index.name):
+        if schema_editor.connection.vendor == "postgresql" and _index_is_invalid(schema_editor, self.index.name):
             schema_editor.execute(f"DROP INDEX CONCURRENTLY {schema_editor.quote_name(self.index.name)}")
         super().database_forwards(app_label, schema_editor, from_state, to_state)
 
-    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor != "postgresql":
-            AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
-            return
-        super().database_backwards(app_label, schema_editor, from_state, to_state)
 
-
-class RemoveIndexWithoutLocking(RemoveIndexConcurrently):
+class RemoveIndexWithoutLocking(_PlainWhereNotPostgreSQL, RemoveIndexConcurrently):
     """Django's RemoveIndexConcurrently on PostgreSQL (a plain DROP INDEX waits for every read of the
-    table and holds up every one after it); a plain RemoveIndex elsewhere, as AddIndexWithoutLocking."""
+    table and holds up every one after it); a plain RemoveIndex elsewhere."""
 
-    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor != "postgresql":
-            RemoveIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
-            return
-        super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor != "postgresql":
-            RemoveIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
-            return
-        super().database_backwards(app_label, schema_editor, from_state, to_state)
+    plain = RemoveIndex
 
 
 class CreateTrigramIndexes(Operation):
