@@ -28,7 +28,9 @@ def sent_queries(work: Callable[[], Any], tables: Sequence[str]) -> list[tuple[s
 # so at least ten pages of rows, and no column statistics. Autovacuum runs on the test database whenever
 # it wakes; when it has seen only the rows earlier tests rolled back it records a table as empty, and
 # PostgreSQL reads a table it believes empty whole, through any of its indexes. A plan test would then
-# pass or fail by which tests ran before it and when autovacuum last woke. Undone with the transaction.
+# pass or fail by which tests ran before it and when autovacuum last woke. Rolled back with the plan's
+# savepoint. Writing the catalogues takes a superuser, as the suite's role is (tests/core's migration
+# tests also write pg_index).
 FORGET_STATISTICS = (
     "UPDATE pg_class SET reltuples = -1, relpages = 0 "
     "WHERE relkind IN ('r', 'i') AND relnamespace = 'public'::regnamespace",
@@ -59,6 +61,9 @@ def generic_plan(sql: str, params: Sequence[Any], *, allow_sort: bool = True) ->
             explained = cursor.fetchone()[0]
         finally:
             cursor.execute("DEALLOCATE leors_generic")
+        # Undo the settings and the forgotten statistics now: a savepoint that ended well would be
+        # released into the test's transaction, with a lock on every table's row of pg_class.
+        transaction.set_rollback(True)
     return (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
 
 

@@ -8,10 +8,8 @@ HTML page. Each answer says what happened and nothing of the request itself.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views import defaults
+from django.views import csrf, defaults
 
 API_PREFIX = "/api/"
 
@@ -25,7 +23,7 @@ API_ERRORS = {
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(API_PREFIX)
+    return request.path_info.startswith(API_PREFIX)  # as routed: without the deployment's SCRIPT_NAME
 
 
 def _api_error(status: int) -> JsonResponse:
@@ -46,6 +44,12 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return _api_error(404) if _is_api(request) else defaults.page_not_found(request, exception)
 
 
-def server_error(request: HttpRequest, *args: Any) -> HttpResponse:
+def server_error(request: HttpRequest) -> HttpResponse:
     return _api_error(500) if _is_api(request) else defaults.server_error(request)
 
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a POST without a valid anti-forgery token. The API's views take bearer tokens
+    and are exempt, but one that is not would answer in JSON; a page renders 403_csrf.html (Django's
+    view), which says nothing of the reason (Django logs it)."""
+    return _api_error(403) if _is_api(request) else csrf.csrf_failure(request, reason)

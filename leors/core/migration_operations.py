@@ -9,6 +9,12 @@ from django.db.migrations.operations import AddIndex, RemoveIndex
 from django.db.migrations.operations.base import Operation
 
 
+def _index_exists(schema_editor: Any, name: str) -> bool:
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [schema_editor.quote_name(name)])
+        return bool(cursor.fetchone()[0])
+
+
 def _index_is_invalid(schema_editor: Any, name: str) -> bool:
     """Whether `name` is an index a failed or cancelled CREATE INDEX CONCURRENTLY left behind: it
     exists, is kept up to date by every write, and serves no read."""
@@ -42,14 +48,15 @@ class _PlainWhereNotPostgreSQL(Operation):
 class AddIndexWithoutLocking(_PlainWhereNotPostgreSQL, AddIndexConcurrently):
     """Django's AddIndexConcurrently on PostgreSQL: the table stays writable while its index is built
     (a sweep's clock table, a million rows at a global exchange's volume, is written by every freeze
-    and lift). An invalid index of the same name, left by a build that failed or was cancelled, is
-    dropped and built again. A plain AddIndex elsewhere (SQLite, the demo). The migration must be
-    `atomic = False`."""
+    and lift). A plain AddIndex elsewhere (SQLite, the demo). The migration must be `atomic = False`,
+    so Django records it as applied only once all of it ran: an index of the same name that a run
+    stopped part-way left behind (invalid, if its build was cancelled; valid, if a later step was) is
+    dropped and built again, so that the migration can simply be run again."""
 
     plain = AddIndex
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql" and _index_is_invalid(schema_editor, self.index.name):
+        if schema_editor.connection.vendor == "postgresql" and _index_exists(schema_editor, self.index.name):
             schema_editor.execute(f"DROP INDEX CONCURRENTLY {schema_editor.quote_name(self.index.name)}")
         super().database_forwards(app_label, schema_editor, from_state, to_state)
 

@@ -84,7 +84,7 @@ def test_r4_each_gunicorn_worker_loads_the_language_detector_before_it_serves(tm
                         status = response.status
                 except urllib.error.HTTPError as error:  # an answer, if not a healthy one: no point waiting
                     status = error.code
-                except OSError:  # not listening yet
+                except OSError:  # not answering yet (the socket listens from the start; the worker is loading)
                     time.sleep(0.3)
             loaded_before_serving = "Language detector loaded in" in log_path.read_text()
         finally:

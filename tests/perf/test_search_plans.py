@@ -64,7 +64,7 @@ def test_the_search_plans_do_not_depend_on_what_autovacuum_last_saw_of_the_table
     ran before it and when autovacuum last woke. `generic_plan` plans as for tables never analysed."""
     settings = connection.settings_dict
     with psycopg.connect(host=settings["HOST"] or "127.0.0.1", port=settings["PORT"] or 5432, user=settings["USER"],
-                         dbname=settings["NAME"], autocommit=True) as vacuum:
+                         password=settings["PASSWORD"] or None, dbname=settings["NAME"], autocommit=True) as vacuum:
         for table in SEARCHED:  # as autovacuum would, outside the test's transaction
             vacuum.execute(f"VACUUM (ANALYZE) {table}")
     submit_case(approved_officer(lead=make_lead()))

@@ -20,6 +20,7 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import decrypt
 from django.conf import settings as django_settings
 from django.contrib.sessions.models import Session
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, override_settings
 from django.urls import include, path, reverse
@@ -44,9 +45,18 @@ def _boom(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("secret-internal-detail: database password is hunter2")
 
 
+def _refused(request: HttpRequest) -> HttpResponse:
+    raise PermissionDenied("secret-internal-detail")
+
+
+def _posted(request: HttpRequest) -> HttpResponse:  # an API view that is not CSRF-exempt
+    return HttpResponse("accepted")
+
+
 # A temporary URLconf: the project's pages, with its error handlers, plus a page and an API address that
 # fail (override_settings(ROOT_URLCONF=__name__)).
-urlpatterns = [path("boom/", _boom), path("api/v1/boom/", _boom), path("public/", lambda request: HttpResponse("hello")),
+urlpatterns = [path("boom/", _boom), path("api/v1/boom/", _boom), path("api/v1/refused/", _refused),
+               path("api/v1/posted/", _posted), path("public/", lambda request: HttpResponse("hello")),
                path("", include("leors.urls"))]
 handler400, handler403, handler404, handler500 = (leors_urls.handler400, leors_urls.handler403, leors_urls.handler404,
                                                   leors_urls.handler500)
@@ -602,21 +612,27 @@ def test_errors_the_machine_api_answers_every_error_in_json() -> None:
     """The exchange's client reads each answer of /api/ as JSON, including the ones Django gives before
     or outside a view: an unreadable request, an unknown address, a failure."""
     token = api_token_create(name="errors", actor=Actor.system("test"), now=timezone.now())
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", enforce_csrf_checks=True)
     client.raise_request_exception = False
     answers = {
-        400: client.get(f"{reverse('restriction_feed')}?{TOO_MANY_PARAMETERS}"),
-        404: client.get("/api/v1/no-such-thing/"),
-        500: client.get("/api/v1/boom/"),
+        (400, "unreadable"): client.get(f"{reverse('restriction_feed')}?{TOO_MANY_PARAMETERS}"),
+        (403, "refused"): client.get("/api/v1/refused/"),
+        (403, "no CSRF token"): client.post("/api/v1/posted/", {"a": "b"}),
+        (404, "unknown"): client.get("/api/v1/no-such-thing/"),
+        (500, "failed"): client.get("/api/v1/boom/"),
     }
-    for status, response in answers.items():
-        assert response.status_code == status
-        assert response["Content-Type"] == "application/json", status
-        assert set(response.json()) == {"error"} and response.json()["error"], status
-        assert "no-store" in response["Cache-Control"], status
-        for leak in ("Traceback", "secret-internal-detail", "hunter2", "p1000", "no-such-thing"):
-            assert leak not in response.content.decode(), (status, leak)
-    assert "openapi.json" in answers[404].json()["error"]  # where the API's addresses are
+    for (status, what), response in answers.items():
+        assert response.status_code == status, what
+        assert response["Content-Type"] == "application/json", what
+        assert set(response.json()) == {"error"} and response.json()["error"], what
+        assert "no-store" in response["Cache-Control"], what
+        for leak in ("Traceback", "secret-internal-detail", "hunter2", "p1000", "no-such-thing", "CSRF"):
+            assert leak not in response.content.decode(), (what, leak)
+    assert answers[404, "unknown"].json()["error"] != answers[500, "failed"].json()["error"]
+    assert "openapi.json" in answers[404, "unknown"].json()["error"]  # where the API's addresses are
+    # The API's own views take no cookies: they are exempt, and anything but GET is refused as such.
+    assert client.post(reverse("openapi_schema")).status_code == 405
+    assert client.post(reverse("restriction_feed")).status_code == 405
     # The portal's own addresses keep their pages.
     assert "Page not found" in client.get("/no/such/page/").content.decode()
 
