@@ -99,3 +99,24 @@ def test_with_rows_only_the_lists_keys_are_read() -> None:
     queryset = these_groups().filter(name__in=["group 01", "group 03", "group 05"]).order_by("-name")
     page = FirstPageCountingPaginator(queryset, 2, rows=read_by_rows).get_page("2")
     assert (names(page), page.paginator.count) == (["group 01"], 3)
+
+
+def test_large_counts_are_written_with_separators() -> None:
+    """"about 1000000 cases" is hard to read at a glance: the staff lists and the officers' list write
+    1,000,000. (The staff lists' counts of a million rows are estimates, and say so.)"""
+    from types import SimpleNamespace
+
+    from django.template.loader import render_to_string
+
+    paginator = SimpleNamespace(estimated=True, count=1_234_567)
+    cl = SimpleNamespace(paginator=paginator, result_count=1_234_567, full_result_count=2_345_678,
+                         show_full_result_count=True, opts=SimpleNamespace(verbose_name_plural="cases"), formset=None,
+                         search_fields=("reference",), query="", params={}, is_popup=False, add_facets=False)
+    staff = {"under the list": render_to_string("admin/pagination.html", {"cl": cl, "pagination_required": False}),
+             "beside the search": render_to_string("admin/search_form.html", {"cl": cl, "show_result_count": True})}
+    for where, html in staff.items():
+        assert "about 1,234,567 " in " ".join(html.split()), where
+    assert "2,345,678 total" in staff["beside the search"]
+    officers = render_to_string("cases/_case_results.html",
+                                {"page": SimpleNamespace(paginator=paginator, object_list=[]), "is_filtered": True})
+    assert "1,234,567 requests found" in " ".join(officers.split())
