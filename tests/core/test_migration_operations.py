@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection, models
+from django.db import connection, migrations, models
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.state import ProjectState
 
@@ -141,3 +141,31 @@ def test_the_demo_database_migrates_with_the_plain_operations(tmp_path: Path) ->
     assert indexes["freeze_status_due_idx"].endswith('("status", "expires_at", "id")')
     assert indexes["hold_status_due_idx"].endswith('("status", "expires_at", "id")')
     assert not [name for name in indexes if name.endswith("_new")]
+
+
+# Migrations written before these operations existed, already applied: their indexes were built plainly.
+BUILT_PLAINLY = {("access", "0001_initial"), ("core", "0001_initial"), ("core", "0004_status_due_indexes"),
+                 ("core", "0005_audit_list_indexes"), ("cases", "0001_initial"),
+                 ("cases", "0003_freeze_preservationhold_reminder_and_more"),
+                 ("cases", "0004_case_on_hold_at_case_on_hold_reason"), ("cases", "0006_scale_indexes"),
+                 ("cases", "0007_status_due_indexes"), ("cases", "0008_feed_indexes")}
+
+
+def test_a_new_index_on_an_existing_table_is_built_without_locking_it() -> None:
+    """`makemigrations` writes a plain AddIndex, which keeps every write to the table waiting while the
+    index is built: minutes on the case, clock or audit tables at a global exchange's volume. A
+    migration that indexes a table it does not create uses AddIndexWithoutLocking (and
+    RemoveIndexWithoutLocking), with `atomic = False`."""
+    plain = []
+    for (app, name), migration in MigrationLoader(None, ignore_no_migrations=True).disk_migrations.items():
+        if app not in {"access", "cases", "core"} or (app, name) in BUILT_PLAINLY:
+            continue
+        created = {operation.name.lower() for operation in migration.operations
+                   if isinstance(operation, migrations.CreateModel)}
+        for operation in migration.operations:
+            if type(operation) in (migrations.AddIndex, migrations.RemoveIndex) \
+                    and operation.model_name.lower() not in created:
+                plain.append(f"{app}.{name}: {operation.describe()}")
+    assert plain == [], "use leors.core.migration_operations.AddIndexWithoutLocking / RemoveIndexWithoutLocking"
+    for app, name in BUILT_PLAINLY:  # the list names migrations that exist
+        assert (app, name) in MigrationLoader(None, ignore_no_migrations=True).disk_migrations
