@@ -11,6 +11,18 @@ from django.db import migrations, models
 from leors.core.migration_operations import AddIndexWithoutLocking, RemoveIndexWithoutLocking
 
 
+def replace_due_index(model_name, name):
+    """`name`_idx becomes (status, expires_at, id): built as `name`_new, the old one dropped, then renamed."""
+    return [
+        AddIndexWithoutLocking(
+            model_name=model_name,
+            index=models.Index(fields=['status', 'expires_at', 'id'], name=f'{name}_new'),
+        ),
+        RemoveIndexWithoutLocking(model_name=model_name, name=f'{name}_idx'),
+        migrations.RenameIndex(model_name=model_name, new_name=f'{name}_idx', old_name=f'{name}_new'),
+    ]
+
+
 class Migration(migrations.Migration):
 
     atomic = False  # CREATE / DROP INDEX CONCURRENTLY
@@ -21,30 +33,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        AddIndexWithoutLocking(
-            model_name='freeze',
-            index=models.Index(fields=['status', 'expires_at', 'id'], name='freeze_status_due_new'),
-        ),
-        RemoveIndexWithoutLocking(
-            model_name='freeze',
-            name='freeze_status_due_idx',
-        ),
-        migrations.RenameIndex(
-            model_name='freeze',
-            new_name='freeze_status_due_idx',
-            old_name='freeze_status_due_new',
-        ),
-        AddIndexWithoutLocking(
-            model_name='preservationhold',
-            index=models.Index(fields=['status', 'expires_at', 'id'], name='hold_status_due_new'),
-        ),
-        RemoveIndexWithoutLocking(
-            model_name='preservationhold',
-            name='hold_status_due_idx',
-        ),
-        migrations.RenameIndex(
-            model_name='preservationhold',
-            new_name='hold_status_due_idx',
-            old_name='hold_status_due_new',
-        ),
+        *replace_due_index('freeze', 'freeze_status_due'),
+        *replace_due_index('preservationhold', 'hold_status_due'),
     ]

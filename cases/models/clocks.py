@@ -61,6 +61,10 @@ class ClockQuerySet(models.QuerySet[_Clock]):
     def due(self, now: datetime) -> Self:
         return self.filter(status="active", expires_at__lte=now).exclude(self.continuation())
 
+    def in_end_order(self) -> Self:
+        """Soonest end first, then by id: the sweep's order, which the due index gives (status, expires_at, id)."""
+        return self.order_by("expires_at", "pk")
+
 
 class HoldQuerySet(ClockQuerySet["PreservationHold"]):
     start_field = "started_at"

@@ -79,7 +79,7 @@ def _active_freeze_claimed(freeze: Freeze) -> list[Claimed]:
 def _claimed(clocks: ClockQuerySet[Any], *, wait: bool = False, limit: int | None = None) -> list[Claimed]:
     """Lock the clocks of `clocks` (only their own rows) and read them, soonest end first, the first `limit`
     of them. A row another transaction holds is skipped, unless `wait`."""
-    rows = clocks.select_for_update(skip_locked=not wait, of=("self",)).order_by("expires_at", "pk").values_list(
+    rows = clocks.select_for_update(skip_locked=not wait, of=("self",)).in_end_order().values_list(
         "pk", clocks.start_field, "expires_at", "case_id", "case__reference", "case__agency_id",
         "case__submitted_by__email", "case__assigned_to__email")[:limit]
     return [Claimed(pk=pk, starts_at=starts_at, expires_at=expires_at, case=ClaimedCase(
@@ -411,7 +411,7 @@ def freezes_lift_helpers_wanted(*, now: datetime) -> int:
     batch is due (a backlog, e.g. after downtime), then LEORS_SWEEP_WORKERS - 1."""
     helpers = settings.LEORS_SWEEP_WORKERS - 1
     batch = settings.LEORS_SWEEP_BATCH_SIZE
-    if helpers < 1 or not Freeze.objects.due(now).order_by("expires_at", "pk")[batch:batch + 1].exists():
+    if helpers < 1 or not Freeze.objects.due(now).in_end_order()[batch:batch + 1].exists():
         return 0
     return helpers
 
@@ -504,7 +504,7 @@ def _sweep_batches(due: ClockQuerySet[Any], work: Callable[[list[Claimed]], None
     # The sweep of every minute, with nothing due: one read, no transaction. In the batch's order, so
     # that it reads the due index: unordered (`exists()`), PostgreSQL chose to scan the whole table for
     # one row when its statistics still counted a backlog lifted since (70 ms for none at 1M cases).
-    if not due.order_by("expires_at", "pk").values_list("pk", flat=True)[:1]:
+    if not due.in_end_order().values_list("pk", flat=True)[:1]:
         return 0
     done = 0
     after: tuple[datetime, int] | None = None

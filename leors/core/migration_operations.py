@@ -9,19 +9,15 @@ from django.db.migrations.operations import AddIndex, RemoveIndex
 from django.db.migrations.operations.base import Operation
 
 
-def _index_exists(schema_editor: Any, name: str) -> bool:
+def _drop_if_invalid(schema_editor: Any, name: str) -> bool:
+    """Drop `name` if it is an index a failed or cancelled CREATE INDEX CONCURRENTLY left behind (it is
+    kept up to date by every write and serves no read); say whether a valid index `name` exists."""
     with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [schema_editor.quote_name(name)])
-        return bool(cursor.fetchone()[0])
-
-
-def _index_is_invalid(schema_editor: Any, name: str) -> bool:
-    """Whether `name` is an index a failed or cancelled CREATE INDEX CONCURRENTLY left behind: it
-    exists, is kept up to date by every write, and serves no read."""
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
+        cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
                        [schema_editor.quote_name(name)])
         row = cursor.fetchone()
+    if row is not None and not row[0]:
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY {schema_editor.quote_name(name)}")
     return bool(row and row[0])
 
 
@@ -49,15 +45,15 @@ class AddIndexWithoutLocking(_PlainWhereNotPostgreSQL, AddIndexConcurrently):
     """Django's AddIndexConcurrently on PostgreSQL: the table stays writable while its index is built
     (a sweep's clock table, a million rows at a global exchange's volume, is written by every freeze
     and lift). A plain AddIndex elsewhere (SQLite, the demo). The migration must be `atomic = False`,
-    so Django records it as applied only once all of it ran: an index of the same name that a run
-    stopped part-way left behind (invalid, if its build was cancelled; valid, if a later step was) is
-    dropped and built again, so that the migration can simply be run again."""
+    so Django records it as applied only once all of it ran; for it to be simply run again after a
+    run stopped part-way, an index of the same name that run left behind is kept if it was built, or
+    dropped and built again if its build was cancelled (as CreateTrigramIndexes does)."""
 
     plain = AddIndex
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql" and _index_exists(schema_editor, self.index.name):
-            schema_editor.execute(f"DROP INDEX CONCURRENTLY {schema_editor.quote_name(self.index.name)}")
+        if schema_editor.connection.vendor == "postgresql" and _drop_if_invalid(schema_editor, self.index.name):
+            return  # built by a run that stopped after it
         super().database_forwards(app_label, schema_editor, from_state, to_state)
 
 
@@ -103,8 +99,7 @@ class CreateTrigramIndexes(Operation):
         quote = schema_editor.quote_name
         schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         for name, column in self.columns.items():
-            if _index_is_invalid(schema_editor, name):
-                schema_editor.execute(f"DROP INDEX CONCURRENTLY {quote(name)}")
+            _drop_if_invalid(schema_editor, name)
             schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote(name)} ON {quote(self.table)} "
                                   f"USING gin ((UPPER({quote(column)}::text)) gin_trgm_ops)")
 

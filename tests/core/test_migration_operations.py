@@ -92,7 +92,7 @@ def test_index() -> Iterator[models.Index]:
         cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {connection.ops.quote_name(TEST_INDEX.name)}")
 
 
-def test_an_index_added_without_locking_is_built_again_over_what_a_run_stopped_part_way_left(
+def test_an_index_added_without_locking_runs_again_over_what_a_run_stopped_part_way_left(
         test_index: models.Index) -> None:
     operation = AddIndexWithoutLocking(model_name="freeze", index=test_index)
     _run(operation, "forwards")
