@@ -2,8 +2,9 @@
 all its data gone. Afterwards every due freeze was lifted exactly once and every webhook queued in
 the outbox reached the exchange exactly once.
 
-The broker here is a Redis server of the test's own (a free port), so that flushing and restarting
-it touches nothing else; the database is the suite's PostgreSQL.
+The broker here is a Redis server of the test's own, listening on a unix socket in a directory of
+its own (no TCP port, so no other process can take its address between a stop and a start), so that
+flushing and restarting it touches nothing else; the database is the suite's PostgreSQL.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from django.conf import settings
 from django.utils import timezone
 
@@ -37,12 +39,6 @@ SECRET = "fault-injection-shared-secret-0123456789abcdef"
 FREEZES = 150
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class _Redis:
     """A private redis-server: started, flushed, killed and started again by the test."""
 
@@ -50,30 +46,33 @@ class _Redis:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is needed for the fault-injection test (Debian package redis-server).")
-        self.binary, self.port, self.workdir = binary, _free_port(), workdir
+        # A short path of its own: a unix socket's path may not exceed 107 bytes, and pytest's tmp_path can.
+        self.binary, self.workdir = binary, workdir
+        self.socket = Path(tempfile.mkdtemp(prefix="leors-redis-")) / "redis.sock"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis+socket://{self.socket}?virtual_host=0"
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1)
 
     def start(self) -> None:
         self.process = subprocess.Popen(  # noqa: S603
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [self.binary, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                if self._client().ping():
                     return
-            except OSError:
+            except redis.exceptions.ConnectionError:
                 time.sleep(0.05)
         pytest.fail("The private redis-server did not start.")
 
     def flush_and_restart(self) -> None:
-        import redis
-
-        redis.Redis(port=self.port).flushall()
+        self._client().flushall()
         self.stop()
         self.start()
 
@@ -82,6 +81,11 @@ class _Redis:
             self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
+        self.socket.unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.socket.parent, ignore_errors=True)
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -182,7 +186,7 @@ def test_r8_worker_killed_mid_sweep_and_broker_flushed_lose_nothing_and_repeat_n
             process.terminate()
             process.wait(timeout=20)
     finally:
-        broker.stop()
+        broker.remove()
 
     log = (tmp_path / "worker-2.log").read_text()[-2000:]
     assert not Freeze.objects.filter(status=Freeze.Status.ACTIVE).exists(), log
