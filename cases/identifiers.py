@@ -2,8 +2,9 @@
 
 Wallet addresses are format-checked for the main chains, with the chain's own checksum where it
 has one: Base58Check (Bitcoin legacy and P2SH, Litecoin, Tron), Bech32 / Bech32m (SegWit and
-Taproot, via the reference `bech32` package). EVM addresses (Ethereum, BNB Chain, Polygon …) are
-compared in lower case. Phone numbers become E.164 through `phonenumbers`.
+Taproot, via the reference `bech32` package), EIP-55 for an EVM address (Ethereum, BNB Chain,
+Polygon …) written in mixed case; an EVM address in one case carries no checksum and is taken as
+written. EVM addresses are compared in lower case. Phone numbers become E.164 through `phonenumbers`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import base58
 import bech32
 import phonenumbers
+from Crypto.Hash import keccak
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
@@ -60,6 +62,18 @@ def _segwit_ok(hrp: str, address: str) -> bool:
     return checksum == _BECH32M_CONST
 
 
+def _eip55_ok(address: str) -> bool:
+    """EIP-55: a mixed-case EVM address spells its Keccak-256 checksum in the case of its letters (a letter
+    is upper case where the hash of the lower-case address has a nibble of 8 or more). One case throughout
+    carries no checksum: nothing to check."""
+    digits = address[2:]
+    if digits in (digits.lower(), digits.upper()):
+        return True
+    lowered = digits.lower()
+    nibbles = keccak.new(digest_bits=256, data=lowered.encode("ascii")).hexdigest()
+    return digits == "".join(c.upper() if int(n, 16) >= 8 else c for c, n in zip(lowered, nibbles, strict=False))
+
+
 def _base58check_version(address: str) -> int | None:
     if not _BASE58.match(address):
         return None
@@ -71,7 +85,7 @@ def _base58check_version(address: str) -> int | None:
 
 
 def _wallet_chain(address: str) -> str | None:
-    """The chain whose format (and checksum) the address satisfies, or None."""
+    """The chain whose format (and checksum, but EIP-55's) the address satisfies, or None."""
     if _HEX40.match(address):
         return "eth"
     if _segwit_ok("bc", address):
@@ -125,6 +139,11 @@ def identifier_normalize(*, kind: str, value: str, chain: str = "") -> Normalize
             raise ValidationError(
                 f"“{raw}” is not a valid Bitcoin, EVM, Tron, Solana or Litecoin address (its format or checksum "
                 "does not match). Copy it again from the source."
+            )
+        if detected == "eth" and not _eip55_ok(raw):
+            raise ValidationError(
+                f"“{raw}” is an EVM address in mixed case whose capitals do not match its EIP-55 checksum: a "
+                "character was probably changed. Copy it again from the source."
             )
         if chain and chain != detected:
             names = dict(CHAIN_CHOICES)

@@ -33,9 +33,14 @@ def _normalize(kind: str, value: str, chain: str = "") -> tuple[str, str, str]:
         # Taproot (SegWit v1, Bech32m).
         ("bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0", "btc",
          "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0"),
-        # EVM: compared in lower case, whatever case the officer copied.
+        # EVM: compared in lower case, whatever case the officer copied. In one case throughout there is no
+        # checksum to check; in mixed case the capitals are the EIP-55 checksum (the EIP's own examples).
         ("0x52908400098527886E0F7030069857D2E4169EE7", "eth", "0x52908400098527886e0f7030069857d2e4169ee7"),
         ("0xde709f2102306220921060314715629080e2fb77", "eth", "0xde709f2102306220921060314715629080e2fb77"),
+        ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "eth", "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"),
+        ("0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359", "eth", "0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359"),
+        ("0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB", "eth", "0xdbf03b407c01e7cd3cbea99509d93f8dddc8c6fb"),
+        ("0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb", "eth", "0xd1220a0cf47c7b9be7a2e6ba89f429762e7b9adb"),
         # Tron (Base58Check, version 0x41), Solana (32-byte Base58 key), Litecoin (L…, M…, ltc1…).
         ("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", "tron", "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"),
         ("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", "sol", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"),
@@ -63,6 +68,8 @@ def test_valid_wallets_are_recognized_per_chain_and_normalized(value: str, chain
         "ltc1qqqqsyqcyq5rqwzqfpg9scrgwpugpzysn3s44dz",
         "0x52908400098527886E0F7030069857D2E4169EE",  # 39 hex digits
         "0xZZ908400098527886E0F7030069857D2E4169EE7",
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD",  # EIP-55: one letter's case changed
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAee",  # EIP-55: one character changed, the capitals kept
         "z" * 44,  # Base58 of Solana length, but 33 bytes: not an ed25519 key
         "not an address",
     ],

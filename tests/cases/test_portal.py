@@ -249,6 +249,23 @@ def test_an_invalid_wallet_is_refused_naming_its_row() -> None:
     assert not Case.objects.filter(submitted_by=officer.user).exists()
 
 
+def test_a_mistyped_mixed_case_evm_wallet_is_refused_by_its_eip55_checksum_and_kept_in_the_form() -> None:
+    officer = approved_officer()
+    client = signed_in_client(officer.user)
+    mistyped = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAee"  # the EIP's example with its last digit changed
+    response = post_new(client, form_data(**{"subjects-0-kind": "wallet", "subjects-0-value": mistyped}))
+    assert response.status_code == 400
+    error = " ".join(response.context["subjects"].forms[0].errors["value"])
+    assert error.startswith(f"Subject 1: “{mistyped}” is an EVM address in mixed case") and "EIP-55" in error
+    page = response.content.decode()
+    assert f'value="{mistyped}"' in page  # what the officer entered is still there, to correct
+    assert not Case.objects.filter(submitted_by=officer.user).exists()
+    # Copied right, it goes through.
+    fixed = post_new(client, form_data(**{"subjects-0-kind": "wallet",
+                                          "subjects-0-value": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"}))
+    assert fixed.status_code == 302
+
+
 def test_r11_the_confirmation_and_every_case_page_say_acceptance_waives_no_objection() -> None:
     officer = approved_officer()
     client = signed_in_client(officer.user)

@@ -226,6 +226,8 @@ def test_r9_the_return_waits_for_the_officer_s_acknowledgement_and_the_request_s
 @pytest.mark.parametrize(("field", "overrides"), [
     ("destination_address", {"destination_address": "bc1-not-a-wallet"}),
     ("destination_address", {"destination_address": BTC_ADDRESS[:-1] + "x"}),  # checksum broken
+    # EIP-55: one capital of a mixed-case EVM address changed (a return there would be lost).
+    ("destination_address", {"destination_address": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"}),
     ("tx_hash", {"tx_hash": "0x1234"}),
     ("amount", {"amount": "0"}),
     ("amount", {"amount": "-0.5"}),
