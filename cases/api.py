@@ -26,10 +26,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
 
 from cases.models import Freeze, PreservationHold
 from cases.selectors import exchange_subjects_of
+from leors.core.error_pages import api_get_only
 from leors.core.tokens import api_token_for
 
 MAX_PAGE = 1_000_000  # far beyond any real feed; keeps the offset a number the database accepts
@@ -74,7 +74,7 @@ def _bad_request(error: str) -> JsonResponse:
 
 @csrf_exempt  # a bearer-token API: no cookies, so no cross-site request to forge; anything but GET is 405
 @never_cache
-@require_GET
+@api_get_only
 def restriction_feed(request: HttpRequest) -> JsonResponse:
     now = timezone.now()
     if api_token_for(request, now=now) is None:

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
+
+from leors.core.error_pages import api_get_only
 
 _SUBJECT = {
     "type": "object",
@@ -66,7 +67,8 @@ SCHEMA: dict[str, Any] = {
                             "content": {"application/json": {"schema": _ERROR}}},
                     "401": {"description": "No valid bearer token.",
                             "content": {"application/json": {"schema": _ERROR}}},
-                    "405": {"description": "Only GET is allowed."},
+                    "405": {"description": "Only GET is allowed (the Allow header says so).",
+                            "content": {"application/json": {"schema": _ERROR}}},
                 },
             }
         }
@@ -75,6 +77,6 @@ SCHEMA: dict[str, Any] = {
 
 
 @csrf_exempt  # public and read-only, as the feed: anything but GET is 405, never a CSRF page
-@require_GET
+@api_get_only
 def openapi_schema(request: HttpRequest) -> JsonResponse:
     return JsonResponse(SCHEMA)

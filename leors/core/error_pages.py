@@ -8,7 +8,12 @@ HTML page. Each answer says what happened and nothing of the request itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.log import log_response
 from django.views import csrf, defaults
 
 API_PREFIX = "/api/"
@@ -18,6 +23,7 @@ API_ERRORS = {
          "API documents) and send it again.",
     403: "This request is not allowed.",
     404: "There is nothing at this address. The API's addresses are in /api/v1/openapi.json.",
+    405: "This address answers GET only.",
     500: "LEORS could not answer this request. The error has been recorded; send it again in a few minutes.",
 }
 
@@ -30,6 +36,23 @@ def _api_error(status: int) -> JsonResponse:
     response = JsonResponse({"error": API_ERRORS[status]}, status=status)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def api_get_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Django's `require_GET` for the API: another method is refused with 405 and `Allow: GET`, as there,
+    and with a JSON body like every other error of the API (Django's is empty)."""
+
+    @wraps(view)
+    def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "GET":
+            response = _api_error(405)
+            response["Allow"] = "GET"
+            log_response("Method Not Allowed (%s): %s", request.method, request.path, response=response,
+                         request=request)
+            return response
+        return view(request, *args, **kwargs)
+
+    return inner
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:

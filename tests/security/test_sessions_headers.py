@@ -630,9 +630,15 @@ def test_errors_the_machine_api_answers_every_error_in_json() -> None:
             assert leak not in response.content.decode(), (what, leak)
     assert answers[404, "unknown"].json()["error"] != answers[500, "failed"].json()["error"]
     assert "openapi.json" in answers[404, "unknown"].json()["error"]  # where the API's addresses are
-    # The API's own views take no cookies: they are exempt, and anything but GET is refused as such.
-    assert client.post(reverse("openapi_schema")).status_code == 405
-    assert client.post(reverse("restriction_feed")).status_code == 405
+    # The API's own views take no cookies: they are exempt, and anything but GET is refused as such,
+    # in JSON too, naming the method allowed.
+    for method, name in (("post", "openapi_schema"), ("post", "restriction_feed"), ("delete", "restriction_feed"),
+                         ("head", "restriction_feed")):
+        response = getattr(client, method)(reverse(name))
+        assert (response.status_code, response["Allow"]) == (405, "GET"), (method, name)
+        assert response["Content-Type"] == "application/json", (method, name)
+        if method != "head":
+            assert response.json() == {"error": "This address answers GET only."}, (method, name)
     # The portal's own addresses keep their pages.
     assert "Page not found" in client.get("/no/such/page/").content.decode()
 
