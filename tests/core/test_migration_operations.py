@@ -151,12 +151,20 @@ BUILT_PLAINLY = {("access", "0001_initial"), ("core", "0001_initial"), ("core", 
                  ("cases", "0007_status_due_indexes"), ("cases", "0008_feed_indexes")}
 
 
+def _indexes(field: Any) -> bool:
+    """Whether the column gets an index of its own: `db_index` (a foreign key's default) or `unique`."""
+    return bool(field.db_index or field.unique)
+
+
 def test_a_new_index_on_an_existing_table_is_built_without_locking_it() -> None:
     """`makemigrations` writes a plain AddIndex, which keeps every write to the table waiting while the
     index is built: minutes on the case, clock or audit tables at a global exchange's volume. A
     migration that indexes a table it does not create uses AddIndexWithoutLocking (and
-    RemoveIndexWithoutLocking), with `atomic = False`."""
-    on_disk = MigrationLoader(None, ignore_no_migrations=True).disk_migrations
+    RemoveIndexWithoutLocking), with `atomic = False`. The same holds for an index a field brings with
+    it: a new foreign key, or `db_index`/`unique` added to a field, builds its index plainly; such a field
+    is declared with `db_index=False` and its index added with AddIndexWithoutLocking."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    on_disk = loader.disk_migrations
     assert BUILT_PLAINLY - set(on_disk) == set()  # the list names migrations that exist
     plain = []
     for (app, name), migration in on_disk.items():
@@ -164,8 +172,18 @@ def test_a_new_index_on_an_existing_table_is_built_without_locking_it() -> None:
             continue
         created = {operation.name.lower() for operation in migration.operations
                    if isinstance(operation, migrations.CreateModel)}
+        before = None
         for operation in migration.operations:
             if type(operation) in (migrations.AddIndex, migrations.RemoveIndex) \
                     and operation.model_name.lower() not in created:
                 plain.append(f"{app}.{name}: {operation.describe()}")
+            elif isinstance(operation, migrations.AddField) and operation.model_name.lower() not in created \
+                    and _indexes(operation.field):
+                plain.append(f"{app}.{name}: {operation.describe()} with an index")
+            elif isinstance(operation, migrations.AlterField) and operation.model_name.lower() not in created \
+                    and _indexes(operation.field):
+                before = before or loader.project_state((app, name), at_end=False)
+                old = before.models[app, operation.model_name.lower()].fields[operation.name]
+                if not _indexes(old) or operation.field.unique != old.unique:
+                    plain.append(f"{app}.{name}: {operation.describe()} with a new index")
     assert plain == [], "use leors.core.migration_operations.AddIndexWithoutLocking / RemoveIndexWithoutLocking"
