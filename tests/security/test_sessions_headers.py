@@ -446,7 +446,6 @@ def test_headers_django_admin_runs_under_the_csp() -> None:
 
 @pytest.mark.django_db
 def test_headers_no_inline_code_on_case_pages_officer_and_staff() -> None:
-    # Inline style= attributes remain in a few staff templates: the CSP ignores them (layout only).
     officer = approved_officer()
     case = submit_case(officer)
     client = signed_in_client(officer.user)
@@ -455,7 +454,21 @@ def test_headers_no_inline_code_on_case_pages_officer_and_staff() -> None:
     lead_client = signed_in_client(User.objects.get(pk=make_lead().pk))
     pages.append(lead_client.get(f"/admin/cases/case/{case.pk}/change/").content.decode())
     assert [page for page in pages if inline_code(page)] == []
-    assert not INLINE_STYLE.search(pages[0]) and not INLINE_STYLE.search(pages[1])
+    assert [page for page in pages if INLINE_STYLE.search(page)] == []  # the CSP would ignore it
+    assert 'href="/static/leors-admin.css"' in pages[2]  # where the staff pages' layout is instead
+
+
+def test_headers_no_template_styles_inline() -> None:
+    """style-src 'self' ignores a style= attribute or a <style> element: a hash that should wrap runs off
+    the page, written instructions lose their lines. Layout goes in static/leors.css (the portal) and
+    static/leors-admin.css (the staff pages); this holds for the partials no other test renders."""
+    inline = [f"{path.relative_to(BASE_DIR)}: {match.group(0)[-60:]}"
+              for path in sorted((BASE_DIR / "templates").rglob("*.html"))
+              for match in INLINE_STYLE.finditer(path.read_text())]
+    assert inline == []
+    styles = (BASE_DIR / "static/leors-admin.css").read_text()
+    for name in ("leors-wide", "leors-wrap", "leors-pre", "leors-label", "internal-note"):
+        assert f".{name}" in styles, name
 
 
 def test_headers_portal_templates_have_no_inline_script() -> None:
