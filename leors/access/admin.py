@@ -580,7 +580,7 @@ class UserAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
     readonly_fields = fields
 
     def _sees_staff_only(self, request: HttpRequest) -> bool:
-        # No role holds "view user" (superusers do); legal leads, who decide R12's list, see the
+        # Auditors hold "view user" (as superusers do); legal leads, who decide R12's list, see the
         # members of the legal team only, never the officers' accounts through this page.
         return not super().has_view_permission(request) and request.user.has_perm(PERM_RENEW)
 

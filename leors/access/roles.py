@@ -51,7 +51,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "access.suspend_officer",
         "cases.view_case",
     ],
-    GROUP_AUDITOR: list(_READ_EVERYTHING),
+    # Reads every account too (read-only, never a password hash or a second factor): the audit trail
+    # names its actors, officers and staff alike.
+    GROUP_AUDITOR: [*_READ_EVERYTHING, "access.view_user"],
 }
 
 

@@ -163,6 +163,13 @@ def test_r1_auditor_reads_everything_but_every_workflow_url_answers_404() -> Non
     assert "application.checklist_updated" in page.content.decode()  # the audit history is readable
     assert client.get(reverse("admin:access_officer_change", args=[officer.pk])).status_code == 200
     assert client.get(reverse("admin:core_auditevent_changelist")).status_code == 200
+    # Every account too, officers' and staff's alike (the audit trail names them), and nothing secret.
+    users = client.get(reverse("admin:access_user_changelist"))
+    assert {officer.user.email, reviewer.email, lead.email} <= {u.email for u in users.context["cl"].result_list}
+    account = client.get(reverse("admin:access_user_change", args=[officer.user_id]))
+    assert account.status_code == 200 and account.context["workflow_actions"] == []
+    assert officer.user.password not in account.content.decode()
+    assert {p.split(".")[1].split("_")[0] for p in auditor.get_all_permissions()} == {"view"}  # reads, never acts
 
     events, mails = AuditEvent.objects.exclude(action="access.denied").count(), OutboxMessage.objects.count()
     for name in APPLICATION_WORKFLOWS:

@@ -288,7 +288,8 @@ EXPECTED: dict[str, dict[str, str]] = {
 # The model pages, per model: (changelist, add, history, delete, change) for
 # (reviewer, assigned, lead, auditor). Nobody adds or deletes anything; the audit trail, the
 # outbox and the referrals are for leads and auditors; a reviewer sees only the applications and
-# cases assigned to them; leads see staff accounts only, so an officer's account is a 404.
+# cases assigned to them; leads see staff accounts only, so an officer's account is a 404; auditors
+# read every account.
 # "<pk>/" alone is Django's redirect to the change page.
 NO = ("403", "403", "403", "403")
 ALL = ("200", "200", "200", "200")
@@ -300,7 +301,7 @@ ADMIN_MODEL_ANSWERS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
     "access/officer": (ALL, NO, ("302", "302", "302", "302"), NO, ALL),
     "access/agency": (ALL, NO, ALL, NO, ALL),
     "access/impersonationreferral": (LEADS_AUDITORS, NO, LEADS_AUDITORS, NO, LEADS_AUDITORS),
-    "access/user": (("403", "403", "200", "403"), NO, ("403", "403", "302", "403"), NO, ("404", "404", "404", "404")),
+    "access/user": (LEADS_AUDITORS, NO, ("403", "403", "302", "200"), NO, ("404", "404", "404", "200")),
     "cases/case": (ALL, NO, ("404", "302", "302", "302"), NO, ("404", "200", "200", "200")),
 }
 for _model, (_list, _add, _history, _delete, _change) in ADMIN_MODEL_ANSWERS.items():
