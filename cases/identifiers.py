@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import base58
 import bech32
 import phonenumbers
-from Crypto.Hash import keccak
+from Crypto.Hash import keccak  # Ethereum's Keccak-256: not hashlib.sha3_256, whose padding differs
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
@@ -41,7 +41,13 @@ CHAIN_CHOICES = [
 class NormalizedIdentifier:
     kind: str
     chain: str
-    normalized: str
+    normalized: str  # what subjects are matched on
+
+    @property
+    def written(self) -> str:
+        """The identifier as it is best written out: an EVM address with its EIP-55 capitals, so that a
+        wallet it is copied into checks it; any other as normalized."""
+        return _eip55_written(self.normalized) if self.chain == "eth" and self.kind == "wallet" else self.normalized
 
 
 def _segwit_ok(hrp: str, address: str) -> bool:
@@ -62,16 +68,18 @@ def _segwit_ok(hrp: str, address: str) -> bool:
     return checksum == _BECH32M_CONST
 
 
+def _eip55_written(address: str) -> str:
+    """EIP-55: an EVM address spells its Keccak-256 checksum in the case of its letters (a letter is upper
+    case where the hash of the lower-case hex digits has a nibble of 8 or more)."""
+    lowered = address[2:].lower()
+    nibbles = keccak.new(digest_bits=256, data=lowered.encode("ascii")).hexdigest()[:40]
+    return "0x" + "".join(c.upper() if int(n, 16) >= 8 else c for c, n in zip(lowered, nibbles, strict=True))
+
+
 def _eip55_ok(address: str) -> bool:
-    """EIP-55: a mixed-case EVM address spells its Keccak-256 checksum in the case of its letters (a letter
-    is upper case where the hash of the lower-case address has a nibble of 8 or more). One case throughout
-    carries no checksum: nothing to check."""
+    """A mixed-case EVM address must be its EIP-55 spelling; one case throughout carries no checksum."""
     digits = address[2:]
-    if digits in (digits.lower(), digits.upper()):
-        return True
-    lowered = digits.lower()
-    nibbles = keccak.new(digest_bits=256, data=lowered.encode("ascii")).hexdigest()
-    return digits == "".join(c.upper() if int(n, 16) >= 8 else c for c, n in zip(lowered, nibbles, strict=False))
+    return digits in (digits.lower(), digits.upper()) or address == _eip55_written(address)
 
 
 def _base58check_version(address: str) -> int | None:
@@ -85,7 +93,8 @@ def _base58check_version(address: str) -> int | None:
 
 
 def _wallet_chain(address: str) -> str | None:
-    """The chain whose format (and checksum, but EIP-55's) the address satisfies, or None."""
+    """The chain whose format and checksum the address satisfies, or None (EIP-55's checksum is checked by
+    `identifier_normalize`, to say what is wrong)."""
     if _HEX40.match(address):
         return "eth"
     if _segwit_ok("bc", address):

@@ -67,7 +67,7 @@ SCHEMA: dict[str, Any] = {
                             "content": {"application/json": {"schema": _ERROR}}},
                     "401": {"description": "No valid bearer token.",
                             "content": {"application/json": {"schema": _ERROR}}},
-                    "405": {"description": "Only GET is allowed (the Allow header says so).",
+                    "405": {"description": "Any other method than GET, HEAD included (Allow: GET).",
                             "content": {"application/json": {"schema": _ERROR}}},
                 },
             }

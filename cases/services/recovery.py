@@ -249,7 +249,7 @@ def return_params(*, asset: str, amount: str, destination_address: str, tx_hash:
         errors["amount"] = ("Give the amount as a positive number with at most 18 decimal places, e.g. 0.5.")
     try:
         wallet = identifier_normalize(kind="wallet", value=destination_address)
-        params["destination_address"], params["destination_chain"] = wallet.normalized, wallet.chain
+        params["destination_address"], params["destination_chain"] = wallet.written, wallet.chain
     except ValidationError as error:
         errors["destination_address"] = " ".join(error.messages)
     try:

@@ -53,6 +53,22 @@ def test_valid_wallets_are_recognized_per_chain_and_normalized(value: str, chain
     assert _normalize("wallet", value) == ("wallet", chain, normalized)
     # Surrounding blanks (a copy from a PDF) do not matter.
     assert _normalize("wallet", f"  {value}\n") == ("wallet", chain, normalized)
+    if chain != "eth":
+        assert identifier_normalize(kind="wallet", value=value).written == normalized
+
+
+# EIP-55's own examples: all capitals, all lower case, and mixed; each is its address's checksummed spelling.
+EIP55_EXAMPLES = ["0x52908400098527886E0F7030069857D2E4169EE7", "0x8617E340B3D01FA5F11F306F4090FD50E238070D",
+                  "0xde709f2102306220921060314715629080e2fb77", "0x27b1fdb04752bbc536007a920d24acb045561c26",
+                  "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+                  "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB", "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb"]
+
+
+@pytest.mark.parametrize("address", EIP55_EXAMPLES)
+def test_an_evm_address_is_written_out_with_its_eip55_capitals_whatever_case_it_came_in(address: str) -> None:
+    for entered in (address, address.lower(), "0x" + address[2:].upper()):
+        wallet = identifier_normalize(kind="wallet", value=entered)
+        assert (wallet.normalized, wallet.written) == (address.lower(), address), entered
 
 
 @pytest.mark.parametrize(

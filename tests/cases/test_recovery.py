@@ -244,6 +244,14 @@ def test_r9_each_wrong_detail_of_the_return_is_named(field: str, overrides: dict
         "tx_hash": "ab" * 32}
 
 
+def test_r9_an_evm_destination_is_recorded_with_its_eip55_capitals_whatever_case_it_was_given_in() -> None:
+    values = {"asset": "usdt", "amount": "1200", "tx_hash": TX_HASH}
+    for given in ("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", "0x5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED"):
+        params = recovery.return_params(**values, destination_address=given)
+        assert (params["destination_address"], params["destination_chain"]) == (
+            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "eth")
+
+
 @pytest.mark.django_db
 def test_r9_a_wrong_detail_asks_for_nothing() -> None:
     cast = RecoveryCast().ready_for_return()

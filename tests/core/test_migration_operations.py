@@ -156,13 +156,34 @@ def _indexes(field: Any) -> bool:
     return bool(field.db_index or field.unique)
 
 
+def _builds_an_index(operation: Any, state: ProjectState, app: str, created: set[str]) -> str | None:
+    """What `operation` would index on a table that exists before its migration, or None."""
+    model = (getattr(operation, "model_name", None) or getattr(operation, "name", "")).lower()
+    if (app, model) not in state.models or model in created:
+        return None  # the table is new: nothing waits on it
+    if type(operation) in (migrations.AddIndex, migrations.RemoveIndex):
+        return operation.describe()
+    if isinstance(operation, migrations.AddField) and _indexes(operation.field):
+        return f"{operation.describe()} with an index"
+    if isinstance(operation, migrations.AlterField) and _indexes(operation.field):
+        old = state.models[app, model].fields[operation.name]
+        if not _indexes(old) or operation.field.unique != old.unique:
+            return f"{operation.describe()} with a new index"
+    if isinstance(operation, migrations.AddConstraint) and isinstance(operation.constraint, models.UniqueConstraint):
+        return f"{operation.describe()} (a unique index)"
+    if isinstance(operation, (migrations.AlterUniqueTogether, migrations.AlterIndexTogether)):
+        old_sets = state.models[app, model].options.get(operation.option_name, set())
+        if set(operation.option_value or ()) - set(old_sets):
+            return f"{operation.describe()} (an index)"
+    return None
+
+
 def test_a_new_index_on_an_existing_table_is_built_without_locking_it() -> None:
     """`makemigrations` writes a plain AddIndex, which keeps every write to the table waiting while the
     index is built: minutes on the case, clock or audit tables at a global exchange's volume. A
     migration that indexes a table it does not create uses AddIndexWithoutLocking (and
-    RemoveIndexWithoutLocking), with `atomic = False`. The same holds for an index a field brings with
-    it: a new foreign key, or `db_index`/`unique` added to a field, builds its index plainly; such a field
-    is declared with `db_index=False` and its index added with AddIndexWithoutLocking."""
+    RemoveIndexWithoutLocking), with `atomic = False`. The same holds for an index a field or a constraint
+    brings with it: a new foreign key, `db_index`/`unique` added to a field, a unique constraint."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
     on_disk = loader.disk_migrations
     assert BUILT_PLAINLY - set(on_disk) == set()  # the list names migrations that exist
@@ -170,20 +191,15 @@ def test_a_new_index_on_an_existing_table_is_built_without_locking_it() -> None:
     for (app, name), migration in on_disk.items():
         if app not in {"access", "cases", "core"} or (app, name) in BUILT_PLAINLY:
             continue
+        state = loader.project_state((app, name), at_end=False)
         created = {operation.name.lower() for operation in migration.operations
                    if isinstance(operation, migrations.CreateModel)}
-        before = None
         for operation in migration.operations:
-            if type(operation) in (migrations.AddIndex, migrations.RemoveIndex) \
-                    and operation.model_name.lower() not in created:
-                plain.append(f"{app}.{name}: {operation.describe()}")
-            elif isinstance(operation, migrations.AddField) and operation.model_name.lower() not in created \
-                    and _indexes(operation.field):
-                plain.append(f"{app}.{name}: {operation.describe()} with an index")
-            elif isinstance(operation, migrations.AlterField) and operation.model_name.lower() not in created \
-                    and _indexes(operation.field):
-                before = before or loader.project_state((app, name), at_end=False)
-                old = before.models[app, operation.model_name.lower()].fields[operation.name]
-                if not _indexes(old) or operation.field.unique != old.unique:
-                    plain.append(f"{app}.{name}: {operation.describe()} with a new index")
-    assert plain == [], "use leors.core.migration_operations.AddIndexWithoutLocking / RemoveIndexWithoutLocking"
+            built = _builds_an_index(operation, state, app, created)
+            if built is not None:
+                plain.append(f"{app}.{name}: {built}")
+            operation.state_forwards(app, state)
+    assert plain == [], (
+        "declare the field with db_index=False and add its index with leors.core.migration_operations."
+        "AddIndexWithoutLocking (RemoveIndexWithoutLocking to drop one); for a unique one, CREATE UNIQUE INDEX "
+        "CONCURRENTLY, then ADD CONSTRAINT … UNIQUE USING INDEX, in SeparateDatabaseAndState")

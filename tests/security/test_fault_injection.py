@@ -67,8 +67,9 @@ class _Redis:
             try:
                 if self._client().ping():
                     return
-            except redis.exceptions.ConnectionError:
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                 time.sleep(0.05)
+        self.stop()
         pytest.fail("The private redis-server did not start.")
 
     def flush_and_restart(self) -> None:
@@ -149,12 +150,13 @@ def test_r8_worker_killed_mid_sweep_and_broker_flushed_lose_nothing_and_repeat_n
         exchange: str, settings: Any, tmp_path: Path) -> None:
     _due_freezes(FREEZES)
     broker = _Redis(tmp_path)
-    broker.start()
     env = {**os.environ, "DATABASE_URL": suite_database_url(), "CELERY_BROKER_URL": broker.url,
            "LEORS_VAR_DIR": str(tmp_path / "var"), "LEORS_SWEEP_INTERVAL_SECONDS": "1",
            "LEORS_SWEEP_BATCH_SIZE": "5",  # small batches, so that the kill lands between two of them
            "LEORS_EXCHANGE_WEBHOOK_URL": exchange, "LEORS_EXCHANGE_WEBHOOK_SECRET": SECRET}
+    processes: list[subprocess.Popen[bytes]] = []
     try:
+        broker.start()
         # 1. A sweep starts lifting; the worker is killed (SIGKILL: no clean-up) part-way through.
         processes = _start_celery(tmp_path, env, run=1)
         deadline = time.monotonic() + 60
@@ -186,6 +188,10 @@ def test_r8_worker_killed_mid_sweep_and_broker_flushed_lose_nothing_and_repeat_n
             process.terminate()
             process.wait(timeout=20)
     finally:
+        for process in processes:  # a failure part-way leaves none of them running
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
         broker.remove()
 
     log = (tmp_path / "worker-2.log").read_text()[-2000:]
