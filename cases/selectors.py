@@ -64,11 +64,20 @@ OFFICER_TIMELINE = {
 
 def case_list_for(*, user: Any) -> QuerySet[Case]:
     """Every case for legal leads and auditors; otherwise the cases the user holds view permission on
-    (their own, shared with them, their agency's as a supervisor, assigned to them as a reviewer)."""
+    (their own, shared with them, their agency's as a supervisor, assigned to them as a reviewer) — for
+    officers, none on hold (R3: frozen from view)."""
     if _may_see_every_case(user):
         return _case_base()
-    return objects_for_direct(user, PERM_VIEW_CASE, _case_base(), user_permissions=CaseUserObjectPermission,
-                              group_permissions=CaseGroupObjectPermission)
+    cases = objects_for_direct(user, PERM_VIEW_CASE, _case_base(), user_permissions=CaseUserObjectPermission,
+                               group_permissions=CaseGroupObjectPermission)
+    return cases if user.is_staff else cases.filter(on_hold_at__isnull=True)
+
+
+def _frozen_from_view(user: Any, case: Case) -> bool:
+    """R3: a case put on hold when its officer was suspended on suspicion of impersonation is frozen from
+    the officers' view — colleagues it was shared with and the agency's supervisors included — until a
+    legal lead lifts the hold; staff go on seeing it."""
+    return case.on_hold_at is not None and not user.is_staff
 
 
 def _case_base() -> QuerySet[Case]:
@@ -92,7 +101,8 @@ def case_get_for(*, user: Any, reference: str | None = None, pk: int | None = No
     case = _case_base().filter(**lookup).first()
     if case is None:
         raise Http404("No such case.")
-    visible = _may_see_every_case(user) or user_holds_object_perm(user, PERM_VIEW_CASE, case)
+    visible = _may_see_every_case(user) or (
+        user_holds_object_perm(user, PERM_VIEW_CASE, case) and not _frozen_from_view(user, case))
     if visible and (perm is None or user_may(user, perm, case)):
         return case
     access_denied(user=user, obj=case, perm=perm or PERM_VIEW_CASE)

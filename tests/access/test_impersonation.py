@@ -13,16 +13,18 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import Case
-from cases.services import review, suspension
+from cases.services import correspondence, review, suspension
 from leors.access import selectors, services
 from leors.access.models import ImpersonationReferral, Officer, User
 from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
 from leors.core.models import AuditEvent
 from tests.cases.clock_cast import ClockCast, fresh
+from tests.conftest import signed_in_client
 from tests.factories import approved_officer, make_auditor, make_lead, make_reviewer, make_user, submit_case
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -136,6 +138,45 @@ def test_r3_a_case_on_hold_is_not_accepted_until_a_legal_lead_lifts_the_hold_onc
     events = AuditEvent.objects.filter(action="case.hold_released", object_id=str(case.pk))
     assert [e.changes["note"] for e in events] == [RELEASE_NOTE]
     assert cast.decide(case).status == Case.Status.ACCEPTED
+
+
+@pytest.mark.django_db
+def test_r3_a_case_on_hold_is_frozen_from_the_officers_view_until_a_lead_lifts_the_hold() -> None:
+    """Colleagues it was shared with and the agency's supervisors neither see nor move a case on hold:
+    a forged request must not go on through an accomplice's account while the legal team checks it."""
+    cast = ClockCast()
+    supervisor, colleague = approved_officer(), approved_officer()
+    services.officer_supervisor_set(officer=supervisor, is_supervisor=True, actor=Actor(user=fresh(cast.lead)),
+                                    now=timezone.now())
+    case = submit_case(cast.officer)
+    correspondence.case_share(case=case, colleague_email=colleague.user.email, actor=cast.as_officer,
+                              now=timezone.now())
+    cast.assign(case)
+    review.case_request_information(case=case, question="Please send the signed warrant again.", actor=cast.staff,
+                                    now=timezone.now())
+    document = case.documents.first()
+    assert document is not None
+    supervisor_client, colleague_client = signed_in_client(fresh(supervisor.user)), signed_in_client(fresh(colleague.user))
+    detail, download = reverse("cases:detail", args=[case.reference]), reverse("cases:document", args=[document.pk])
+    assert supervisor_client.get(detail).status_code == 200  # before: the agency's supervisor sees it
+
+    suspend(cast.officer, Actor(user=fresh(cast.lead)))
+    for client in (supervisor_client, colleague_client):
+        assert case.reference not in client.get(reverse("cases:list")).content.decode()
+        assert client.get(detail).status_code == 404
+        assert client.get(download).status_code == 404
+    answer = colleague_client.post(reverse("cases:message", args=[case.reference]),
+                                   {"body": "Here is the warrant again, as asked."})
+    assert answer.status_code == 404
+    case.refresh_from_db()
+    assert case.status == Case.Status.INFORMATION_REQUESTED and not case.messages.filter(is_question=False).exists()
+    assert AuditEvent.objects.filter(action="access.denied", object_id=str(case.pk)).exists()
+    # The legal team goes on seeing it.
+    assert signed_in_client(fresh(cast.lead)).get(f"/admin/cases/case/{case.pk}/change/").status_code == 200
+
+    suspension.case_hold_release(case=case, note=RELEASE_NOTE, actor=Actor(user=fresh(cast.lead)), now=timezone.now())
+    assert supervisor_client.get(detail).status_code == 200
+    assert colleague_client.get(download).status_code == 200
 
 
 # --- R12: who may contact agencies ------------------------------------------------------------------------
