@@ -239,8 +239,8 @@ def _clocks_follow_decision(case: Case, *, decision: str, actor: Actor, now: dat
 
 def case_notification_record(*, case: Case, decision: str, notified_at: datetime | None, waiver_reason: str,
                              actor: Actor, now: datetime) -> Case:
-    """R6: record whether the user was told before disclosure: notified (when), withheld under the
-    non-disclosure instruction (only while one is in force), or waived (why)."""
+    """R6: record whether the user was told before disclosure: notified (when; never while a non-disclosure
+    instruction was in force), withheld under the instruction (only while one is in force), or waived (why)."""
     user = require_staff(actor, case)
     if case.request_type != RequestType.USER_INFORMATION:
         raise ActionRefused("A notification decision belongs to user-information requests only.")
@@ -248,6 +248,11 @@ def case_notification_record(*, case: Case, decision: str, notified_at: datetime
     if decision == Case.NotificationDecision.NOTIFIED:
         if notified_at is None or notified_at > now:
             raise ValidationError({"notified_at": "Give when the user was notified (not in the future)."})
+        if case.is_non_disclosure_in_force(notified_at):
+            until = f" until {case.non_disclosure_until:%d %B %Y}" if case.non_disclosure_until else ""
+            raise ValidationError({"decision": f"The legal process instructs us not to notify the user{until}: "
+                                               "record the notification as withheld, or as notified only once the "
+                                               "instruction has ended (R6)."})
     elif decision == Case.NotificationDecision.WITHHELD:
         if not case.is_non_disclosure_in_force(now):
             raise ValidationError({"decision": "Notification can be withheld only under a non-disclosure instruction "

@@ -447,6 +447,24 @@ def test_r6_withheld_only_while_a_non_disclosure_instruction_is_in_force() -> No
 
 
 @pytest.mark.django_db
+def test_r6_notified_is_refused_while_the_non_disclosure_instruction_is_in_force() -> None:
+    until = timezone.now().date() + timedelta(days=30)
+    cast = Cast(has_non_disclosure_instruction=True, non_disclosure_until=until).accepted()
+    with pytest.raises(ValidationError) as refused:
+        cast.notification(Case.NotificationDecision.NOTIFIED, notified_at=cast.now - timedelta(hours=1))
+    assert f"not to notify the user until {until:%d %B %Y}" in refused.value.message_dict["decision"][0]
+    cast.case.refresh_from_db()
+    assert cast.case.notification_decision == ""
+    assert productions.production_release_blockers(cast.case, cast.now)  # so nothing can be released either
+    # Once the instruction has ended, a notification made after it is recorded; one made during it is not.
+    with time_machine.travel(timezone.now() + timedelta(days=32), tick=False):
+        with pytest.raises(ValidationError):
+            cast.notification(Case.NotificationDecision.NOTIFIED, notified_at=cast.now, now=timezone.now())
+        case = cast.notification(Case.NotificationDecision.NOTIFIED, notified_at=timezone.now(), now=timezone.now())
+    assert case.notification_decision == "notified"
+
+
+@pytest.mark.django_db
 def test_r6_notified_needs_a_time_not_in_the_future_and_waived_needs_a_reason() -> None:
     cast = Cast().accepted()
     for notified_at in (None, cast.now + timedelta(minutes=5)):
