@@ -664,9 +664,8 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
              bool(case_approvals)),
             (PERM_ASSIGN, "release_hold", "Release the hold", case.on_hold_at is not None),
             (PERM_REVIEW, "fulfil", "Mark fulfilled", is_accepted and not is_freeze),
-            # Closing ends the officer's right to withdraw the order, so not while its freeze is in force.
-            (PERM_REVIEW, "close", "Close", status in CLOSABLE_STATUSES and not (
-                freeze is not None and freeze.is_in_force(now))),
+            # Not while a freeze or preservation hold is in force (the officer may still withdraw or extend).
+            (PERM_REVIEW, "close", "Close", status in CLOSABLE_STATUSES and not review.case_close_blocker(case, now)),
         ]
         user = request.user
         return [

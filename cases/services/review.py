@@ -306,13 +306,25 @@ def case_fulfil(*, case: Case, actor: Actor, now: datetime) -> Case:
     return case
 
 
-def case_close(*, case: Case, actor: Actor, now: datetime) -> Case:
-    from cases.models import Freeze
+def case_close_blocker(case: Case, now: datetime) -> str:
+    """Why the case cannot be closed yet, or "": its freeze or preservation hold is in force. Closing ends
+    the officer's right to withdraw a freeze order and to extend a preservation (R7, R8)."""
+    from cases.models import Freeze, PreservationHold
 
+    if Freeze.objects.filter(case=case).in_force(now).exists():
+        return "The freeze of this case is still in force; lift it (or let it end) before closing."
+    if PreservationHold.objects.filter(case=case).in_force(now).exists():
+        return ("The preservation hold of this case is still in force, and the officer may still extend it (R7); "
+                "close the case once it has lapsed.")
+    return ""
+
+
+def case_close(*, case: Case, actor: Actor, now: datetime) -> Case:
     require_staff(actor, case)
     with transaction.atomic():
-        if Freeze.objects.filter(case=case, status=Freeze.Status.ACTIVE, expires_at__gt=now).exists():
-            raise ActionRefused("The freeze of this case is still in force; lift it (or let it end) before closing.")
+        blocker = case_close_blocker(case, now)
+        if blocker:
+            raise ActionRefused(blocker)
         case_transition(case, allowed_from=(Status.FULFILLED, Status.DECLINED, Status.WITHDRAWN), to=Status.CLOSED,
                         refusal="Only a fulfilled, declined or withdrawn case can be closed.", closed_at=now)
         audit_record(actor=actor, action="case.closed", obj=case, changes={"status": Status.CLOSED}, now=now)

@@ -16,7 +16,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from cases.models import Case, PreservationHold, Reminder
+from cases.services import review
 from leors import policy
+from leors.core.errors import ActionRefused
 from leors.core.models import AuditEvent
 from tests.cases.clock_cast import T0, ClockCast, audit_actions, emails, sweep
 
@@ -237,6 +239,29 @@ def test_r7_declining_or_withdrawing_the_preservation_ends_its_hold(how: str) ->
     assert audit_actions(case, "hold.") == ["hold.started", "hold.ended"]
     assert AuditEvent.objects.get(action="hold.ended").changes["reason"] == how
     assert not Reminder.objects.exists()
+
+
+@pytest.mark.django_db
+def test_r7_a_preservation_is_not_closed_while_its_hold_is_in_force_so_it_can_still_be_extended() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        cast.decide(case)
+        review.case_fulfil(case=case, actor=cast.staff, now=timezone.now())
+        with pytest.raises(ActionRefused, match="preservation hold of this case is still in force"):
+            review.case_close(case=case, actor=cast.staff, now=timezone.now())
+        case.refresh_from_db()
+        assert case.status == Case.Status.FULFILLED
+
+        traveller.move_to(T0 + 50 * DAY)  # the officer extends in time, as the reminders ask
+        extension = cast.extension(case)
+        assert extension.extends_case_id == case.pk
+        traveller.move_to(hold_of(case).expires_at + SECOND)
+        with pytest.raises(ActionRefused):  # past its end, but kept by the pending extension
+            review.case_close(case=case, actor=cast.staff, now=timezone.now())
+        cast.decide(extension, Case.Decision.DECLINE)
+        assert sweep().holds_lapsed == 1
+        assert review.case_close(case=case, actor=cast.staff, now=timezone.now()).status == Case.Status.CLOSED
 
 
 # --- Reminders ----------------------------------------------------------------------------------------
