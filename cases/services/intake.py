@@ -120,7 +120,8 @@ def _check_type_fields(data: CaseInput, *, officer: Officer, now: datetime, erro
         if freeze is None:
             add("extends_case_reference", f"“{reference}” is not a freeze request of yours. Give the LEORS "
                                           f"reference of {what}, or leave it empty.")
-        return freeze
+            return None
+        return _freeze_case_continued(freeze)
 
     extends = None
     if data.request_type == RequestType.USER_INFORMATION:
@@ -165,6 +166,20 @@ def _check_type_fields(data: CaseInput, *, officer: Officer, now: datetime, erro
     elif data.request_type != RequestType.PRESERVATION:
         add("request_type", "Choose the kind of request.")
     return extends
+
+
+def _freeze_case_continued(named: Case) -> Case:
+    """The freeze request whose freeze a request naming `named` continues (R8). A further order that
+    extended an earlier freeze, or will, has no freeze of its own: naming it names the freeze it continues,
+    so an accepted further order of a further order keeps that very freeze in force until its activation
+    (`pending_further_order` looks one step back, at the case recorded here)."""
+    from cases.models import Freeze
+
+    case, seen = named, set()
+    while case.extends_case_id is not None and case.pk not in seen and not Freeze.objects.filter(case=case).exists():
+        seen.add(case.pk)
+        case = Case.objects.get(pk=case.extends_case_id)
+    return case
 
 
 def _own_earlier_case(officer: Officer, reference: str, request_type: str) -> Case | None:

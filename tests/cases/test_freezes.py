@@ -414,3 +414,25 @@ def test_r8_a_further_order_of_a_further_order_extends_the_same_freeze() -> None
     assert extended.pk == freeze.pk and Freeze.objects.count() == 1
     assert extended.expires_at == T0 + (20 + 10 + 5) * DAY
     assert extended.extension_count == 2
+
+
+@pytest.mark.django_db
+def test_r8_an_accepted_further_order_of_a_further_order_keeps_the_freeze_in_force_until_its_activation() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        second = cast.freeze_request(10, further_order_of=freeze.case)
+        cast.decide(second)
+        cast.activate(second)  # the freeze now ends at T0 + 30 days
+        traveller.move_to(T0 + 25 * DAY)
+        third = cast.freeze_request(10, further_order_of=second)  # names the further order, accepted in time
+        assert third.extends_case_id == freeze.case_id  # recorded as continuing the freeze itself
+        cast.decide(third)
+        traveller.move_to(T0 + 30 * DAY + 2 * HOUR)  # past the end, the activation not yet approved
+        assert Freeze.objects.get(pk=freeze.pk).is_in_force(timezone.now())
+        assert sweep().freezes_lifted == 0
+        traveller.move_to(T0 + 31 * DAY)
+        extended = cast.activate(third)
+    assert (extended.pk, extended.status, Freeze.objects.count()) == (freeze.pk, Freeze.Status.ACTIVE, 1)
+    assert extended.expires_at == T0 + (20 + 10 + 10) * DAY  # from the end, without a gap
+    assert audit_actions(freeze.case, "freeze.") == ["freeze.activated", "freeze.extended", "freeze.extended"]
