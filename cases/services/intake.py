@@ -277,12 +277,23 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
     subjects: list[tuple[str, NormalizedIdentifier]] = []
     if not data.identifiers:
         errors.setdefault("identifiers", []).append("Give at least one subject: a UID, e-mail, phone, wallet or transaction.")
+    # R8: a further order extends a freeze: it keeps what that freeze covers, and the exchange is told of
+    # nothing else, so it cannot name a subject the freeze does not cover.
+    frozen = (set(extends.subjects.values_list("kind", "normalized"))
+              if extends is not None and data.request_type == RequestType.FREEZE else None)
     for row, identifier in enumerate(data.identifiers, start=1):
         try:
-            subjects.append((identifier.value.strip(),
-                             identifier_normalize(kind=identifier.kind, value=identifier.value, chain=identifier.chain)))
+            subject = identifier_normalize(kind=identifier.kind, value=identifier.value, chain=identifier.chain)
         except ValidationError as error:
             errors.setdefault("identifiers", []).append(f"Subject {row}: {' '.join(error.messages)}")
+            continue
+        if frozen is not None and extends is not None and (subject.kind, subject.normalized) not in frozen:
+            errors.setdefault("identifiers", []).append(
+                f"Subject {row}: “{identifier.value.strip()}” is not covered by the freeze of {extends.reference}, "
+                "which this further order continues; a further order extends a freeze and cannot add to it. "
+                "Send a new freeze request for this subject.")
+            continue
+        subjects.append((identifier.value.strip(), subject))
     checked = _check_documents(data, errors)
     if errors:
         raise ValidationError(errors)

@@ -23,13 +23,14 @@ from django.utils import timezone
 
 from cases.models import Case, Freeze, Reminder
 from cases.services import clocks
+from cases.services.intake import IdentifierInput
 from leors import policy
 from leors.core import outbox
 from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
 from leors.core.models import AuditEvent, OutboxMessage
 from leors.core.tokens import api_token_create
-from tests.cases.clock_cast import T0, ClockCast, audit_actions, emails, sweep
+from tests.cases.clock_cast import T0, WALLET, ClockCast, audit_actions, emails, sweep
 from tests.factories import four_eyes_activate
 
 SECOND = timedelta(seconds=1)
@@ -414,6 +415,29 @@ def test_r8_a_further_order_of_a_further_order_extends_the_same_freeze() -> None
     assert extended.pk == freeze.pk and Freeze.objects.count() == 1
     assert extended.expires_at == T0 + (20 + 10 + 5) * DAY
     assert extended.extension_count == 2
+
+
+@pytest.mark.django_db
+def test_r8_a_further_order_cannot_add_a_subject_its_freeze_does_not_cover() -> None:
+    """The exchange is told what the freeze covers; a further order extends it, so a wallet the freeze
+    does not cover is refused, naming its row, rather than taken and never frozen."""
+    with time_machine.travel(T0, tick=False):
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        new_wallet = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+        with pytest.raises(ValidationError) as refused:
+            cast.freeze_request(10, further_order_of=freeze.case, identifiers=[
+                IdentifierInput(kind="wallet", value=WALLET), IdentifierInput(kind="wallet", value=new_wallet)])
+        assert refused.value.message_dict["identifiers"] == [
+            f"Subject 2: “{new_wallet}” is not covered by the freeze of {freeze.case.reference}, which this further "
+            "order continues; a further order extends a freeze and cannot add to it. Send a new freeze request for "
+            "this subject."]
+        # The same subject, written another way, is the same subject.
+        further = cast.freeze_request(10, further_order_of=freeze.case,
+                                      identifiers=[IdentifierInput(kind="wallet", value=WALLET.lower())])
+        assert further.extends_case_id == freeze.case_id
+        # A freeze request of its own may name any subject.
+        assert cast.freeze_request(10, identifiers=[IdentifierInput(kind="wallet", value=new_wallet)]).pk
 
 
 @pytest.mark.django_db
