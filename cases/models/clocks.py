@@ -37,10 +37,12 @@ def pending_extension() -> Exists:
 
 
 def pending_further_order() -> Exists:
-    """R8: a further order accepted before the freeze's end, awaiting activation (the freeze continues)."""
+    """R8: a further order accepted before the freeze's end, awaiting activation (the freeze continues) —
+    one naming the freeze's request, or a further order of it without a freeze of its own, and so on
+    (`Case.continues_freeze_of`)."""
     from cases.models.requests import Case, RequestType
 
-    return Exists(Case.objects.filter(extends_case_id=OuterRef("case_id"), request_type=RequestType.FREEZE,
+    return Exists(Case.objects.filter(continues_freeze_of_id=OuterRef("case_id"), request_type=RequestType.FREEZE,
                                       status__in=Case.ACCEPTED_STATUSES, decided_at__lt=OuterRef("expires_at")))
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.db import models
 from django.db.models import Case as SqlCase
-from django.db.models import F, Value, When
+from django.db.models import F, Q, Value, When
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from leors.access.models import Agency, Officer, User
@@ -76,8 +76,15 @@ class Case(models.Model):
     period_to = models.DateField(null=True, blank=True)
     has_non_disclosure_instruction = models.BooleanField(null=True, blank=True)
     non_disclosure_until = models.DateField(null=True, blank=True)
-    # Preservation extension: the preservation case it extends.
+    # Preservation extension: the preservation case it extends. Freeze (a further order) and asset
+    # recovery: the freeze request the officer named.
     extends_case = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="extensions")
+    # Further order (R8): the freeze request whose freeze it continues — the one named, or, when that is a
+    # further order with no freeze of its own, the one that continues (cases.services.clocks.
+    # freeze_case_continued). Kept up to date by the services, read by `pending_further_order`; never shown
+    # to officers, who see what they named. Indexed (partial) by case_continues_freeze_idx.
+    continues_freeze_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                                            related_name="+", db_index=False)
     # Freeze (R8): the duration the order states, required at intake.
     freeze_duration_days = models.PositiveIntegerField(null=True, blank=True)
     # Asset recovery (R9): what is to be returned.
@@ -126,6 +133,8 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["status", "submitted_at"], name="case_queue_idx"),
             models.Index(fields=["agency", "submitted_at"], name="case_agency_idx"),
+            models.Index(fields=["continues_freeze_of"], name="case_continues_freeze_idx",
+                         condition=Q(continues_freeze_of__isnull=False)),
             # The staff queue's order (open cases first, oldest first), matching its annotation
             # exactly so that PostgreSQL reads it from the index instead of sorting every case.
             models.Index(

@@ -233,17 +233,38 @@ def freeze_granted_days(*, stated_days: int, activation: FreezeActivation) -> in
     return policy.freeze_max_days()
 
 
+def freeze_case_continued(named: Case) -> Case:
+    """The freeze request whose freeze a further order naming `named` continues (R8): `named` itself if it
+    holds a freeze or continues none; else, since a further order that extended a freeze (or will) has
+    none of its own, the one it continues, and so on back along the chain."""
+    case, seen = named, set()
+    while case.extends_case_id is not None and case.pk not in seen and not Freeze.objects.filter(case=case).exists():
+        seen.add(case.pk)
+        case = Case.objects.get(pk=case.extends_case_id)
+    return case
+
+
 def _freeze_continued_by(case: Case) -> Freeze | None:
-    """The freeze a further order continues: follow the chain of further orders back to the case
-    whose activation started it (a further order of a further order extends the same freeze)."""
-    current, seen = case, set()
-    while current.extends_case_id and current.extends_case_id not in seen:
-        seen.add(current.extends_case_id)
-        freeze = Freeze.objects.select_for_update().filter(case_id=current.extends_case_id).first()
-        if freeze is not None:
-            return freeze
-        current = Case.objects.get(pk=current.extends_case_id)
-    return None
+    """The freeze a further order continues, locked: a further order of a further order extends the same
+    freeze."""
+    if case.extends_case_id is None:
+        return None
+    named = Case.objects.get(pk=case.extends_case_id)
+    return Freeze.objects.select_for_update().filter(case=freeze_case_continued(named)).first()
+
+
+def _further_orders_recontinued(case: Case) -> None:
+    """`case`, a further order, has just started a freeze of its own (the one it named had ended): the
+    pending further orders that continue it through the chain now continue this freeze, not the ended one."""
+    if case.continues_freeze_of_id is None:
+        return
+    pending = Case.objects.select_for_update(of=("self",)).filter(
+        continues_freeze_of_id=case.continues_freeze_of_id, request_type=RequestType.FREEZE,
+        status__in=(*Case.OPEN_STATUSES, *Case.ACCEPTED_STATUSES)).exclude(pk=case.pk)
+    for further in pending.select_related("extends_case"):
+        continued = freeze_case_continued(further.extends_case) if further.extends_case is not None else None
+        if continued is not None and continued.pk != further.continues_freeze_of_id:
+            Case.objects.filter(pk=further.pk).update(continues_freeze_of=continued)
 
 
 def freeze_activation_blockers(case: Case) -> list[str]:
@@ -256,6 +277,10 @@ def freeze_activation_blockers(case: Case) -> list[str]:
         blockers.append("A freeze is activated only after the request was reviewed and accepted (R10).")
     if case.on_hold_at is not None:
         blockers.append("The case is on hold (its officer was suspended); a legal lead must lift the hold first.")
+    if case.continues_freeze_of_id is not None and Case.objects.filter(
+            pk=case.continues_freeze_of_id, on_hold_at__isnull=False).exists():
+        blockers.append("The freeze this further order continues is on a case on hold (its officer was suspended); "
+                        "a legal lead must lift that hold first.")
     if not case.out_of_band_confirmations.exists():
         blockers.append("Confirm this request with the agency through a contact you found independently, and "
                         "record it, before the freeze is activated.")
@@ -332,6 +357,7 @@ def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -
             webhook_enqueue(event="freeze.activated", key=f"freeze:{freeze.pk}:activated", now=now,
                             data=_restriction_data(kind="freeze", restriction_id=freeze.pk, case=locked,
                                                    starts_at=freeze.activated_at, ends_at=freeze.expires_at))
+            _further_orders_recontinued(locked)
         case_transition(locked, allowed_from=Case.ACCEPTED_STATUSES, to=Case.Status.FULFILLED,
                         refusal="The case changed meanwhile.")
         audit_record(actor=actor, action="case.fulfilled", obj=locked, changes={"status": Case.Status.FULFILLED},

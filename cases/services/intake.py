@@ -19,7 +19,8 @@ from guardian.shortcuts import assign_perm
 
 from cases.identifiers import NormalizedIdentifier, identifier_normalize
 from cases.language import LanguageResult, detect_document, detect_text
-from cases.models import Case, CaseDocument, RequestType, SubjectIdentifier
+from cases.models import Case, CaseDocument, Freeze, RequestType, SubjectIdentifier
+from cases.services import clocks
 from cases.services.common import officer_case_path, staff_case_path
 from leors import policy
 from leors.access.models import Officer, User
@@ -120,8 +121,7 @@ def _check_type_fields(data: CaseInput, *, officer: Officer, now: datetime, erro
         if freeze is None:
             add("extends_case_reference", f"“{reference}” is not a freeze request of yours. Give the LEORS "
                                           f"reference of {what}, or leave it empty.")
-            return None
-        return _freeze_case_continued(freeze)
+        return freeze
 
     extends = None
     if data.request_type == RequestType.USER_INFORMATION:
@@ -166,20 +166,6 @@ def _check_type_fields(data: CaseInput, *, officer: Officer, now: datetime, erro
     elif data.request_type != RequestType.PRESERVATION:
         add("request_type", "Choose the kind of request.")
     return extends
-
-
-def _freeze_case_continued(named: Case) -> Case:
-    """The freeze request whose freeze a request naming `named` continues (R8). A further order that
-    extended an earlier freeze, or will, has no freeze of its own: naming it names the freeze it continues,
-    so an accepted further order of a further order keeps that very freeze in force until its activation
-    (`pending_further_order` looks one step back, at the case recorded here)."""
-    from cases.models import Freeze
-
-    case, seen = named, set()
-    while case.extends_case_id is not None and case.pk not in seen and not Freeze.objects.filter(case=case).exists():
-        seen.add(case.pk)
-        case = Case.objects.get(pk=case.extends_case_id)
-    return case
 
 
 def _own_earlier_case(officer: Officer, reference: str, request_type: str) -> Case | None:
@@ -277,10 +263,14 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
     subjects: list[tuple[str, NormalizedIdentifier]] = []
     if not data.identifiers:
         errors.setdefault("identifiers", []).append("Give at least one subject: a UID, e-mail, phone, wallet or transaction.")
-    # R8: a further order extends a freeze: it keeps what that freeze covers, and the exchange is told of
-    # nothing else, so it cannot name a subject the freeze does not cover.
+    # R8: a further order of a freeze in force extends it: it keeps what that freeze covers, and the exchange
+    # is told of nothing else, so it cannot name a subject the order it names does not. (Once that freeze
+    # has ended, the further order's activation starts a freeze of its own, of its own subjects.)
+    continued = clocks.freeze_case_continued(extends) if extends is not None and data.request_type == RequestType.FREEZE \
+        else None
     frozen = (set(extends.subjects.values_list("kind", "normalized"))
-              if extends is not None and data.request_type == RequestType.FREEZE else None)
+              if continued is not None and extends is not None
+              and Freeze.objects.filter(case=continued).in_force(now).exists() else None)
     for row, identifier in enumerate(data.identifiers, start=1):
         try:
             subject = identifier_normalize(kind=identifier.kind, value=identifier.value, chain=identifier.chain)
@@ -289,8 +279,8 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
             continue
         if frozen is not None and extends is not None and (subject.kind, subject.normalized) not in frozen:
             errors.setdefault("identifiers", []).append(
-                f"Subject {row}: “{identifier.value.strip()}” is not covered by the freeze of {extends.reference}, "
-                "which this further order continues; a further order extends a freeze and cannot add to it. "
+                f"Subject {row}: “{identifier.value.strip()}” is not covered by {extends.reference}, whose freeze "
+                "this further order continues; a further order extends a freeze and cannot add to it. "
                 "Send a new freeze request for this subject.")
             continue
         subjects.append((identifier.value.strip(), subject))
@@ -300,8 +290,8 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
 
     try:
         with files_kept_only_if_committed(), transaction.atomic():
-            case = _case_create(user=user, officer=officer, data=data, extends=extends, text_language=text_language,
-                                subjects=subjects, checked=checked, actor=actor, now=now)
+            case = _case_create(user=user, officer=officer, data=data, extends=extends, continued=continued,
+                                text_language=text_language, subjects=subjects, checked=checked, actor=actor, now=now)
     except IntegrityError:
         # The same submission raced in from a second click: the first one made the case.
         existing = Case.objects.filter(submitted_by=user, submission_key=data.submission_key).first()
@@ -311,9 +301,9 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
     return case
 
 
-def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case | None, text_language: LanguageResult,
-                 subjects: list[tuple[str, NormalizedIdentifier]], checked: list[_CheckedDocument], actor: Actor,
-                 now: datetime) -> Case:
+def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case | None, continued: Case | None,
+                 text_language: LanguageResult, subjects: list[tuple[str, NormalizedIdentifier]],
+                 checked: list[_CheckedDocument], actor: Actor, now: datetime) -> Case:
     case = Case.objects.create(
         # A unique placeholder until the primary key gives the reference. Not derived from the submission
         # key: that one is unique per officer only, and may be longer than the reference column.
@@ -341,6 +331,7 @@ def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case
         ),
         extends_case=extends if data.request_type in (
             RequestType.PRESERVATION_EXTENSION, RequestType.FREEZE, RequestType.ASSET_RECOVERY) else None,
+        continues_freeze_of=continued,
         freeze_duration_days=data.freeze_duration_days if data.request_type == RequestType.FREEZE else None,
         assets_description=data.assets_description.strip() if data.request_type == RequestType.ASSET_RECOVERY else "",
     )

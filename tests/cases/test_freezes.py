@@ -30,8 +30,8 @@ from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
 from leors.core.models import AuditEvent, OutboxMessage
 from leors.core.tokens import api_token_create
-from tests.cases.clock_cast import T0, WALLET, ClockCast, audit_actions, emails, sweep
-from tests.factories import four_eyes_activate
+from tests.cases.clock_cast import T0, WALLET, ClockCast, audit_actions, emails, order, sweep
+from tests.factories import approved_officer, four_eyes_activate, submit_case
 
 SECOND = timedelta(seconds=1)
 DAY = timedelta(days=1)
@@ -418,6 +418,79 @@ def test_r8_a_further_order_of_a_further_order_extends_the_same_freeze() -> None
 
 
 @pytest.mark.django_db
+def test_r8_a_further_order_named_before_its_target_started_a_freeze_of_its_own_continues_that_freeze() -> None:
+    """X ends before its further order Y is activated, so Y starts a freeze of its own; Z, naming Y while Y
+    waited, then continues Y's freeze, not X's ended one."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        x = cast.freeze(10).case
+        traveller.move_to(T0 + DAY)
+        y = cast.freeze_request(10, further_order_of=x)
+        traveller.move_to(T0 + 11 * DAY)
+        assert sweep().freezes_lifted == 1  # X ended; Y not yet decided
+        cast.decide(y)
+        traveller.move_to(T0 + 12 * DAY)
+        z = cast.freeze_request(10, further_order_of=y)
+        assert (z.extends_case_id, z.continues_freeze_of_id) == (y.pk, x.pk)  # Y holds no freeze yet
+        traveller.move_to(T0 + 13 * DAY)
+        y_freeze = cast.activate(y)
+        assert y_freeze.case_id == y.pk  # a freeze of its own: X's had ended
+        z.refresh_from_db()
+        assert z.continues_freeze_of_id == y.pk
+        traveller.move_to(T0 + 20 * DAY)
+        cast.decide(z)  # accepted before Y's freeze ends, at T0 + 23 days
+        traveller.move_to(T0 + 23 * DAY + HOUR)
+        assert sweep().freezes_lifted == 0
+        traveller.move_to(T0 + 24 * DAY)
+        extended = cast.activate(z)
+    assert (extended.pk, extended.expires_at, Freeze.objects.count()) == (y_freeze.pk, T0 + 33 * DAY, 2)
+
+
+@pytest.mark.django_db
+def test_r8_further_orders_on_file_before_the_column_are_filled_in_by_its_migration() -> None:
+    import importlib
+
+    from django.apps import apps
+
+    fill_in = importlib.import_module("cases.migrations.0012_further_order_continues_freeze").fill_in
+    with time_machine.travel(T0, tick=False):
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        second = cast.freeze_request(10, further_order_of=freeze.case)
+        cast.decide(second)
+        cast.activate(second)
+        third = cast.freeze_request(5, further_order_of=second)
+        unrelated = cast.freeze_request(7)
+    Case.objects.update(continues_freeze_of=None)  # as before the migration
+    fill_in(apps, None)
+    assert dict(Case.objects.filter(pk__in=[second.pk, third.pk, unrelated.pk])
+                .values_list("pk", "continues_freeze_of_id")) == {
+        second.pk: freeze.case_id, third.pk: freeze.case_id, unrelated.pk: None}
+
+
+@pytest.mark.django_db
+def test_r3_r8_a_further_order_does_not_extend_a_freeze_whose_case_is_on_hold() -> None:
+    from leors.access.services import officer_supervisor_set, officer_suspend
+
+    with time_machine.travel(T0, tick=False):
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        supervisor = approved_officer()
+        officer_supervisor_set(officer=supervisor, is_supervisor=True, actor=Actor(user=cast.lead), now=timezone.now())
+        further = submit_case(supervisor, request_type="freeze", freeze_duration_days=10, data_requested="",
+                              has_non_disclosure_instruction=None, documents=order("freeze_order"),
+                              extends_case_reference=freeze.case.reference)
+        officer_suspend(officer=cast.officer, note="Forged order sent from a hijacked mailbox.", referred_to="",
+                        actor=Actor(user=cast.lead), now=timezone.now())
+        assert Case.objects.get(pk=freeze.case_id).on_hold_at is not None
+        assert Case.objects.get(pk=further.pk).on_hold_at is None  # the supervisor's own request
+        cast.decide(further)
+        with pytest.raises(ActionRefused, match="continues is on a case on hold"):
+            cast.activate(further)
+    assert Freeze.objects.get(pk=freeze.pk).extension_count == 0
+
+
+@pytest.mark.django_db
 def test_r8_a_further_order_cannot_add_a_subject_its_freeze_does_not_cover() -> None:
     """The exchange is told what the freeze covers; a further order extends it, so a wallet the freeze
     does not cover is refused, naming its row, rather than taken and never frozen."""
@@ -429,9 +502,9 @@ def test_r8_a_further_order_cannot_add_a_subject_its_freeze_does_not_cover() -> 
             cast.freeze_request(10, further_order_of=freeze.case, identifiers=[
                 IdentifierInput(kind="wallet", value=WALLET), IdentifierInput(kind="wallet", value=new_wallet)])
         assert refused.value.message_dict["identifiers"] == [
-            f"Subject 2: “{new_wallet}” is not covered by the freeze of {freeze.case.reference}, which this further "
-            "order continues; a further order extends a freeze and cannot add to it. Send a new freeze request for "
-            "this subject."]
+            f"Subject 2: “{new_wallet}” is not covered by {freeze.case.reference}, whose freeze this further order "
+            "continues; a further order extends a freeze and cannot add to it. Send a new freeze request for this "
+            "subject."]
         # The same subject, written another way, is the same subject.
         further = cast.freeze_request(10, further_order_of=freeze.case,
                                       identifiers=[IdentifierInput(kind="wallet", value=WALLET.lower())])
@@ -450,7 +523,8 @@ def test_r8_an_accepted_further_order_of_a_further_order_keeps_the_freeze_in_for
         cast.activate(second)  # the freeze now ends at T0 + 30 days
         traveller.move_to(T0 + 25 * DAY)
         third = cast.freeze_request(10, further_order_of=second)  # names the further order, accepted in time
-        assert third.extends_case_id == freeze.case_id  # recorded as continuing the freeze itself
+        # Recorded as the officer named it, and as continuing the freeze itself.
+        assert (third.extends_case_id, third.continues_freeze_of_id) == (second.pk, freeze.case_id)
         cast.decide(third)
         traveller.move_to(T0 + 30 * DAY + 2 * HOUR)  # past the end, the activation not yet approved
         assert Freeze.objects.get(pk=freeze.pk).is_in_force(timezone.now())
