@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import models
 from django.db.models import Case as SqlCase
@@ -156,9 +156,11 @@ class Case(models.Model):
         return all(getattr(self, field) for field in CHECKLIST_FIELDS)
 
     def is_non_disclosure_in_force(self, now: datetime) -> bool:
+        """Through the instruction's last day, counted in UTC as everywhere (a time entered in a reviewer's
+        own zone is the same instant, and gets the same answer)."""
         if not self.has_non_disclosure_instruction:
             return False
-        return self.non_disclosure_until is None or now.date() <= self.non_disclosure_until
+        return self.non_disclosure_until is None or now.astimezone(UTC).date() <= self.non_disclosure_until
 
 
 CHECKLIST_FIELDS = (

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import timedelta
+import zoneinfo
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -462,6 +463,16 @@ def test_r6_notified_is_refused_while_the_non_disclosure_instruction_is_in_force
             cast.notification(Case.NotificationDecision.NOTIFIED, notified_at=cast.now, now=timezone.now())
         case = cast.notification(Case.NotificationDecision.NOTIFIED, notified_at=timezone.now(), now=timezone.now())
     assert case.notification_decision == "notified"
+
+
+def test_r6_the_last_day_of_a_non_disclosure_instruction_is_the_same_in_every_time_zone() -> None:
+    """A reviewer enters the time of a notification in their own zone; the same instant gets the same answer."""
+    case = Case(has_non_disclosure_instruction=True, non_disclosure_until=date(2026, 4, 30))
+    last_evening = datetime(2026, 4, 30, 20, 0, tzinfo=UTC)  # already 1 May in Auckland
+    after = datetime(2026, 5, 1, 0, 0, tzinfo=UTC)  # still 30 April in Los Angeles
+    for zone in ("UTC", "Pacific/Auckland", "America/Los_Angeles"):
+        assert case.is_non_disclosure_in_force(last_evening.astimezone(zoneinfo.ZoneInfo(zone))), zone
+        assert not case.is_non_disclosure_in_force(after.astimezone(zoneinfo.ZoneInfo(zone))), zone
 
 
 @pytest.mark.django_db
