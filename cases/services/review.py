@@ -311,6 +311,8 @@ def case_close_blocker(case: Case, now: datetime) -> str:
     the officer's right to withdraw a freeze order and to extend a preservation (R7, R8)."""
     from cases.models import Freeze, PreservationHold
 
+    if case.request_type not in (RequestType.FREEZE, RequestType.PRESERVATION):
+        return ""  # no clock of its own: nothing to ask the database
     if Freeze.objects.filter(case=case).in_force(now).exists():
         return "The freeze of this case is still in force; lift it (or let it end) before closing."
     if PreservationHold.objects.filter(case=case).in_force(now).exists():
