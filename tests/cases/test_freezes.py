@@ -400,14 +400,20 @@ def test_r8_reminders_5_and_1_days_before_the_lift_are_each_sent_once() -> None:
     assert audit_actions(freeze.case, "freeze.reminder") == ["freeze.reminder_sent"] * 2
 
 
+def _extended_once(cast: ClockCast) -> tuple[Freeze, Case]:
+    """A 20-day freeze activated now and extended by a 10-day further order naming it, and that order."""
+    freeze = cast.freeze(20)
+    second = cast.freeze_request(10, further_order_of=freeze.case)
+    cast.decide(second)
+    cast.activate(second)
+    return freeze, second
+
+
 @pytest.mark.django_db
 def test_r8_a_further_order_of_a_further_order_extends_the_same_freeze() -> None:
     with time_machine.travel(T0, tick=False) as traveller:
         cast = ClockCast()
-        freeze = cast.freeze(20)
-        second = cast.freeze_request(10, further_order_of=freeze.case)
-        cast.decide(second)
-        cast.activate(second)
+        freeze, second = _extended_once(cast)
         third = cast.freeze_request(5, further_order_of=second)  # names the further order, not the first
         cast.decide(third)
         traveller.move_to(T0 + 25 * DAY)
@@ -455,10 +461,7 @@ def test_r8_further_orders_on_file_before_the_column_are_filled_in_by_its_migrat
     fill_in = importlib.import_module("cases.migrations.0012_further_order_continues_freeze").fill_in
     with time_machine.travel(T0, tick=False):
         cast = ClockCast()
-        freeze = cast.freeze(20)
-        second = cast.freeze_request(10, further_order_of=freeze.case)
-        cast.decide(second)
-        cast.activate(second)
+        freeze, second = _extended_once(cast)
         third = cast.freeze_request(5, further_order_of=second)
         unrelated = cast.freeze_request(7)
     Case.objects.update(continues_freeze_of=None)  # as before the migration
@@ -517,10 +520,7 @@ def test_r8_a_further_order_cannot_add_a_subject_its_freeze_does_not_cover() -> 
 def test_r8_an_accepted_further_order_of_a_further_order_keeps_the_freeze_in_force_until_its_activation() -> None:
     with time_machine.travel(T0, tick=False) as traveller:
         cast = ClockCast()
-        freeze = cast.freeze(20)
-        second = cast.freeze_request(10, further_order_of=freeze.case)
-        cast.decide(second)
-        cast.activate(second)  # the freeze now ends at T0 + 30 days
+        freeze, second = _extended_once(cast)  # the freeze now ends at T0 + 30 days
         traveller.move_to(T0 + 25 * DAY)
         third = cast.freeze_request(10, further_order_of=second)  # names the further order, accepted in time
         # Recorded as the officer named it, and as continuing the freeze itself.
