@@ -42,7 +42,11 @@ def pending_further_order() -> Exists:
     (`Case.continues_freeze_of`)."""
     from cases.models.requests import Case, RequestType
 
-    return Exists(Case.objects.filter(continues_freeze_of_id=OuterRef("case_id"), request_type=RequestType.FREEZE,
+    # A further order recorded without the column (by the code before it, during a rolling deploy) continues
+    # the freeze of the request it names.
+    continues = Q(continues_freeze_of_id=OuterRef("case_id")) | Q(continues_freeze_of__isnull=True,
+                                                                    extends_case_id=OuterRef("case_id"))
+    return Exists(Case.objects.filter(continues, request_type=RequestType.FREEZE,
                                       status__in=Case.ACCEPTED_STATUSES, decided_at__lt=OuterRef("expires_at")))
 
 

@@ -244,27 +244,32 @@ def freeze_case_continued(named: Case) -> Case:
     return case
 
 
-def _freeze_continued_by(case: Case) -> Freeze | None:
-    """The freeze a further order continues, locked: a further order of a further order extends the same
-    freeze."""
+def freeze_continued(case: Case, *, lock: bool = False) -> Freeze | None:
+    """The freeze a further order continues (or would, activated now): the freeze of the request it
+    names, or the one that request continues, and so on back along the chain. Locked for an activation."""
     if case.extends_case_id is None:
         return None
-    named = Case.objects.get(pk=case.extends_case_id)
-    return Freeze.objects.select_for_update().filter(case=freeze_case_continued(named)).first()
+    continued = freeze_case_continued(Case.objects.get(pk=case.extends_case_id))
+    freezes = Freeze.objects.select_for_update() if lock else Freeze.objects.select_related("case")
+    return freezes.filter(case=continued).first()
 
 
 def _further_orders_recontinued(case: Case) -> None:
     """`case`, a further order, has just started a freeze of its own (the one it named had ended): the
-    pending further orders that continue it through the chain now continue this freeze, not the ended one."""
+    pending further orders that continue it through the chain now continue this freeze, not the ended one.
+
+    Run after the activation's commit, in a transaction of its own: the activation holds the audit trail's
+    lock, and a reviewer deciding one of these orders holds its row and waits for that lock."""
     if case.continues_freeze_of_id is None:
         return
-    pending = Case.objects.select_for_update(of=("self",)).filter(
-        continues_freeze_of_id=case.continues_freeze_of_id, request_type=RequestType.FREEZE,
-        status__in=(*Case.OPEN_STATUSES, *Case.ACCEPTED_STATUSES)).exclude(pk=case.pk)
-    for further in pending.select_related("extends_case"):
-        continued = freeze_case_continued(further.extends_case) if further.extends_case is not None else None
-        if continued is not None and continued.pk != further.continues_freeze_of_id:
-            Case.objects.filter(pk=further.pk).update(continues_freeze_of=continued)
+    with transaction.atomic():
+        pending = Case.objects.select_for_update(of=("self",)).filter(
+            continues_freeze_of_id=case.continues_freeze_of_id, request_type=RequestType.FREEZE,
+            status__in=(*Case.OPEN_STATUSES, *Case.ACCEPTED_STATUSES)).exclude(pk=case.pk)
+        for further in pending.select_related("extends_case"):
+            continued = freeze_case_continued(further.extends_case) if further.extends_case is not None else None
+            if continued is not None and continued.pk != further.continues_freeze_of_id:
+                Case.objects.filter(pk=further.pk).update(continues_freeze_of=continued)
 
 
 def freeze_activation_blockers(case: Case) -> list[str]:
@@ -277,10 +282,6 @@ def freeze_activation_blockers(case: Case) -> list[str]:
         blockers.append("A freeze is activated only after the request was reviewed and accepted (R10).")
     if case.on_hold_at is not None:
         blockers.append("The case is on hold (its officer was suspended); a legal lead must lift the hold first.")
-    if case.continues_freeze_of_id is not None and Case.objects.filter(
-            pk=case.continues_freeze_of_id, on_hold_at__isnull=False).exists():
-        blockers.append("The freeze this further order continues is on a case on hold (its officer was suspended); "
-                        "a legal lead must lift that hold first.")
     if not case.out_of_band_confirmations.exists():
         blockers.append("Confirm this request with the agency through a contact you found independently, and "
                         "record it, before the freeze is activated.")
@@ -325,9 +326,12 @@ def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -
         blockers = freeze_activation_blockers(locked)
         if blockers:
             raise ActionRefused(" ".join(blockers))
-        earlier = _freeze_continued_by(locked)
+        earlier = freeze_continued(locked, lock=True)
         # In force — which includes past its end but kept by a further order accepted before it.
         if earlier is not None and earlier.is_in_force(now):
+            if Case.objects.filter(pk=earlier.case_id, on_hold_at__isnull=False).exists():
+                raise ActionRefused("The freeze this further order continues is on a case on hold (its officer was "
+                                    "suspended); a legal lead must lift that hold first (R3).")
             previous = earlier.expires_at
             earlier.expires_at = previous + timedelta(days=granted)
             earlier.extension_count += 1
@@ -357,7 +361,7 @@ def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -
             webhook_enqueue(event="freeze.activated", key=f"freeze:{freeze.pk}:activated", now=now,
                             data=_restriction_data(kind="freeze", restriction_id=freeze.pk, case=locked,
                                                    starts_at=freeze.activated_at, ends_at=freeze.expires_at))
-            _further_orders_recontinued(locked)
+            transaction.on_commit(lambda: _further_orders_recontinued(locked))
         case_transition(locked, allowed_from=Case.ACCEPTED_STATUSES, to=Case.Status.FULFILLED,
                         refusal="The case changed meanwhile.")
         audit_record(actor=actor, action="case.fulfilled", obj=locked, changes={"status": Case.Status.FULFILLED},
@@ -413,7 +417,7 @@ def freeze_holding(case: Case) -> Freeze | None:
     """The freeze a request names (directly or through further orders), e.g. the one holding the
     assets of a recovery."""
     with transaction.atomic():
-        return _freeze_continued_by(case)
+        return freeze_continued(case, lock=True)
 
 
 def freeze_lift_for_return(*, freeze: Freeze, recovery: Case, actor: Actor, now: datetime) -> None:

@@ -19,7 +19,7 @@ from guardian.shortcuts import assign_perm
 
 from cases.identifiers import NormalizedIdentifier, identifier_normalize
 from cases.language import LanguageResult, detect_document, detect_text
-from cases.models import Case, CaseDocument, Freeze, RequestType, SubjectIdentifier
+from cases.models import Case, CaseDocument, RequestType, SubjectIdentifier
 from cases.services import clocks
 from cases.services.common import officer_case_path, staff_case_path
 from leors import policy
@@ -263,14 +263,12 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
     subjects: list[tuple[str, NormalizedIdentifier]] = []
     if not data.identifiers:
         errors.setdefault("identifiers", []).append("Give at least one subject: a UID, e-mail, phone, wallet or transaction.")
-    # R8: a further order of a freeze in force extends it: it keeps what that freeze covers, and the exchange
-    # is told of nothing else, so it cannot name a subject the order it names does not. (Once that freeze
-    # has ended, the further order's activation starts a freeze of its own, of its own subjects.)
+    # R8: a further order extends the freeze it continues: it keeps what that freeze covers, and the exchange
+    # is told of nothing else, so it cannot name a subject the order it names does not (whether that freeze
+    # has started, is in force or has ended when the further order comes: that is known only at activation).
     continued = clocks.freeze_case_continued(extends) if extends is not None and data.request_type == RequestType.FREEZE \
         else None
-    frozen = (set(extends.subjects.values_list("kind", "normalized"))
-              if continued is not None and extends is not None
-              and Freeze.objects.filter(case=continued).in_force(now).exists() else None)
+    frozen = set(extends.subjects.values_list("kind", "normalized")) if continued is not None and extends else None
     for row, identifier in enumerate(data.identifiers, start=1):
         try:
             subject = identifier_normalize(kind=identifier.kind, value=identifier.value, chain=identifier.chain)

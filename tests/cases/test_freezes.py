@@ -30,8 +30,18 @@ from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
 from leors.core.models import AuditEvent, OutboxMessage
 from leors.core.tokens import api_token_create
-from tests.cases.clock_cast import T0, WALLET, ClockCast, audit_actions, emails, order, sweep
-from tests.factories import approved_officer, four_eyes_activate, submit_case
+from tests.cases.clock_cast import (
+    ACCEPT_REASONS,
+    FULL_CHECKLIST,
+    T0,
+    WALLET,
+    ClockCast,
+    audit_actions,
+    emails,
+    order,
+    sweep,
+)
+from tests.factories import approved_officer, confirm_out_of_band, four_eyes_activate, make_lead, submit_case
 
 SECOND = timedelta(seconds=1)
 DAY = timedelta(days=1)
@@ -231,6 +241,75 @@ def test_r8_two_sweeps_at_the_same_time_lift_each_freeze_exactly_once(monkeypatc
         assert OutboxMessage.objects.filter(key__startswith=f"clock:{freeze.case_id}:freeze-lifted").count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_r8_activating_a_further_order_while_one_continuing_it_is_decided_deadlocks_neither(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The activation holds the audit trail's lock until it commits; a reviewer deciding a further order
+    that continues it holds that order's row and waits for the lock. The activation re-points such orders
+    only after its commit, so neither waits for the other."""
+    from cases.services import approvals, review
+
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        first = cast.freeze(10).case
+        y = cast.freeze_request(10, further_order_of=first)
+        z = cast.freeze_request(10, further_order_of=y)
+        traveller.move_to(T0 + 11 * DAY)
+        assert sweep().freezes_lifted == 1  # the first freeze ended: Y's activation starts a freeze of its own
+        cast.decide(y)
+        cast.assign(z)
+        review.case_checklist_update(case=z, data=FULL_CHECKLIST, actor=cast.staff, now=timezone.now())
+        now = timezone.now()
+        confirm_out_of_band(y, actor=cast.staff, now=now)
+        asked = clocks.freeze_activation_request(case=y, activation=clocks.FreezeActivation(), actor=cast.staff,
+                                                 now=now)
+        approver, reviewer = Actor(user=make_lead()), cast.staff
+    repointing, deciding = threading.Event(), threading.Event()
+    repoint, blockers = clocks._further_orders_recontinued, review.case_acceptance_blockers
+
+    def repoint_when_z_is_locked(case: Case) -> None:
+        repointing.set()
+        deciding.wait(10)
+        repoint(case)
+
+    def blockers_then_signal(case: Case) -> list[str]:
+        found = blockers(case)
+        deciding.set()  # Z's row is locked by now
+        return found
+
+    monkeypatch.setattr(clocks, "_further_orders_recontinued", repoint_when_z_is_locked)
+    monkeypatch.setattr(review, "case_acceptance_blockers", blockers_then_signal)
+    results: dict[str, Any] = {}
+
+    def activate() -> None:
+        try:
+            results["activate"] = approvals.approval_grant(approval=asked, actor=approver, now=now).outcome
+        except Exception as error:  # surfaced by the assertions below
+            results["activate"] = error
+        finally:
+            connection.close()
+
+    def decide() -> None:
+        try:
+            repointing.wait(10)
+            results["decide"] = review.case_decide(case=Case.objects.get(pk=z.pk), decision=Case.Decision.ACCEPT,
+                                                   reasons=ACCEPT_REASONS, actor=reviewer, now=now)
+        except Exception as error:
+            results["decide"] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=activate), threading.Thread(target=decide)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert isinstance(results["activate"], Freeze) and isinstance(results["decide"], Case), results
+    z.refresh_from_db()
+    assert (z.status, z.continues_freeze_of_id) == (Case.Status.ACCEPTED, y.pk)
+
+
 @pytest.mark.django_db
 def test_r8_a_freeze_past_its_end_is_not_in_force_nor_in_the_feed_even_when_no_sweep_ran() -> None:
     with time_machine.travel(T0, tick=False) as traveller:
@@ -424,7 +503,8 @@ def test_r8_a_further_order_of_a_further_order_extends_the_same_freeze() -> None
 
 
 @pytest.mark.django_db
-def test_r8_a_further_order_named_before_its_target_started_a_freeze_of_its_own_continues_that_freeze() -> None:
+def test_r8_a_further_order_named_before_its_target_started_a_freeze_of_its_own_continues_that_freeze(
+        django_capture_on_commit_callbacks: Any) -> None:
     """X ends before its further order Y is activated, so Y starts a freeze of its own; Z, naming Y while Y
     waited, then continues Y's freeze, not X's ended one."""
     with time_machine.travel(T0, tick=False) as traveller:
@@ -439,7 +519,8 @@ def test_r8_a_further_order_named_before_its_target_started_a_freeze_of_its_own_
         z = cast.freeze_request(10, further_order_of=y)
         assert (z.extends_case_id, z.continues_freeze_of_id) == (y.pk, x.pk)  # Y holds no freeze yet
         traveller.move_to(T0 + 13 * DAY)
-        y_freeze = cast.activate(y)
+        with django_capture_on_commit_callbacks(execute=True):  # Z is re-pointed after the activation's commit
+            y_freeze = cast.activate(y)
         assert y_freeze.case_id == y.pk  # a freeze of its own: X's had ended
         z.refresh_from_db()
         assert z.continues_freeze_of_id == y.pk
@@ -458,7 +539,7 @@ def test_r8_further_orders_on_file_before_the_column_are_filled_in_by_its_migrat
 
     from django.apps import apps
 
-    fill_in = importlib.import_module("cases.migrations.0012_further_order_continues_freeze").fill_in
+    fill_in = importlib.import_module("cases.migrations.0013_further_order_continues_freeze_filled_in").fill_in
     with time_machine.travel(T0, tick=False):
         cast = ClockCast()
         freeze, second = _extended_once(cast)
@@ -512,6 +593,11 @@ def test_r8_a_further_order_cannot_add_a_subject_its_freeze_does_not_cover() -> 
         further = cast.freeze_request(10, further_order_of=freeze.case,
                                       identifiers=[IdentifierInput(kind="wallet", value=WALLET.lower())])
         assert further.extends_case_id == freeze.case_id
+        # The same before the freeze it names has started: at activation it would extend it all the same.
+        pending = cast.freeze_request(10)
+        with pytest.raises(ValidationError, match="cannot add to it"):
+            cast.freeze_request(10, further_order_of=pending,
+                                identifiers=[IdentifierInput(kind="wallet", value=new_wallet)])
         # A freeze request of its own may name any subject.
         assert cast.freeze_request(10, identifiers=[IdentifierInput(kind="wallet", value=new_wallet)]).pk
 
