@@ -606,7 +606,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             context["freeze"] = freeze
             context["freeze_in_force"] = freeze.is_in_force(now) if freeze is not None else False
             if case.extends_case is not None:
-                continued = Freeze.objects.filter(case=case.extends_case).first()
+                continued = clocks.freeze_continued(case)  # through the chain of further orders
                 context["continued_case"] = case.extends_case
                 context["continued_freeze"] = continued
                 context["continued_freeze_in_force"] = continued.is_in_force(now) if continued is not None else False
@@ -959,7 +959,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             ("Would be granted", self._granted_preview(stated, cap)),
         ]
         if case.extends_case is not None:
-            continued = Freeze.objects.filter(case=case.extends_case).first()
+            continued = clocks.freeze_continued(case)
             if continued is not None and continued.is_in_force(now):
                 state = (f"its freeze is in force until {timezone.localtime(continued.expires_at):%Y-%m-%d %H:%M %Z}; "
                          "activating this further order moves that end later by the days granted")

@@ -45,7 +45,7 @@ from cases.forms import (
     submission_key_or_new,
 )
 from cases.models import Case, CaseDocument, Freeze, PreservationHold, RequestType
-from cases.services import correspondence, intake, productions, recovery
+from cases.services import clocks, correspondence, intake, productions, recovery
 from cases.services.common import staff_case_path
 from leors import policy
 from leors.access import selectors as access_selectors
@@ -330,8 +330,9 @@ def _deadlines(case: Case, now: datetime) -> dict[str, Any]:
         freeze = Freeze.objects.filter(case=case).first()
         continued = None
         if freeze is None and case.extends_case_id is not None and case.status == Case.Status.FULFILLED:
-            # An accepted further order for a freeze still in force extends that freeze (R8).
-            continued = Freeze.objects.select_related("case").filter(case_id=case.extends_case_id).first()
+            # An accepted further order for a freeze still in force extends that freeze (R8), which may be
+            # the freeze of the order it names or, through further orders, of an earlier one.
+            continued = clocks.freeze_continued(case)
         shown = freeze or continued
         return {
             "freeze": freeze,

@@ -454,6 +454,24 @@ def test_r8_the_freeze_form_posts_a_further_order_that_extends_the_freeze_in_for
     assert "This further order extended the freeze of" in officer_html
     assert in_zone(first_freeze.expires_at, "UTC") in officer_html
 
+    # A further order naming that further order: the pages show the freeze it continues, the first one,
+    # and the officer reads the reference they named.
+    client.post(reverse("cases:new"), portal_form("freeze", freeze_duration_days="10",
+                                                  extends_case_reference=further.reference))
+    second = Case.objects.get(extends_case=further)
+    accepted(second, reviewer=reviewer, lead=lead)
+    assert "moves that end later" in dict(staff.get(workflow_url(second, "activate")).context["facts"])[
+        "Further order for"]
+    confirmed(second, by=reviewer)
+    assert staff.post(workflow_url(second, "activate"), {}).status_code == 302
+    approve(second, by=lead)
+    first_freeze.refresh_from_db()
+    assert (first_freeze.expires_at, first_freeze.extension_count) == (original_end + timedelta(days=30), 2)
+    assert staff.get(change_url(second)).context["continued_freeze"] == first_freeze
+    officer_html = client.get(detail_url(second)).content.decode()
+    assert f'This further order extended the freeze continued by <a href="{detail_url(further)}">' in officer_html
+    assert in_zone(first_freeze.expires_at, "UTC") in officer_html
+
 
 def test_r8_withdrawing_a_freeze_in_force_from_the_portal_asks_the_legal_team_to_lift_it() -> None:
     lead, reviewer = make_lead(), make_reviewer()
