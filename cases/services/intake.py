@@ -266,9 +266,8 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
     # R8: a further order extends the freeze it continues: it keeps what that freeze covers, and the exchange
     # is told of nothing else, so it cannot name a subject the order it names does not (whether that freeze
     # has started, is in force or has ended when the further order comes: that is known only at activation).
-    continued = clocks.freeze_case_continued(extends) if extends is not None and data.request_type == RequestType.FREEZE \
-        else None
-    frozen = set(extends.subjects.values_list("kind", "normalized")) if continued is not None and extends else None
+    frozen = (set(extends.subjects.values_list("kind", "normalized"))
+              if extends is not None and data.request_type == RequestType.FREEZE else None)
     for row, identifier in enumerate(data.identifiers, start=1):
         try:
             subject = identifier_normalize(kind=identifier.kind, value=identifier.value, chain=identifier.chain)
@@ -288,8 +287,8 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
 
     try:
         with files_kept_only_if_committed(), transaction.atomic():
-            case = _case_create(user=user, officer=officer, data=data, extends=extends, continued=continued,
-                                text_language=text_language, subjects=subjects, checked=checked, actor=actor, now=now)
+            case = _case_create(user=user, officer=officer, data=data, extends=extends, text_language=text_language,
+                                subjects=subjects, checked=checked, actor=actor, now=now)
     except IntegrityError:
         # The same submission raced in from a second click: the first one made the case.
         existing = Case.objects.filter(submitted_by=user, submission_key=data.submission_key).first()
@@ -299,9 +298,9 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
     return case
 
 
-def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case | None, continued: Case | None,
-                 text_language: LanguageResult, subjects: list[tuple[str, NormalizedIdentifier]],
-                 checked: list[_CheckedDocument], actor: Actor, now: datetime) -> Case:
+def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case | None, text_language: LanguageResult,
+                 subjects: list[tuple[str, NormalizedIdentifier]], checked: list[_CheckedDocument], actor: Actor,
+                 now: datetime) -> Case:
     case = Case.objects.create(
         # A unique placeholder until the primary key gives the reference. Not derived from the submission
         # key: that one is unique per officer only, and may be longer than the reference column.
@@ -329,7 +328,6 @@ def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case
         ),
         extends_case=extends if data.request_type in (
             RequestType.PRESERVATION_EXTENSION, RequestType.FREEZE, RequestType.ASSET_RECOVERY) else None,
-        continues_freeze_of=continued,
         freeze_duration_days=data.freeze_duration_days if data.request_type == RequestType.FREEZE else None,
         assets_description=data.assets_description.strip() if data.request_type == RequestType.ASSET_RECOVERY else "",
     )
@@ -380,6 +378,12 @@ def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case
                        "language_status": d.language_status} for d in created.values()],
         "text_language": case.text_language,
     })
+    if case.request_type == RequestType.FREEZE and extends is not None:
+        # R8: resolved under the audit trail's lock, which an activation holds until it commits. An activation
+        # that starts a freeze of its own has committed before (and is seen here), or re-points this order
+        # after its own commit, when this one is on file.
+        case.continues_freeze_of = clocks.freeze_case_continued(extends)
+        Case.objects.filter(pk=case.pk).update(continues_freeze_of=case.continues_freeze_of)
     email_enqueue(key=f"case-received:{case.pk}", to=user.email, template="case_received",
                   reference=case.reference, link_path=officer_case_path(case), now=now)
     leads = Group.objects.get(name=GROUP_LEGAL_LEAD).user_set.filter(is_active=True)

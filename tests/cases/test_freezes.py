@@ -553,6 +553,33 @@ def test_r8_further_orders_on_file_before_the_column_are_filled_in_by_its_migrat
 
 
 @pytest.mark.django_db
+def test_r8_a_further_order_sees_an_activation_that_commits_while_it_is_taken_in(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Z names Y while Y's activation (a freeze of its own: X's had ended) commits during Z's intake. Z is
+    resolved under the audit trail's lock, after that commit, so it continues Y's freeze."""
+    from cases.services import intake
+
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        x = cast.freeze(10).case
+        y = cast.freeze_request(10, further_order_of=x)
+        traveller.move_to(T0 + 11 * DAY)
+        assert sweep().freezes_lifted == 1
+        cast.decide(y)
+        check_documents = intake._check_documents
+
+        def activation_meanwhile(*args: Any, **kwargs: Any) -> Any:
+            monkeypatch.setattr(intake, "_check_documents", check_documents)
+            cast.activate(y)  # after Z's subjects were checked, before Z is on file
+            return check_documents(*args, **kwargs)
+
+        monkeypatch.setattr(intake, "_check_documents", activation_meanwhile)
+        z = cast.freeze_request(10, further_order_of=y)
+    assert Freeze.objects.get(case=y).pk
+    assert (z.extends_case_id, z.continues_freeze_of_id) == (y.pk, y.pk)
+
+
+@pytest.mark.django_db
 def test_r3_r8_a_further_order_does_not_extend_a_freeze_whose_case_is_on_hold() -> None:
     from leors.access.services import officer_supervisor_set, officer_suspend
 
