@@ -515,12 +515,16 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         user = request.user
         may_review = selectors.user_may(user, PERM_REVIEW, case)
         rows = []
-        for approval in case.approvals.select_related("requested_by", "decided_by"):
+        approvals = list(case.approvals.select_related("requested_by", "decided_by"))
+        # The productions the releases name, read once for all of them.
+        productions = ({production.pk: production for production in case.productions.all()}
+                       if any(a.action == Approval.Action.PRODUCTION_RELEASE for a in approvals) else {})
+        for approval in approvals:
             is_pending = approval.status == Approval.Status.PENDING
             is_own = approval.requested_by_id == user.pk
             rows.append({
                 "approval": approval,
-                "details": _approval_details(case, approval),
+                "details": _approval_details(case, approval, productions),
                 "is_own": is_own,
                 "may_approve": is_pending and may_review and not is_own,
                 "may_cancel": is_pending and may_review,
@@ -1215,8 +1219,9 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         return response
 
 
-def _approval_details(case: Case, approval: Approval) -> list[tuple[str, str]]:
-    """What exactly an approval carries out, as the second pair of eyes must read it."""
+def _approval_details(case: Case, approval: Approval, productions: dict[int, Production]) -> list[tuple[str, str]]:
+    """What exactly an approval carries out, as the second pair of eyes must read it (`productions`: the
+    case's, by key)."""
     params = approval.params or {}
     if approval.action == Approval.Action.FREEZE_ACTIVATE:
         stated = case.freeze_duration_days or 0
@@ -1231,8 +1236,7 @@ def _approval_details(case: Case, approval: Approval) -> list[tuple[str, str]]:
             details.append(("Longer than the cap, on the passage", activation.longer_passage))
         return details
     if approval.action == Approval.Action.PRODUCTION_RELEASE:
-        production = (Production.objects.filter(pk=approval.target_id, case=case).first()
-                      if approval.target_id is not None else None)
+        production = productions.get(approval.target_id) if approval.target_id is not None else None
         if production is None:
             return [("Production", "missing")]
         return [("Production", production.original_name), ("SHA-256", production.sha256)]

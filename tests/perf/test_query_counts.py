@@ -1,4 +1,5 @@
-"""Query counts are constant per page: the officer case list, the case page and the staff queue.
+"""Query counts are constant per page: the officer case list, the case page, the staff queue and the
+staff case page.
 
 Each page is rendered once with a small world (2 cases) and once with a larger one (25 cases, a full
 page of the officer list), every case with documents, subjects, messages (with an attachment) and a
@@ -37,6 +38,8 @@ SMALL, LARGE = 2, 25
 CASE_LIST_MAX_QUERIES = 5 + 2
 CASE_PAGE_MAX_QUERIES = 13 + 2
 STAFF_QUEUE_MAX_QUERIES = 9 + 2
+# The staff case page: 36 with one or four of each child (it was 36 and 39: one read per release approval).
+STAFF_CASE_PAGE_MAX_QUERIES = 36 + 2
 # The case page of a case with many children (several documents, messages, productions) must cost
 # the same as that of a case with one of each.
 CASE_CHILDREN = 4
@@ -132,6 +135,21 @@ def test_the_staff_queue_costs_the_same_queries_for_2_and_25_cases(
     with django_assert_max_num_queries(STAFF_QUEUE_MAX_QUERIES):
         response = client.get(url)
     assert len(response.context["cl"].result_list) == count
+
+
+@pytest.mark.parametrize("children", [1, CASE_CHILDREN])
+def test_the_staff_case_page_costs_the_same_queries_with_one_or_several_of_each_child(
+        children: int, django_assert_max_num_queries: Any) -> None:
+    """The legal team's page of a case (documents, thread, productions and their release approvals, audit
+    history, workflow buttons) is bounded whatever the number of its children."""
+    world = _world(1, children=children)
+    client = signed_in_client(world.lead)
+    url = reverse("admin:cases_case_change", args=[world.cases[0].pk])
+    client.get(url)
+    with django_assert_max_num_queries(STAFF_CASE_PAGE_MAX_QUERIES):
+        response = client.get(url)
+    assert response.status_code == 200
+    assert response.content.decode().count("kyc-") >= children
 
 
 def test_the_staff_queue_index_follows_the_open_statuses() -> None:
