@@ -107,7 +107,6 @@ APPROVALS_TEMPLATE = "admin/cases/case/approvals.html"
 Status = Case.Status
 # The checklist, like the language of a document, can change only while the case is under review.
 REVIEWABLE_STATUSES = Case.OPEN_STATUSES
-CLOSABLE_STATUSES = (Status.FULFILLED, Status.DECLINED, Status.WITHDRAWN)
 # The queue's "ending soon" filter: a working week's notice for the reviewer (a view of the queue,
 # not a rule's number: the officers' reminders use policy.*_reminder_days()).
 CLOCK_ENDING_SOON = timedelta(days=7)
@@ -669,7 +668,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             (PERM_ASSIGN, "release_hold", "Release the hold", case.on_hold_at is not None),
             (PERM_REVIEW, "fulfil", "Mark fulfilled", is_accepted and not is_freeze),
             # Not while a freeze or preservation hold is in force (the officer may still withdraw or extend).
-            (PERM_REVIEW, "close", "Close", status in CLOSABLE_STATUSES and not review.case_close_blocker(case, now)),
+            (PERM_REVIEW, "close", "Close", status in review.CLOSABLE_STATUSES and not review.case_close_blocker(case, now)),
         ]
         user = request.user
         return [

@@ -249,9 +249,8 @@ def freeze_continued(case: Case, *, lock: bool = False) -> Freeze | None:
     names, or the one that request continues, and so on back along the chain. Locked for an activation."""
     if case.extends_case_id is None:
         return None
-    continued = freeze_case_continued(Case.objects.get(pk=case.extends_case_id))
-    freezes = Freeze.objects.select_for_update() if lock else Freeze.objects.select_related("case")
-    return freezes.filter(case=continued).first()
+    freezes = Freeze.objects.filter(case=freeze_case_continued(Case.objects.get(pk=case.extends_case_id)))
+    return (freezes.select_for_update() if lock else freezes).first()
 
 
 def _further_orders_recontinued(case: Case) -> None:

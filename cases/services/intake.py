@@ -266,18 +266,18 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
     # R8: a further order extends the freeze it continues: it keeps what that freeze covers, and the exchange
     # is told of nothing else, so it cannot name a subject the order it names does not (whether that freeze
     # has started, is in force or has ended when the further order comes: that is known only at activation).
-    frozen = (set(extends.subjects.values_list("kind", "normalized"))
-              if extends is not None and data.request_type == RequestType.FREEZE else None)
+    further_order_of = extends if data.request_type == RequestType.FREEZE else None
+    frozen = set(further_order_of.subjects.values_list("kind", "normalized")) if further_order_of else set()
     for row, identifier in enumerate(data.identifiers, start=1):
         try:
             subject = identifier_normalize(kind=identifier.kind, value=identifier.value, chain=identifier.chain)
         except ValidationError as error:
             errors.setdefault("identifiers", []).append(f"Subject {row}: {' '.join(error.messages)}")
             continue
-        if frozen is not None and extends is not None and (subject.kind, subject.normalized) not in frozen:
+        if further_order_of is not None and (subject.kind, subject.normalized) not in frozen:
             errors.setdefault("identifiers", []).append(
-                f"Subject {row}: “{identifier.value.strip()}” is not covered by {extends.reference}, whose freeze "
-                "this further order continues; a further order extends a freeze and cannot add to it. "
+                f"Subject {row}: “{identifier.value.strip()}” is not covered by {further_order_of.reference}, "
+                "whose freeze this further order continues; a further order extends a freeze and cannot add to it. "
                 "Send a new freeze request for this subject.")
             continue
         subjects.append((identifier.value.strip(), subject))
@@ -383,7 +383,7 @@ def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case
         # that starts a freeze of its own has committed before (and is seen here), or re-points this order
         # after its own commit, when this one is on file.
         case.continues_freeze_of = clocks.freeze_case_continued(extends)
-        Case.objects.filter(pk=case.pk).update(continues_freeze_of=case.continues_freeze_of)
+        case.save(update_fields=["continues_freeze_of"])
     email_enqueue(key=f"case-received:{case.pk}", to=user.email, template="case_received",
                   reference=case.reference, link_path=officer_case_path(case), now=now)
     leads = Group.objects.get(name=GROUP_LEGAL_LEAD).user_set.filter(is_active=True)

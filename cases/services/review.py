@@ -306,6 +306,9 @@ def case_fulfil(*, case: Case, actor: Actor, now: datetime) -> Case:
     return case
 
 
+CLOSABLE_STATUSES = (Status.FULFILLED, Status.DECLINED, Status.WITHDRAWN)
+
+
 def case_close_blocker(case: Case, now: datetime) -> str:
     """Why the case cannot be closed yet, or "": its freeze or preservation hold is in force. Closing ends
     the officer's right to withdraw a freeze order and to extend a preservation (R7, R8)."""
@@ -327,7 +330,7 @@ def case_close(*, case: Case, actor: Actor, now: datetime) -> Case:
         blocker = case_close_blocker(case, now)
         if blocker:
             raise ActionRefused(blocker)
-        case_transition(case, allowed_from=(Status.FULFILLED, Status.DECLINED, Status.WITHDRAWN), to=Status.CLOSED,
+        case_transition(case, allowed_from=CLOSABLE_STATUSES, to=Status.CLOSED,
                         refusal="Only a fulfilled, declined or withdrawn case can be closed.", closed_at=now)
         audit_record(actor=actor, action="case.closed", obj=case, changes={"status": Status.CLOSED}, now=now)
     return case
