@@ -608,11 +608,14 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         elif case.request_type == RequestType.FREEZE:
             context["freeze"] = freeze
             context["freeze_in_force"] = freeze.is_in_force(now) if freeze is not None else False
+            # Past its end, kept by a further order awaiting activation (R8): until when at the latest.
+            context["freeze_held_until"] = freeze.held_until(now) if freeze is not None else None
             if case.extends_case is not None:
                 continued = clocks.freeze_continued(case)  # through the chain of further orders
                 context["continued_case"] = case.extends_case
                 context["continued_freeze"] = continued
                 context["continued_freeze_in_force"] = continued.is_in_force(now) if continued is not None else False
+                context["continued_freeze_held_until"] = continued.held_until(now) if continued is not None else None
             context["further_orders"] = list(case.extensions.filter(request_type=RequestType.FREEZE)
                                              .order_by("submitted_at", "pk"))
         return context
@@ -963,7 +966,13 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         ]
         if case.extends_case is not None:
             continued = clocks.freeze_continued(case)
-            if continued is not None and continued.is_in_force(now):
+            held_until = continued.held_until(now) if continued is not None else None
+            if continued is not None and held_until is not None:
+                state = (f"its freeze reached its end at {timezone.localtime(continued.expires_at):%Y-%m-%d %H:%M %Z} "
+                         "and is kept in force, while an accepted further order awaits activation, until "
+                         f"{timezone.localtime(held_until):%Y-%m-%d %H:%M %Z} at the latest; activating this further "
+                         "order before then moves its end later by the days granted, from that end")
+            elif continued is not None and continued.is_in_force(now):
                 state = (f"its freeze is in force until {timezone.localtime(continued.expires_at):%Y-%m-%d %H:%M %Z}; "
                          "activating this further order moves that end later by the days granted")
             else:

@@ -334,10 +334,13 @@ def _deadlines(case: Case, now: datetime) -> dict[str, Any]:
             # the freeze of the order it names or, through further orders, of an earlier one.
             continued = clocks.freeze_continued(case)
         shown = freeze or continued
+        # Past its end, kept by a further order accepted in time and awaiting activation: until when at the latest.
+        held_until = shown.held_until(now) if shown is not None else None
         return {
             "freeze": freeze,
             "continued_freeze": continued,
             "freeze_in_force": shown.is_in_force(now) if shown is not None else False,
+            "freeze_held_until": held_until,
         }
     return {}
 

@@ -17,37 +17,71 @@ a batch of orders) are then read a batch at a time, not all joined and sorted be
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Self, TypeVar
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import (
+    DateTimeField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Cast, Least
 
+from leors import policy
 from leors.access.models import User
 
 _Clock = TypeVar("_Clock", bound=models.Model)
 
 
 def pending_extension() -> Exists:
-    """R7: an extension filed before the hold's end and still under review (the hold does not lapse)."""
+    """R7: an extension filed before the hold's end and still under review (the hold does not lapse),
+    however long the review takes: the data stays preserved for an officer who asked in time."""
     from cases.models.requests import Case
 
     return Exists(Case.objects.filter(extends_case_id=OuterRef("case_id"), status__in=Case.OPEN_STATUSES,
                                       submitted_at__lt=OuterRef("expires_at")))
 
 
-def pending_further_order() -> Exists:
-    """R8: a further order accepted before the freeze's end, awaiting activation (the freeze continues) —
-    one naming the freeze's request, or a further order of it without a freeze of its own, and so on
-    (`Case.continues_freeze_of`)."""
+def further_order_held_until() -> ExpressionWrapper:
+    """The latest moment a further order awaiting activation keeps a freeze (an expression on the further
+    order, for a subquery of the freeze): the freeze's end plus the period the order states, capped.
+
+    A longer period than the cap is confirmed by a reviewer at activation, so until then it is not counted.
+    Past this moment the order's own period would have ended too: nothing orders the restriction any more,
+    and it is lifted (R8: "with no explicit instructions, restrictions are lifted"). Activated later, the
+    order starts a freeze of its own, from its activation."""
+    days = Least(F("freeze_duration_days"), Value(policy.freeze_max_days()), output_field=IntegerField())
+    # Cast: a generic plan (EXPLAIN (GENERIC_PLAN), the sweep's plan tests) would take an untyped day for an integer.
+    ordered = ExpressionWrapper(days * Cast(Value(timedelta(days=1)), DurationField()), output_field=DurationField())
+    return ExpressionWrapper(OuterRef("expires_at") + ordered, output_field=DateTimeField())
+
+
+def further_orders_awaiting_activation() -> models.QuerySet:
+    """R8, a subquery of a freeze: the further orders accepted before its end and awaiting activation — one
+    naming the freeze's request, or a further order of it without a freeze of its own, and so on
+    (`Case.continues_freeze_of`) — each with the latest moment it keeps the freeze (`held_until`)."""
     from cases.models.requests import Case, RequestType
 
     # A further order recorded without the column (by the code before it, during a rolling deploy) continues
     # the freeze of the request it names.
     continues = Q(continues_freeze_of_id=OuterRef("case_id")) | Q(continues_freeze_of__isnull=True,
                                                                     extends_case_id=OuterRef("case_id"))
-    return Exists(Case.objects.filter(continues, request_type=RequestType.FREEZE,
-                                      status__in=Case.ACCEPTED_STATUSES, decided_at__lt=OuterRef("expires_at")))
+    return (Case.objects.filter(continues, request_type=RequestType.FREEZE, status__in=Case.ACCEPTED_STATUSES,
+                                decided_at__lt=OuterRef("expires_at"))
+            .annotate(held_until=further_order_held_until()))
+
+
+def pending_further_order(now: datetime) -> Exists:
+    """R8: a further order keeps the freeze in force past its end (`further_orders_awaiting_activation`)."""
+    return Exists(further_orders_awaiting_activation().filter(held_until__gt=now))
 
 
 class ClockQuerySet(models.QuerySet[_Clock]):
@@ -58,14 +92,14 @@ class ClockQuerySet(models.QuerySet[_Clock]):
     start_field: str  # when the clock started
 
     @staticmethod
-    def continuation() -> Exists:
+    def continuation(now: datetime) -> Exists:
         raise NotImplementedError
 
     def in_force(self, now: datetime) -> Self:
-        return self.filter(Q(expires_at__gt=now) | Q(self.continuation()), status="active")
+        return self.filter(Q(expires_at__gt=now) | Q(self.continuation(now)), status="active")
 
     def due(self, now: datetime) -> Self:
-        return self.filter(status="active", expires_at__lte=now).exclude(self.continuation())
+        return self.filter(status="active", expires_at__lte=now).exclude(self.continuation(now))
 
     def in_end_order(self) -> Self:
         """Soonest end first, then by id: the sweep's order, which the due index gives (status, expires_at, id)."""
@@ -74,12 +108,16 @@ class ClockQuerySet(models.QuerySet[_Clock]):
 
 class HoldQuerySet(ClockQuerySet["PreservationHold"]):
     start_field = "started_at"
-    continuation = staticmethod(pending_extension)  # an extension filed in time keeps the hold
+
+    @staticmethod
+    def continuation(now: datetime) -> Exists:
+        return pending_extension()  # an extension filed in time keeps the hold, for as long as it is reviewed
 
 
 class FreezeQuerySet(ClockQuerySet["Freeze"]):
     start_field = "activated_at"
-    # A further order accepted before the end keeps the freeze until its activation extends it.
+    # A further order accepted before the end keeps the freeze until its activation extends it, or until
+    # its own period would have ended.
     continuation = staticmethod(pending_further_order)
 
 
@@ -162,13 +200,21 @@ class Freeze(models.Model):
 
     def is_in_force(self, now: datetime) -> bool:
         """A freeze past its end is not in force, whether or not a sweep has lifted it yet — unless a
-        further order accepted before its end awaits activation (R8: it then continues)."""
+        further order accepted before its end awaits activation (R8: it then continues, for no longer than that
+        order's own period)."""
         if self.status != self.Status.ACTIVE:
             return False
-        return now < self.expires_at or self.has_pending_further_order()
+        return now < self.expires_at or self.held_until(now) is not None
 
-    def has_pending_further_order(self) -> bool:
-        return type(self).objects.filter(pk=self.pk).filter(pending_further_order()).exists()
+    def held_until(self, now: datetime) -> datetime | None:
+        """Past its end, kept in force by a further order awaiting activation: the latest moment it is kept
+        (`further_order_held_until`), or None."""
+        if self.status != self.Status.ACTIVE or now < self.expires_at:
+            return None
+        latest = (further_orders_awaiting_activation().filter(held_until__gt=now)
+                  .order_by("-held_until").values("held_until")[:1])
+        return (type(self).objects.filter(pk=self.pk).annotate(kept_until=Subquery(latest))
+                .values_list("kept_until", flat=True).first())
 
 
 class Reminder(models.Model):

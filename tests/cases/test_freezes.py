@@ -8,6 +8,7 @@ extends it. Time is controlled with time-machine.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import Case, Freeze, Reminder
@@ -41,6 +43,7 @@ from tests.cases.clock_cast import (
     order,
     sweep,
 )
+from tests.conftest import signed_in_client
 from tests.factories import approved_officer, confirm_out_of_band, four_eyes_activate, make_lead, submit_case
 
 SECOND = timedelta(seconds=1)
@@ -647,3 +650,89 @@ def test_r8_an_accepted_further_order_of_a_further_order_keeps_the_freeze_in_for
     assert (extended.pk, extended.status, Freeze.objects.count()) == (freeze.pk, Freeze.Status.ACTIVE, 1)
     assert extended.expires_at == T0 + (20 + 10 + 10) * DAY  # from the end, without a gap
     assert audit_actions(freeze.case, "freeze.") == ["freeze.activated", "freeze.extended", "freeze.extended"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("stated", "held_days"), [(10, 10), (45, 30)], ids=["stated", "capped"])
+def test_r8_an_accepted_further_order_never_activated_keeps_the_freeze_no_longer_than_its_own_period(
+        stated: int, held_days: int) -> None:
+    """A further order accepted in time keeps the freeze past its end while it awaits activation — but not
+    for ever: no longer than the period it orders itself (capped: a longer one is confirmed only at
+    activation). Then nothing orders the restriction, and it is lifted."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        end = freeze.expires_at
+        traveller.move_to(T0 + 15 * DAY)
+        further = cast.freeze_request(stated, further_order_of=freeze.case)
+        cast.decide(further)
+        held_until = end + held_days * DAY
+
+        traveller.move_to(end + SECOND)
+        assert sweep().freezes_lifted == 0
+        freeze.refresh_from_db()
+        assert freeze.is_in_force(timezone.now()) and freeze.held_until(timezone.now()) == held_until
+        assert feed_ids("freeze") == [freeze.pk]
+        traveller.move_to(held_until - SECOND)
+        assert sweep().freezes_lifted == 0
+        assert feed_ids("freeze") == [freeze.pk]
+
+        traveller.move_to(held_until + SECOND)
+        assert not freeze.is_in_force(timezone.now()) and freeze.held_until(timezone.now()) is None
+        assert feed_ids("freeze") == []
+        assert sweep().freezes_lifted == 1
+        freeze.refresh_from_db()
+        assert (freeze.status, freeze.lift_reason, freeze.expires_at) == (Freeze.Status.LIFTED,
+                                                                          Freeze.LiftReason.EXPIRED, end)
+
+        # Activated after all, it starts a freeze of its own, from its activation (R8).
+        traveller.move_to(held_until + DAY)
+        second = cast.activate(further)
+    assert second.pk != freeze.pk and second.case_id == further.pk
+    assert (second.activated_at, second.expires_at) == (held_until + DAY, held_until + DAY + held_days * DAY)
+    assert audit_actions(freeze.case, "freeze.") == ["freeze.activated", "freeze.lifted"]
+
+
+@pytest.mark.django_db
+def test_r8_a_further_order_activated_within_its_period_past_the_freezes_end_still_extends_it() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        end = freeze.expires_at
+        further = cast.freeze_request(10, further_order_of=freeze.case)
+        cast.decide(further)
+        traveller.move_to(end + 10 * DAY - SECOND)  # the last second the order keeps it
+        extended = cast.activate(further)
+    assert (extended.pk, extended.expires_at, extended.extension_count) == (freeze.pk, end + 10 * DAY, 1)
+
+
+@pytest.mark.django_db
+def test_r8_the_pages_say_until_when_an_accepted_further_order_keeps_a_freeze_past_its_end() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        end = freeze.expires_at
+        further = cast.freeze_request(10, further_order_of=freeze.case)
+        cast.decide(further)
+        traveller.move_to(end + 3 * DAY)
+        held_until = timezone.localtime(end + 10 * DAY)
+
+        staff = signed_in_client(cast.reviewer)
+        staff_html = staff.get(reverse("admin:cases_case_change", args=[freeze.case.pk])).content.decode()
+        assert re.search(r'id="freeze-in-force">Yes<', staff_html)
+        assert (f'kept in force while a further order accepted before then awaits activation, until '
+                f'<time id="freeze-held-until" datetime="{held_until.isoformat()}">') in staff_html
+        activate_html = staff.get(reverse("admin:cases_case_activate", args=[further.pk])).content.decode()
+        assert f"until {held_until:%Y-%m-%d %H:%M %Z} at the latest; activating this further order" in activate_html
+
+        officer_html = signed_in_client(cast.officer.user).get(
+            reverse("cases:detail", args=[freeze.case.reference])).content.decode()
+        assert '<span class="good">In force</span>' in officer_html
+        held = re.search(r'<dd id="freeze-held-until">(.*?)</dd>', officer_html, re.S)
+        assert held is not None and f'datetime="{held_until.isoformat()}"' in held.group(1)
+        assert "lifts by itself at its end" not in officer_html
+
+        traveller.move_to(end + 10 * DAY + SECOND)  # the order's own period is over too
+        officer_html = signed_in_client(cast.officer.user).get(
+            reverse("cases:detail", args=[freeze.case.reference])).content.decode()
+    assert 'id="freeze-held-until"' not in officer_html and '<span class="bad">Ended</span>' in officer_html
