@@ -18,7 +18,7 @@ a batch of orders) are then read a batch at a time, not all joined and sorted be
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from django.db import models
 from django.db.models import (
@@ -28,9 +28,9 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
+    Max,
     OuterRef,
     Q,
-    Subquery,
     Value,
 )
 from django.db.models.functions import Cast, Least
@@ -50,9 +50,9 @@ def pending_extension() -> Exists:
                                       submitted_at__lt=OuterRef("expires_at")))
 
 
-def further_order_held_until() -> ExpressionWrapper:
-    """The latest moment a further order awaiting activation keeps a freeze (an expression on the further
-    order, for a subquery of the freeze): the freeze's end plus the period the order states, capped.
+def further_order_held_until(ends_at: Any) -> ExpressionWrapper:
+    """The latest moment a further order awaiting activation keeps a freeze ending at `ends_at` (an
+    expression): that end plus the period the order states, capped.
 
     A longer period than the cap is confirmed by a reviewer at activation, so until then it is not counted.
     Past this moment the order's own period would have ended too: nothing orders the restriction any more,
@@ -61,22 +61,25 @@ def further_order_held_until() -> ExpressionWrapper:
     days = Least(F("freeze_duration_days"), Value(policy.freeze_max_days()), output_field=IntegerField())
     # Cast: a generic plan (EXPLAIN (GENERIC_PLAN), the sweep's plan tests) would take an untyped day for an integer.
     ordered = ExpressionWrapper(days * Cast(Value(timedelta(days=1)), DurationField()), output_field=DurationField())
-    return ExpressionWrapper(OuterRef("expires_at") + ordered, output_field=DateTimeField())
+    return ExpressionWrapper(ends_at + ordered, output_field=DateTimeField())
 
 
-def further_orders_awaiting_activation() -> models.QuerySet:
-    """R8, a subquery of a freeze: the further orders accepted before its end and awaiting activation — one
-    naming the freeze's request, or a further order of it without a freeze of its own, and so on
-    (`Case.continues_freeze_of`) — each with the latest moment it keeps the freeze (`held_until`)."""
+def further_orders_awaiting_activation(freeze: Freeze | None = None) -> models.QuerySet:
+    """R8: the further orders accepted before a freeze's end and awaiting activation — one naming the freeze's
+    request, or a further order of it without a freeze of its own, and so on (`Case.continues_freeze_of`) —
+    each with the latest moment it keeps the freeze (`held_until`). Of `freeze`, or by default a subquery of
+    the freezes of an outer query."""
     from cases.models.requests import Case, RequestType
 
+    case_id: Any = OuterRef("case_id") if freeze is None else freeze.case_id
+    ends_at: Any = (OuterRef("expires_at") if freeze is None
+                    else Value(freeze.expires_at, output_field=DateTimeField()))
     # A further order recorded without the column (by the code before it, during a rolling deploy) continues
     # the freeze of the request it names.
-    continues = Q(continues_freeze_of_id=OuterRef("case_id")) | Q(continues_freeze_of__isnull=True,
-                                                                    extends_case_id=OuterRef("case_id"))
+    continues = Q(continues_freeze_of_id=case_id) | Q(continues_freeze_of__isnull=True, extends_case_id=case_id)
     return (Case.objects.filter(continues, request_type=RequestType.FREEZE, status__in=Case.ACCEPTED_STATUSES,
-                                decided_at__lt=OuterRef("expires_at"))
-            .annotate(held_until=further_order_held_until()))
+                                decided_at__lt=ends_at)
+            .annotate(held_until=further_order_held_until(ends_at)))
 
 
 def pending_further_order(now: datetime) -> Exists:
@@ -211,10 +214,8 @@ class Freeze(models.Model):
         (`further_order_held_until`), or None."""
         if self.status != self.Status.ACTIVE or now < self.expires_at:
             return None
-        latest = (further_orders_awaiting_activation().filter(held_until__gt=now)
-                  .order_by("-held_until").values("held_until")[:1])
-        return (type(self).objects.filter(pk=self.pk).annotate(kept_until=Subquery(latest))
-                .values_list("kept_until", flat=True).first())
+        return (further_orders_awaiting_activation(self).filter(held_until__gt=now)
+                .aggregate(latest=Max("held_until"))["latest"])
 
 
 class Reminder(models.Model):

@@ -24,7 +24,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 
 from cases.models import Case, Freeze, PreservationHold, Reminder, RequestType
-from cases.models.clocks import ClockQuerySet
+from cases.models.clocks import ClockQuerySet, further_orders_awaiting_activation
 from cases.selectors import exchange_subjects, exchange_subjects_of
 from cases.services.common import case_transition, officer_update_email, require_staff, staff_case_path
 from leors import policy
@@ -448,7 +448,8 @@ def freezes_lift_helpers_wanted(*, now: datetime) -> int:
 # --- Reminders -----------------------------------------------------------------------------------
 
 def reminders_send_due(*, now: datetime) -> int:
-    """Before a hold expires (14, 7, 1 days) and a freeze lifts (5, 1 days), the officer is told once.
+    """Before a hold expires (14, 7, 1 days) and a freeze lifts (5, 1 days), the officer is told once —
+    and, for a freeze, the reviewer of each further order of it that awaits activation.
 
     After downtime several reminders of one clock may be due at once: each is recorded (so none is
     sent later), and the officer gets one e-mail.
@@ -493,7 +494,14 @@ def _remind(*, kind: str, model: type[PreservationHold] | type[Freeze], field: s
             return 0
         audit_record(actor=SWEEP, action=f"{field}.reminder_sent", obj=clock.case, now=now,
                      changes={field: clock.pk, "days_before": created, "ends_at": clock.expires_at})
-        _tell_officer(clock.case, what=f"{field}-reminder-{min(created)}-{clock.expires_at.isoformat()}", now=now)
+        what = f"{field}-reminder-{min(created)}-{clock.expires_at.isoformat()}"
+        emails = [_officer_email(clock.case, what=what, now=now)]
+        if isinstance(clock, Freeze):
+            # R8: a further order accepted in time continues the freeze once a reviewer activates it; its
+            # reviewer is reminded too (left unactivated, it keeps the freeze only for the period it states).
+            for further in further_orders_awaiting_activation(clock).select_related("assigned_to"):
+                emails += _reviewer_emails(further, what=f"further-order-{what}", now=now)
+        emails_enqueue(emails, now=now)
         return 1
 
 

@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import Case, Freeze, Reminder
-from cases.services import clocks
+from cases.services import clocks, review
 from cases.services.intake import IdentifierInput
 from leors import policy
 from leors.core import outbox
@@ -44,7 +44,14 @@ from tests.cases.clock_cast import (
     sweep,
 )
 from tests.conftest import signed_in_client
-from tests.factories import approved_officer, confirm_out_of_band, four_eyes_activate, make_lead, submit_case
+from tests.factories import (
+    approved_officer,
+    confirm_out_of_band,
+    four_eyes_activate,
+    make_lead,
+    make_reviewer,
+    submit_case,
+)
 
 SECOND = timedelta(seconds=1)
 DAY = timedelta(days=1)
@@ -736,3 +743,27 @@ def test_r8_the_pages_say_until_when_an_accepted_further_order_keeps_a_freeze_pa
         officer_html = signed_in_client(cast.officer.user).get(
             reverse("cases:detail", args=[freeze.case.reference])).content.decode()
     assert 'id="freeze-held-until"' not in officer_html and '<span class="bad">Ended</span>' in officer_html
+
+
+@pytest.mark.django_db
+def test_r8_the_reviewer_of_a_further_order_awaiting_activation_gets_the_freezes_reminders() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        end = freeze.expires_at
+        further = cast.freeze_request(10, further_order_of=freeze.case)
+        cast.decide(further)
+        other_reviewer = make_reviewer()
+        pending = cast.freeze_request(10, further_order_of=freeze.case)  # not yet accepted: not reminded
+        review.case_assign(case=pending, reviewer=other_reviewer, actor=Actor(user=cast.lead), now=timezone.now())
+        traveller.move_to(end - 5 * DAY)
+        assert sweep().reminders_sent == 1
+        reviewer_emails = emails(cast.reviewer.email, f"clock-staff:{further.pk}:further-order-freeze-reminder-5-")
+        assert len(reviewer_emails) == 1 and reviewer_emails[0].payload["reference"] == further.reference
+        assert emails(other_reviewer.email, "further-order") == []
+        assert len(emails(cast.officer.user.email, "freeze-reminder-5-")) == 1
+
+        cast.activate(further)  # activated: the freeze's next reminders are for its new end
+        traveller.move_to(end - DAY)
+        assert sweep().reminders_sent == 0
+    assert len(emails(cast.reviewer.email, "further-order")) == 1
