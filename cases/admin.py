@@ -162,6 +162,11 @@ def _hold_in_force(now: datetime) -> Q:
     return Q(pk__in=PreservationHold.objects.in_force(now).values("case_id"))
 
 
+def _local(moment: datetime) -> str:
+    """A moment as the workflow pages' facts show it: in the viewer's time zone, to the minute."""
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}"
+
+
 def _freeze_in_force(now: datetime) -> Q:
     """R8: the case's freeze is in force (Freeze.objects.in_force is the one definition)."""
     return Q(pk__in=Freeze.objects.in_force(now).values("case_id"))
@@ -966,15 +971,20 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         ]
         if case.extends_case is not None:
             continued = clocks.freeze_continued(case)
-            held_until = continued.held_until(now) if continued is not None else None
+            held_until = continued.held_until(now, by=case) if continued is not None else None
             if continued is not None and held_until is not None:
-                state = (f"its freeze reached its end at {timezone.localtime(continued.expires_at):%Y-%m-%d %H:%M %Z} "
-                         "and is kept in force, while an accepted further order awaits activation, until "
-                         f"{timezone.localtime(held_until):%Y-%m-%d %H:%M %Z} at the latest; activating this further "
-                         "order before then moves its end later by the days granted, from that end")
-            elif continued is not None and continued.is_in_force(now):
-                state = (f"its freeze is in force until {timezone.localtime(continued.expires_at):%Y-%m-%d %H:%M %Z}; "
+                state = (f"its freeze reached its end at {_local(continued.expires_at)} and is kept in force while "
+                         f"this further order, accepted before then, awaits activation: until {_local(held_until)} at "
+                         "the latest, when the period it states would end. Approved before then, the activation moves "
+                         "the freeze's end later by the days granted, from that end; approved later, it starts a new "
+                         "freeze from the approval")
+            elif continued is not None and continued.is_continued_by(case, now):
+                state = (f"its freeze is in force until {_local(continued.expires_at)}; "
                          "activating this further order moves that end later by the days granted")
+            elif continued is not None and continued.status == Freeze.Status.ACTIVE:
+                state = ("this further order no longer keeps its freeze (accepted after its end, or the period it "
+                         "states, counted from that end, is over): activating it starts a new freeze from now. Check "
+                         "with the agency that the order still stands")
             else:
                 state = "its freeze is not in force: activating this further order starts a new freeze from now"
             facts.append(("Further order for", f"{case.extends_case.reference} — {state}"))
@@ -1017,8 +1027,8 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         if freeze is not None:
             facts += [
                 ("Freeze", freeze.get_status_display()),
-                ("Activated", f"{timezone.localtime(freeze.activated_at):%Y-%m-%d %H:%M %Z} by {freeze.activated_by}"),
-                ("Ends", f"{timezone.localtime(freeze.expires_at):%Y-%m-%d %H:%M %Z}"),
+                ("Activated", f"{_local(freeze.activated_at)} by {freeze.activated_by}"),
+                ("Ends", _local(freeze.expires_at)),
             ]
         else:
             facts.append(("Freeze", "none: this case has no freeze"))
@@ -1097,7 +1107,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             return f"The hold of {case.reference} is lifted; work on it can continue."
 
         facts = [*self._case_facts(case),
-                 ("On hold", f"since {timezone.localtime(case.on_hold_at):%Y-%m-%d %H:%M %Z}: {case.on_hold_reason}"
+                 ("On hold", f"since {_local(case.on_hold_at)}: {case.on_hold_reason}"
                   if case.on_hold_at else "no")]
         return self._workflow_page(
             request, obj=case, form=form, title=f"Release the hold of {case.reference}", submit_label="Release the hold",

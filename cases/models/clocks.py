@@ -209,13 +209,22 @@ class Freeze(models.Model):
             return False
         return now < self.expires_at or self.held_until(now) is not None
 
-    def held_until(self, now: datetime) -> datetime | None:
-        """Past its end, kept in force by a further order awaiting activation: the latest moment it is kept
-        (`further_order_held_until`), or None."""
+    def held_until(self, now: datetime, *, by: models.Model | None = None) -> datetime | None:
+        """Past its end, kept in force by a further order awaiting activation (or by the further order `by`):
+        the latest moment it is kept (`further_order_held_until`), or None."""
         if self.status != self.Status.ACTIVE or now < self.expires_at:
             return None
-        return (further_orders_awaiting_activation(self).filter(held_until__gt=now)
-                .aggregate(latest=Max("held_until"))["latest"])
+        orders = further_orders_awaiting_activation(self).filter(held_until__gt=now)
+        if by is not None:
+            orders = orders.filter(pk=by.pk)
+        return orders.aggregate(latest=Max("held_until"))["latest"]
+
+    def is_continued_by(self, further: models.Model, now: datetime) -> bool:
+        """R8: whether activating the further order `further` now extends this freeze: the freeze is in force
+        before its end, or past it is kept by that order itself (not only by another one)."""
+        if self.status != self.Status.ACTIVE:
+            return False
+        return now < self.expires_at or self.held_until(now, by=further) is not None
 
 
 class Reminder(models.Model):

@@ -730,7 +730,8 @@ def test_r8_the_pages_say_until_when_an_accepted_further_order_keeps_a_freeze_pa
         assert (f'kept in force while a further order accepted before then awaits activation, until '
                 f'<time id="freeze-held-until" datetime="{held_until.isoformat()}">') in staff_html
         activate_html = staff.get(reverse("admin:cases_case_activate", args=[further.pk])).content.decode()
-        assert f"until {held_until:%Y-%m-%d %H:%M %Z} at the latest; activating this further order" in activate_html
+        assert (f"until {held_until:%Y-%m-%d %H:%M %Z} at the latest, when the period it states would end. Approved "
+                "before then, the activation moves the freeze&#x27;s end later") in activate_html
 
         officer_html = signed_in_client(cast.officer.user).get(
             reverse("cases:detail", args=[freeze.case.reference])).content.decode()
@@ -767,3 +768,32 @@ def test_r8_the_reviewer_of_a_further_order_awaiting_activation_gets_the_freezes
         traveller.move_to(end - DAY)
         assert sweep().reminders_sent == 0
     assert len(emails(cast.reviewer.email, "further-order")) == 1
+
+
+@pytest.mark.django_db
+def test_r8_a_further_order_past_its_own_period_starts_a_new_freeze_though_another_order_keeps_the_first() -> None:
+    """Two further orders accepted in time: B (10 days) and C (20 days). Past B's own period C still keeps the
+    freeze; B, activated then, starts a freeze of its own from its activation — it never moves the freeze's
+    end to a moment already past."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        end = freeze.expires_at
+        b = cast.freeze_request(10, further_order_of=freeze.case)
+        c = cast.freeze_request(20, further_order_of=freeze.case)
+        cast.decide(b)
+        cast.decide(c)
+        traveller.move_to(end + 15 * DAY)
+        freeze.refresh_from_db()
+        assert freeze.held_until(timezone.now()) == end + 20 * DAY  # kept by C
+        assert freeze.held_until(timezone.now(), by=b) is None and not freeze.is_continued_by(b, timezone.now())
+        assert freeze.is_continued_by(c, timezone.now())
+
+        staff = signed_in_client(cast.reviewer)
+        page = staff.get(reverse("admin:cases_case_activate", args=[b.pk])).content.decode()
+        assert "this further order no longer keeps its freeze" in page
+        started = cast.activate(b)
+    assert (started.case_id, started.activated_at, started.expires_at) == (b.pk, end + 15 * DAY, end + 25 * DAY)
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.expires_at, freeze.extension_count) == (Freeze.Status.ACTIVE, end, 0)
+    assert not AuditEvent.objects.filter(action="freeze.extended").exists()
