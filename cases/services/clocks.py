@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.urls import reverse
 
 from cases.models import Case, Freeze, PreservationHold, Reminder, RequestType
@@ -461,32 +461,54 @@ def reminders_send_due(*, now: datetime) -> int:
         (Reminder.Kind.FREEZE_LIFT, Freeze, policy.freeze_reminder_days(), "freeze"),
     ):
         # Only clocks that still owe a reminder, soonest end first, so that a backlog never starves.
-        owed = Q()
-        for days in offsets:
-            reminded = Reminder.objects.filter(**{field: OuterRef("pk")}, days_before=days,
-                                               clock_ends_at=OuterRef("expires_at"))
-            owed |= Q(expires_at__lte=now + timedelta(days=days)) & ~Q(Exists(reminded))
         # The horizon bounds the index range (without it the OR leaves the scan open-ended).
         horizon = now + timedelta(days=max(offsets, default=0))
-        candidates = model.objects.filter(owed, status="active", expires_at__gt=now,
-                                          expires_at__lte=horizon).order_by("expires_at")
-        for clock_id in candidates.values_list("pk", flat=True)[:settings.LEORS_SWEEP_BATCH_SIZE]:
+        candidates = model.objects.filter(_reminder_owed(field, offsets, "expires_at", now), status="active",
+                                          expires_at__gt=now, expires_at__lte=horizon).order_by("expires_at")
+        clock_ids = list(candidates.values_list("pk", flat=True)[:settings.LEORS_SWEEP_BATCH_SIZE])
+        if model is Freeze:
+            # R8: past its end, a freeze kept by a further order awaiting activation lifts when that order's own
+            # period would end (`Freeze.held_until`): its reminders count to then. Few: past their end, freezes
+            # are lifted within a minute unless kept.
+            latest = (further_orders_awaiting_activation().filter(held_until__gt=now)
+                      .order_by("-held_until").values("held_until")[:1])
+            held = (Freeze.objects.filter(status="active", expires_at__lte=now)
+                    .annotate(lifts_at=Subquery(latest)).filter(lifts_at__isnull=False)
+                    .filter(_reminder_owed(field, offsets, "lifts_at", now)).order_by("lifts_at"))
+            clock_ids += held.values_list("pk", flat=True)[:settings.LEORS_SWEEP_BATCH_SIZE]
+        for clock_id in clock_ids:
             sent += _remind(kind=kind, model=model, field=field, clock_id=clock_id, offsets=offsets, now=now)
     return sent
+
+
+def _reminder_owed(field: str, offsets: list[int], ends_at: str, now: datetime) -> Q:
+    """A clock ending at its column or annotation `ends_at` owes a reminder: one of `offsets` days before that
+    end has come, and no reminder was recorded for it and that end."""
+    owed = Q()
+    for days in offsets:
+        reminded = Reminder.objects.filter(**{field: OuterRef("pk")}, days_before=days, clock_ends_at=OuterRef(ends_at))
+        owed |= Q(**{f"{ends_at}__lte": now + timedelta(days=days)}) & ~Q(Exists(reminded))
+    return owed
 
 
 def _remind(*, kind: str, model: type[PreservationHold] | type[Freeze], field: str, clock_id: int,
             offsets: list[int], now: datetime) -> int:
     with transaction.atomic():
         clock = model.objects.select_for_update(skip_locked=True).filter(pk=clock_id, status="active").first()
-        if clock is None or clock.expires_at <= now:
+        if clock is None:
             return 0
-        due = [d for d in offsets if clock.expires_at - timedelta(days=d) <= now]
+        ends_at = clock.expires_at
+        if ends_at <= now:  # past its end: a freeze kept by a further order lifts at that order's bound
+            held_until = clock.held_until(now) if isinstance(clock, Freeze) else None
+            if held_until is None:
+                return 0
+            ends_at = held_until
+        due = [d for d in offsets if ends_at - timedelta(days=d) <= now]
         created = []
         for days in due:
             try:
                 with transaction.atomic():
-                    Reminder.objects.create(kind=kind, days_before=days, clock_ends_at=clock.expires_at, sent_at=now,
+                    Reminder.objects.create(kind=kind, days_before=days, clock_ends_at=ends_at, sent_at=now,
                                             **{field: clock})
                 created.append(days)
             except IntegrityError:  # already sent (by this sweep earlier, or a concurrent one)
@@ -494,13 +516,14 @@ def _remind(*, kind: str, model: type[PreservationHold] | type[Freeze], field: s
         if not created:
             return 0
         audit_record(actor=SWEEP, action=f"{field}.reminder_sent", obj=clock.case, now=now,
-                     changes={field: clock.pk, "days_before": created, "ends_at": clock.expires_at})
-        what = f"{field}-reminder-{min(created)}-{clock.expires_at.isoformat()}"
+                     changes={field: clock.pk, "days_before": created, "ends_at": ends_at})
+        what = f"{field}-reminder-{min(created)}-{ends_at.isoformat()}"
         emails = [_officer_email(clock.case, what=what, now=now)]
         if isinstance(clock, Freeze):
             # R8: a further order accepted in time continues the freeze once a reviewer activates it; its
             # reviewer is reminded too (left unactivated, it keeps the freeze only for the period it states).
-            for further in further_orders_awaiting_activation(clock).select_related("assigned_to"):
+            for further in (further_orders_awaiting_activation(clock).filter(held_until__gt=now)
+                            .select_related("assigned_to")):
                 emails += _reviewer_emails(further, what=f"further-order-{what}", now=now)
         emails_enqueue(emails, now=now)
         return 1

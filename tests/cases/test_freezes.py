@@ -797,3 +797,35 @@ def test_r8_a_further_order_past_its_own_period_starts_a_new_freeze_though_anoth
     freeze.refresh_from_db()
     assert (freeze.status, freeze.expires_at, freeze.extension_count) == (Freeze.Status.ACTIVE, end, 0)
     assert not AuditEvent.objects.filter(action="freeze.extended").exists()
+
+
+@pytest.mark.django_db
+def test_r8_a_freeze_kept_past_its_end_reminds_before_it_lifts_at_the_further_orders_bound() -> None:
+    """Past its end, a freeze kept by a further order awaiting activation lifts at that order's bound: the
+    officer and the order's reviewer are reminded before then (5 and 1 days), once each."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        end = freeze.expires_at
+        further = cast.freeze_request(10, further_order_of=freeze.case)
+        cast.decide(further)
+        traveller.move_to(end - DAY)
+        assert sweep().reminders_sent == 1  # the 5- and 1-day reminders of the end, at once
+        lifts_at = end + 10 * DAY
+
+        traveller.move_to(lifts_at - 5 * DAY - SECOND)
+        assert sweep().reminders_sent == 0
+        traveller.move_to(lifts_at - 5 * DAY)
+        assert sweep().reminders_sent == 1
+        assert sweep().reminders_sent == 0
+        traveller.move_to(lifts_at - DAY)
+        assert sweep().reminders_sent == 1
+        traveller.move_to(lifts_at - SECOND)
+        assert sweep().reminders_sent == 0 and sweep().freezes_lifted == 0
+        traveller.move_to(lifts_at + SECOND)
+        assert sweep().freezes_lifted == 1
+    assert sorted(Reminder.objects.filter(freeze=freeze).values_list("clock_ends_at", "days_before")) == [
+        (end, 1), (end, 5), (lifts_at, 1), (lifts_at, 5)]
+    assert len(emails(cast.officer.user.email, f"freeze-reminder-5-{lifts_at.isoformat()}")) == 1
+    assert len(emails(cast.officer.user.email, f"freeze-reminder-1-{lifts_at.isoformat()}")) == 1
+    assert len(emails(cast.reviewer.email, f"further-order-freeze-reminder-1-{lifts_at.isoformat()}")) == 1
