@@ -467,18 +467,25 @@ def reminders_send_due(*, now: datetime) -> int:
                                           expires_at__gt=now, expires_at__lte=horizon).order_by("expires_at")
         clock_ids = list(candidates.values_list("pk", flat=True)[:settings.LEORS_SWEEP_BATCH_SIZE])
         if model is Freeze:
-            # R8: past its end, a freeze kept by a further order awaiting activation lifts when that order's own
-            # period would end (`Freeze.held_until`): its reminders count to then. Few: past their end, freezes
-            # are lifted within a minute unless kept.
-            latest = (further_orders_awaiting_activation().filter(held_until__gt=now)
-                      .order_by("-held_until").values("held_until")[:1])
-            held = (Freeze.objects.filter(status="active", expires_at__lte=now)
-                    .annotate(lifts_at=Subquery(latest)).filter(lifts_at__isnull=False)
-                    .filter(_reminder_owed(field, offsets, "lifts_at", now)).order_by("lifts_at"))
-            clock_ids += held.values_list("pk", flat=True)[:settings.LEORS_SWEEP_BATCH_SIZE]
+            clock_ids += _kept_freezes_owing_reminders(offsets, now)
         for clock_id in clock_ids:
             sent += _remind(kind=kind, model=model, field=field, clock_id=clock_id, offsets=offsets, now=now)
     return sent
+
+
+def _kept_freezes_owing_reminders(offsets: list[int], now: datetime) -> list[int]:
+    """R8: past its end, a freeze kept by a further order awaiting activation lifts when that order's own period
+    would end (`Freeze.held_until`): its reminders count to then. Few: past their end, freezes are lifted within
+    a minute unless kept."""
+    past_end = Freeze.objects.filter(status="active", expires_at__lte=now).in_end_order()
+    # An ordered read of one key first: the query below takes milliseconds to build and plan, and there is usually
+    # nothing past its end (unordered, an EXISTS may scan the whole table: see `_sweep_batches`).
+    if not past_end.values_list("pk", flat=True)[:1]:
+        return []
+    latest = further_orders_awaiting_activation().filter(held_until__gt=now).order_by("-held_until")
+    kept = (past_end.annotate(lifts_at=Subquery(latest.values("held_until")[:1])).filter(lifts_at__isnull=False)
+            .filter(_reminder_owed("freeze", offsets, "lifts_at", now)).order_by("lifts_at"))
+    return list(kept.values_list("pk", flat=True)[:settings.LEORS_SWEEP_BATCH_SIZE])
 
 
 def _reminder_owed(field: str, offsets: list[int], ends_at: str, now: datetime) -> Q:

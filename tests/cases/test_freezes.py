@@ -12,7 +12,7 @@ import re
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -489,6 +489,16 @@ def test_r8_reminders_5_and_1_days_before_the_lift_are_each_sent_once() -> None:
     assert audit_actions(freeze.case, "freeze.reminder") == ["freeze.reminder_sent"] * 2
 
 
+def _awaiting_activation() -> tuple[ClockCast, Freeze, Case, datetime]:
+    """A 20-day freeze activated now, a 10-day further order naming it, accepted now and not yet activated,
+    and the freeze's end."""
+    cast = ClockCast()
+    freeze = cast.freeze(20)
+    further = cast.freeze_request(10, further_order_of=freeze.case)
+    cast.decide(further)
+    return cast, freeze, further, freeze.expires_at
+
+
 def _extended_once(cast: ClockCast) -> tuple[Freeze, Case]:
     """A 20-day freeze activated now and extended by a 10-day further order naming it, and that order."""
     freeze = cast.freeze(20)
@@ -703,11 +713,7 @@ def test_r8_an_accepted_further_order_never_activated_keeps_the_freeze_no_longer
 @pytest.mark.django_db
 def test_r8_a_further_order_activated_within_its_period_past_the_freezes_end_still_extends_it() -> None:
     with time_machine.travel(T0, tick=False) as traveller:
-        cast = ClockCast()
-        freeze = cast.freeze(20)
-        end = freeze.expires_at
-        further = cast.freeze_request(10, further_order_of=freeze.case)
-        cast.decide(further)
+        cast, freeze, further, end = _awaiting_activation()
         traveller.move_to(end + 10 * DAY - SECOND)  # the last second the order keeps it
         extended = cast.activate(further)
     assert (extended.pk, extended.expires_at, extended.extension_count) == (freeze.pk, end + 10 * DAY, 1)
@@ -716,11 +722,7 @@ def test_r8_a_further_order_activated_within_its_period_past_the_freezes_end_sti
 @pytest.mark.django_db
 def test_r8_the_pages_say_until_when_an_accepted_further_order_keeps_a_freeze_past_its_end() -> None:
     with time_machine.travel(T0, tick=False) as traveller:
-        cast = ClockCast()
-        freeze = cast.freeze(20)
-        end = freeze.expires_at
-        further = cast.freeze_request(10, further_order_of=freeze.case)
-        cast.decide(further)
+        cast, freeze, further, end = _awaiting_activation()
         traveller.move_to(end + 3 * DAY)
         held_until = timezone.localtime(end + 10 * DAY)
 
@@ -749,11 +751,7 @@ def test_r8_the_pages_say_until_when_an_accepted_further_order_keeps_a_freeze_pa
 @pytest.mark.django_db
 def test_r8_the_reviewer_of_a_further_order_awaiting_activation_gets_the_freezes_reminders() -> None:
     with time_machine.travel(T0, tick=False) as traveller:
-        cast = ClockCast()
-        freeze = cast.freeze(20)
-        end = freeze.expires_at
-        further = cast.freeze_request(10, further_order_of=freeze.case)
-        cast.decide(further)
+        cast, freeze, further, end = _awaiting_activation()
         other_reviewer = make_reviewer()
         pending = cast.freeze_request(10, further_order_of=freeze.case)  # not yet accepted: not reminded
         review.case_assign(case=pending, reviewer=other_reviewer, actor=Actor(user=cast.lead), now=timezone.now())
@@ -804,11 +802,7 @@ def test_r8_a_freeze_kept_past_its_end_reminds_before_it_lifts_at_the_further_or
     """Past its end, a freeze kept by a further order awaiting activation lifts at that order's bound: the
     officer and the order's reviewer are reminded before then (5 and 1 days), once each."""
     with time_machine.travel(T0, tick=False) as traveller:
-        cast = ClockCast()
-        freeze = cast.freeze(20)
-        end = freeze.expires_at
-        further = cast.freeze_request(10, further_order_of=freeze.case)
-        cast.decide(further)
+        cast, freeze, _further, end = _awaiting_activation()
         traveller.move_to(end - DAY)
         assert sweep().reminders_sent == 1  # the 5- and 1-day reminders of the end, at once
         lifts_at = end + 10 * DAY
