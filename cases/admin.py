@@ -978,7 +978,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
                          "the latest, when the period it states would end. Approved before then, the activation moves "
                          "the freeze's end later by the days granted, from that end; approved later, it starts a new "
                          "freeze from the approval")
-            elif continued is not None and continued.is_continued_by(case, now):
+            elif continued is not None and continued.is_in_force(now, by=case):
                 state = (f"its freeze is in force until {_local(continued.expires_at)}; "
                          "activating this further order moves that end later by the days granted")
             elif continued is not None and continued.status == Freeze.Status.ACTIVE:

@@ -201,13 +201,13 @@ class Freeze(models.Model):
     def __str__(self) -> str:
         return f"Freeze on {self.case}"
 
-    def is_in_force(self, now: datetime) -> bool:
+    def is_in_force(self, now: datetime, *, by: models.Model | None = None) -> bool:
         """A freeze past its end is not in force, whether or not a sweep has lifted it yet — unless a
         further order accepted before its end awaits activation (R8: it then continues, for no longer than that
-        order's own period)."""
+        order's own period). With `by`, only that further order counts: whether activating it extends the freeze."""
         if self.status != self.Status.ACTIVE:
             return False
-        return now < self.expires_at or self.held_until(now) is not None
+        return now < self.expires_at or self.held_until(now, by=by) is not None
 
     def held_until(self, now: datetime, *, by: models.Model | None = None) -> datetime | None:
         """Past its end, kept in force by a further order awaiting activation (or by the further order `by`):
@@ -218,13 +218,6 @@ class Freeze(models.Model):
         if by is not None:
             orders = orders.filter(pk=by.pk)
         return orders.aggregate(latest=Max("held_until"))["latest"]
-
-    def is_continued_by(self, further: models.Model, now: datetime) -> bool:
-        """R8: whether activating the further order `further` now extends this freeze: the freeze is in force
-        before its end, or past it is kept by that order itself (not only by another one)."""
-        if self.status != self.Status.ACTIVE:
-            return False
-        return now < self.expires_at or self.held_until(now, by=further) is not None
 
 
 class Reminder(models.Model):

@@ -328,7 +328,7 @@ def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -
         earlier = freeze_continued(locked, lock=True)
         # In force — which includes past its end while this order, accepted before it, keeps it (another pending
         # order keeping it does not: past this order's own period, it starts a freeze of its own).
-        if earlier is not None and earlier.is_continued_by(locked, now):
+        if earlier is not None and earlier.is_in_force(now, by=locked):
             if Case.objects.filter(pk=earlier.case_id, on_hold_at__isnull=False).exists():
                 raise ActionRefused("The freeze this further order continues is on a case on hold (its officer was "
                                     "suspended); a legal lead must lift that hold first (R3).")

@@ -784,8 +784,8 @@ def test_r8_a_further_order_past_its_own_period_starts_a_new_freeze_though_anoth
         traveller.move_to(end + 15 * DAY)
         freeze.refresh_from_db()
         assert freeze.held_until(timezone.now()) == end + 20 * DAY  # kept by C
-        assert freeze.held_until(timezone.now(), by=b) is None and not freeze.is_continued_by(b, timezone.now())
-        assert freeze.is_continued_by(c, timezone.now())
+        assert freeze.held_until(timezone.now(), by=b) is None and not freeze.is_in_force(timezone.now(), by=b)
+        assert freeze.is_in_force(timezone.now(), by=c)
 
         staff = signed_in_client(cast.reviewer)
         page = staff.get(reverse("admin:cases_case_activate", args=[b.pk])).content.decode()
