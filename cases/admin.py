@@ -197,12 +197,11 @@ class ClockFilter(admin.SimpleListFilter):
         if value == self.HOLD_IN_FORCE:
             return queryset.filter(_hold_in_force(now))
         if value == self.ENDING_SOON:
+            # In force now and not at `soon` (ClockQuerySet.ending_by): a freeze kept past its end by a further
+            # order ends at that order's bound, and a hold whose extension awaits review does not end.
             soon = now + CLOCK_ENDING_SOON
-            return queryset.filter(
-                (_freeze_in_force(now) & Q(freeze__expires_at__lte=soon))
-                | (Q(hold__status=PreservationHold.Status.ACTIVE, hold__expires_at__gt=now,
-                     hold__expires_at__lte=soon))
-            )
+            return queryset.filter(Q(pk__in=Freeze.objects.ending_by(now, soon).values("case_id"))
+                                   | Q(pk__in=PreservationHold.objects.ending_by(now, soon).values("case_id")))
         return queryset.none()
 
 

@@ -341,6 +341,8 @@ def _deadlines(case: Case, now: datetime) -> dict[str, Any]:
             "continued_freeze": continued,
             "freeze_in_force": shown.is_in_force(now) if shown is not None else False,
             "freeze_held_until": held_until,
+            # Lifted: when it stopped restricting the account (past its end, if a further order kept it).
+            "freeze_end": (shown.ended or shown.expires_at) if shown is not None else None,
         }
     return {}
 

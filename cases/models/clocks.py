@@ -31,6 +31,7 @@ from django.db.models import (
     Max,
     OuterRef,
     Q,
+    Subquery,
     Value,
 )
 from django.db.models.functions import Cast, Least
@@ -82,6 +83,12 @@ def further_orders_awaiting_activation(freeze: Freeze | None = None) -> models.Q
             .annotate(held_until=further_order_held_until(ends_at)))
 
 
+def latest_further_order_bound() -> Subquery:
+    """R8: of the freezes of an outer query, the latest moment a further order awaiting activation keeps one
+    past its end (`further_orders_awaiting_activation`), whether that moment has come or not; None if none."""
+    return Subquery(further_orders_awaiting_activation().order_by("-held_until").values("held_until")[:1])
+
+
 def pending_further_order(now: datetime) -> Exists:
     """R8: a further order keeps the freeze in force past its end (`further_orders_awaiting_activation`)."""
     return Exists(further_orders_awaiting_activation().filter(held_until__gt=now))
@@ -100,6 +107,12 @@ class ClockQuerySet(models.QuerySet[_Clock]):
 
     def in_force(self, now: datetime) -> Self:
         return self.filter(Q(expires_at__gt=now) | Q(self.continuation(now)), status="active")
+
+    def ending_by(self, now: datetime, moment: datetime) -> Self:
+        """In force now and, unless something changes meanwhile, no longer at `moment`: past the stored end
+        by then, and not kept beyond it by what continues the clock (a freeze kept past its end ends at the
+        further order's bound; a hold whose extension awaits review does not end)."""
+        return self.in_force(now).exclude(Q(expires_at__gt=moment) | Q(self.continuation(moment)))
 
     def due(self, now: datetime) -> Self:
         return self.filter(status="active", expires_at__lte=now).exclude(self.continuation(now))
@@ -188,6 +201,11 @@ class Freeze(models.Model):
     lifted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     lift_reason = models.CharField(max_length=20, choices=LiftReason.choices, blank=True)
     lift_note = models.TextField(blank=True)
+    ended_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When it stopped restricting the account: the lift, or for one that ran out its end — past it, if a "
+                  "further order kept it, when that order's own period ended. Empty on freezes lifted before this was "
+                  "recorded (see `ended`).")
 
     objects = FreezeQuerySet.as_manager()
 
@@ -200,6 +218,14 @@ class Freeze(models.Model):
 
     def __str__(self) -> str:
         return f"Freeze on {self.case}"
+
+    @property
+    def ended(self) -> datetime | None:
+        """When a lifted freeze stopped restricting the account (`ended_at`); for one lifted before that was
+        recorded, the earlier of its end and its lift (a sweep lifts a freeze a little after its end)."""
+        if self.status != self.Status.LIFTED or self.lifted_at is None:
+            return None
+        return self.ended_at or min(self.lifted_at, self.expires_at)
 
     def is_in_force(self, now: datetime, *, by: models.Model | None = None) -> bool:
         """A freeze past its end is not in force, whether or not a sweep has lifted it yet — unless a

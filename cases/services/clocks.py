@@ -20,11 +20,11 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
 
 from cases.models import Case, Freeze, PreservationHold, Reminder, RequestType
-from cases.models.clocks import ClockQuerySet, further_orders_awaiting_activation
+from cases.models.clocks import ClockQuerySet, further_orders_awaiting_activation, latest_further_order_bound
 from cases.selectors import exchange_subjects, exchange_subjects_of
 from cases.services.common import case_transition, officer_update_email, require_staff, staff_case_path
 from leors import policy
@@ -373,8 +373,18 @@ def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -
 
 def _lift(freezes: list[Claimed], *, reason: str, note: str, actor: Actor, user: Any, now: datetime) -> None:
     """Lift claimed (locked) freezes: one UPDATE, and one COPY each of events, webhooks and e-mails."""
-    Freeze.objects.filter(pk__in=[freeze.pk for freeze in freezes]).update(
-        status=Freeze.Status.LIFTED, lifted_at=now, lifted_by=user, lift_reason=reason, lift_note=note)
+    ids = [freeze.pk for freeze in freezes]
+    if reason == Freeze.LiftReason.EXPIRED:
+        # It ran out: it ended at its end (a sweep lifts it a little later), or past it where a further order kept it.
+        kept = _kept_until(freezes, now=now)
+        ended = {freeze.pk: min(now, kept.get(freeze.pk, freeze.expires_at)) for freeze in freezes}
+    else:
+        kept, ended = {}, dict.fromkeys(ids, now)
+    Freeze.objects.filter(pk__in=ids).update(
+        status=Freeze.Status.LIFTED, lifted_at=now, lifted_by=user, lift_reason=reason, lift_note=note,
+        ended_at=F("expires_at") if reason == Freeze.LiftReason.EXPIRED else now)
+    for pk in kept:
+        Freeze.objects.filter(pk=pk).update(ended_at=ended[pk])
     emails: list[Email] = []
     for freeze in freezes:
         emails += [_officer_email(freeze.case, what="freeze-lifted", now=now),
@@ -383,8 +393,7 @@ def _lift(freezes: list[Claimed], *, reason: str, note: str, actor: Actor, user:
     subjects = exchange_subjects_of(freeze.case.pk for freeze in freezes)
     webhooks_enqueue([WebhookEvent(event="freeze.lifted", key=f"freeze:{freeze.pk}:lifted",
                                    data={**_restriction_data(kind="freeze", restriction_id=freeze.pk, case=freeze.case,
-                                                             starts_at=freeze.starts_at,
-                                                             ends_at=min(now, freeze.expires_at),
+                                                             starts_at=freeze.starts_at, ends_at=ended[freeze.pk],
                                                              subjects=subjects[freeze.case.pk]),
                                          "reason": reason})
                       for freeze in freezes], now=now)
@@ -392,6 +401,19 @@ def _lift(freezes: list[Claimed], *, reason: str, note: str, actor: Actor, user:
         _case_event("freeze.lifted", freeze.case,
                     {"freeze": freeze.pk, "reason": reason, "note": note, "expires_at": freeze.expires_at})
         for freeze in freezes])
+
+
+def _kept_until(freezes: list[Claimed], *, now: datetime) -> dict[int, datetime]:
+    """R8: of freezes that ran out, those a further order awaiting activation kept past their end, each with the
+    moment that order's own period ended (`latest_further_order_bound`), when it stopped keeping it.
+
+    An order states a day or more, so a freeze it kept is lifted a day or more past its end: for the sweep of
+    every minute, whose freezes ended moments ago, nothing is asked."""
+    past = [freeze.pk for freeze in freezes if freeze.expires_at <= now - timedelta(days=1)]
+    if not past:
+        return {}
+    return dict(Freeze.objects.filter(pk__in=past).annotate(bound=latest_further_order_bound())
+                .filter(bound__isnull=False).values_list("pk", "bound"))
 
 
 def freeze_lift(*, freeze: Freeze, reason: str, note: str, actor: Actor, now: datetime) -> Freeze:
@@ -482,8 +504,7 @@ def _kept_freezes_owing_reminders(offsets: list[int], now: datetime) -> list[int
     # nothing past its end (unordered, an EXISTS may scan the whole table: see `_sweep_batches`).
     if not past_end.values_list("pk", flat=True)[:1]:
         return []
-    latest = further_orders_awaiting_activation().filter(held_until__gt=now).order_by("-held_until")
-    kept = (past_end.annotate(lifts_at=Subquery(latest.values("held_until")[:1])).filter(lifts_at__isnull=False)
+    kept = (past_end.annotate(lifts_at=latest_further_order_bound()).filter(lifts_at__gt=now)
             .filter(_reminder_owed("freeze", offsets, "lifts_at", now)).order_by("lifts_at"))
     return list(kept.values_list("pk", flat=True)[:settings.LEORS_SWEEP_BATCH_SIZE])
 

@@ -823,3 +823,88 @@ def test_r8_a_freeze_kept_past_its_end_reminds_before_it_lifts_at_the_further_or
     assert len(emails(cast.officer.user.email, f"freeze-reminder-5-{lifts_at.isoformat()}")) == 1
     assert len(emails(cast.officer.user.email, f"freeze-reminder-1-{lifts_at.isoformat()}")) == 1
     assert len(emails(cast.reviewer.email, f"further-order-freeze-reminder-1-{lifts_at.isoformat()}")) == 1
+
+
+@pytest.fixture
+def exchange_webhook(settings: Any) -> None:
+    settings.LEORS_EXCHANGE_WEBHOOK_URL = "https://exchange.example/leors/webhooks"
+    settings.LEORS_EXCHANGE_WEBHOOK_SECRET = "s" * 40
+
+
+def _lifted_event(freeze: Freeze) -> dict[str, Any]:
+    """The data of the exchange's `freeze.lifted` event of `freeze`."""
+    event = OutboxMessage.objects.get(channel=OutboxMessage.Channel.WEBHOOK, key=f"webhook:freeze:{freeze.pk}:lifted")
+    return event.payload["data"]
+
+
+@pytest.mark.django_db
+def test_r8_a_freeze_kept_past_its_end_ended_when_the_further_orders_period_ended_as_the_exchange_and_pages_say(
+        exchange_webhook: None) -> None:
+    """Kept past its end by a further order never activated, the freeze restricted the account until that order's
+    own period ended, not until its own end: the exchange, the officer and the legal team are told that moment —
+    even when the sweep lifts it hours late (downtime)."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast, freeze, _further, end = _awaiting_activation()
+        bound = end + 10 * DAY
+        traveller.move_to(bound + 3 * HOUR)  # the sweep was down for three hours
+        assert sweep().freezes_lifted == 1
+        freeze.refresh_from_db()
+        assert (freeze.lifted_at, freeze.ended_at, freeze.ended) == (bound + 3 * HOUR, bound, bound)
+        assert (_lifted_event(freeze)["ends_at"], _lifted_event(freeze)["reason"]) == (bound.isoformat(), "expired")
+
+        officer_html = signed_in_client(cast.officer.user).get(
+            reverse("cases:detail", args=[freeze.case.reference])).content.decode()
+        shown_end = re.search(r'<dd id="freeze-end"><time datetime="([^"]+)"', officer_html)
+        assert shown_end is not None and shown_end.group(1) == timezone.localtime(bound).isoformat()
+        kept = re.search(r'<dd id="freeze-kept">(.*?)</dd>', officer_html, re.S)
+        assert kept is not None and f'datetime="{timezone.localtime(end).isoformat()}"' in kept.group(1)
+        staff_html = signed_in_client(cast.reviewer).get(
+            reverse("admin:cases_case_change", args=[freeze.case.pk])).content.decode()
+        assert re.search(rf'id="freeze-ended"><time datetime="{re.escape(timezone.localtime(bound).isoformat())}">'
+                         r'[^<]*</time> \(past its end: a further order', staff_html)
+
+
+@pytest.mark.django_db
+def test_r8_a_freeze_that_ran_out_ended_at_its_end_and_one_lifted_early_when_it_was_lifted(
+        exchange_webhook: None) -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        ran_out, lifted_early = cast.freeze(10), cast.freeze(20)
+        end = ran_out.expires_at
+        traveller.move_to(end + 2 * DAY)  # lifted two days late (downtime): it still ended at its end
+        assert sweep().freezes_lifted == 1
+        clocks.freeze_lift(freeze=lifted_early, reason=Freeze.LiftReason.COURT_DECISION, note=COURT_NOTE,
+                           actor=Actor(user=cast.reviewer), now=timezone.now())
+        officer_html = signed_in_client(cast.officer.user).get(
+            reverse("cases:detail", args=[ran_out.case.reference])).content.decode()
+    ran_out.refresh_from_db()
+    lifted_early.refresh_from_db()
+    assert (ran_out.ended_at, _lifted_event(ran_out)["ends_at"]) == (end, end.isoformat())
+    assert (lifted_early.ended_at, _lifted_event(lifted_early)["ends_at"]) == (end + 2 * DAY, (end + 2 * DAY).isoformat())
+    assert 'id="freeze-kept"' not in officer_html
+    shown_end = re.search(r'<dd id="freeze-end"><time datetime="([^"]+)"', officer_html)
+    assert shown_end is not None and shown_end.group(1) == timezone.localtime(end).isoformat()
+
+    # A freeze lifted before the moment was recorded: the earlier of its end and its lift.
+    Freeze.objects.filter(pk=ran_out.pk).update(ended_at=None)
+    ran_out.refresh_from_db()
+    assert ran_out.ended == end
+
+
+@pytest.mark.django_db
+def test_r8_the_queue_lists_a_kept_freeze_as_ending_soon_only_when_its_further_order_lets_it_go_within_a_week(
+) -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast, freeze, _further, end = _awaiting_activation()
+
+        def ending_soon() -> set[str]:
+            response = signed_in_client(cast.lead).get(reverse("admin:cases_case_changelist"), {"clock": "ending_soon"})
+            assert response.status_code == 200
+            return {case.reference for case in response.context["cl"].result_list}
+
+        traveller.move_to(end - 3 * DAY)  # its end is near, but an accepted further order will keep it ten days more
+        assert ending_soon() == set()
+        traveller.move_to(end + DAY)  # kept until end + 10 days: not within the week
+        assert ending_soon() == set()
+        traveller.move_to(end + 4 * DAY)  # let go at end + 10 days: within the week
+        assert ending_soon() == {freeze.case.reference}

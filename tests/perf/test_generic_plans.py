@@ -34,8 +34,11 @@ IDENTITY = re.compile(r"\(+(id|key)\)?(::text)? = ")  # an index condition on th
 
 
 def index_reads(scan: dict[str, Any]) -> list[tuple[str, str]]:
-    """The indexes a scan reads, with their conditions (a bitmap scan reads them in its children)."""
-    return [(node["Index Name"], node.get("Index Cond", "")) for node in nodes(scan) if "Index Name" in node]
+    """The indexes a scan reads, with their conditions (a bitmap scan reads them in its children). A subquery
+    the scan evaluates per row (a SubPlan or InitPlan under it) is a scan of its own, checked on its own."""
+    own = {**scan, "Plans": [child for child in scan.get("Plans", [])
+                             if child.get("Parent Relationship") not in ("SubPlan", "InitPlan")]}
+    return [(node["Index Name"], node.get("Index Cond", "")) for node in nodes(own) if "Index Name" in node]
 
 
 def unindexed_status_reads(work: Callable[[], Any]) -> list[str]:
