@@ -342,3 +342,29 @@ def test_r7_after_an_extension_the_reminders_come_again_for_the_new_end() -> Non
         assert reminder_days(hold, new_end) == [14, 7, 1]
         assert reminder_days(hold, end) == [14, 7, 1]
         assert len(emails(cast.officer.user.email, "hold-reminder")) == 6
+
+
+@pytest.mark.django_db
+def test_r7_a_hold_whose_extension_awaits_review_is_not_ending_soon() -> None:
+    """The queue's "ending soon" (`ending_by`): in force now and not at the end of the week. An extension filed
+    in time keeps the hold while it is reviewed, so that hold does not end; once declined, it does."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        cast.decide(case)
+        end = hold_of(case).expires_at
+
+        def ending_within_a_week() -> bool:
+            now = timezone.now()
+            return PreservationHold.objects.filter(case=case).ending_by(now, now + 7 * DAY).exists()
+
+        traveller.move_to(end - 8 * DAY)
+        assert not ending_within_a_week()
+        traveller.move_to(end - 3 * DAY)
+        assert ending_within_a_week()
+        extension = cast.extension(case)
+        assert not ending_within_a_week()
+        traveller.move_to(end + DAY)
+        cast.decide(extension, Case.Decision.DECLINE)
+        assert not ending_within_a_week()  # not in force now: it ended with the declined extension
+        assert not PreservationHold.objects.filter(case=case).in_force(timezone.now()).exists()
