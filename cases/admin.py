@@ -41,7 +41,18 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Case as SqlCase
-from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+    prefetch_related_objects,
+)
 from django.db.models.lookups import IsNull
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -79,6 +90,7 @@ from cases.models import (
     Case,
     CaseDocument,
     Freeze,
+    OutOfBandConfirmation,
     PreservationHold,
     Production,
     RecoveryInstructions,
@@ -110,6 +122,16 @@ REVIEWABLE_STATUSES = Case.OPEN_STATUSES
 # The queue's "ending soon" filter: a working week's notice for the reviewer (a view of the queue,
 # not a rule's number: the officers' reminders use policy.*_reminder_days()).
 CLOCK_ENDING_SOON = timedelta(days=7)
+
+
+def _with_safeguards(case: Case) -> Case:
+    """The case with its approvals and out-of-band confirmations read once, with the people they name: the
+    safeguard panels, the risk signals and the buttons of a page each read them (`.all()`)."""
+    prefetch_related_objects(
+        [case],
+        Prefetch("approvals", queryset=Approval.objects.select_related("requested_by", "decided_by")),
+        Prefetch("out_of_band_confirmations", queryset=OutOfBandConfirmation.objects.select_related("recorded_by")))
+    return case
 
 
 def _case_pk(object_id: Any) -> int:
@@ -431,8 +453,17 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         # The admin would redirect to the index for a case outside the queryset; a 404 says the
         # same for "missing" and "not yours" (STYLE.md rule 5).
         case = selectors.case_get_for(user=request.user, pk=_case_pk(object_id))
+        request.leors_case = case  # type: ignore[attr-defined]  # read and checked: see get_object
         context = {**(extra_context or {}), **self._case_context(request, case, timezone.now())}
         return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Case | None:
+        # The change page read and checked its case (change_view, case_get_for): the admin's form shows that one,
+        # rather than reading it again through the queue's queryset and its annotations.
+        case = getattr(request, "leors_case", None)
+        if case is not None and from_field is None and str(case.pk) == str(object_id):
+            return case
+        return super().get_object(request, object_id, from_field)
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         # Django's history lists admin edits, which never happen here; the audit trail is on the change page.
@@ -442,6 +473,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
     def _case_context(self, request: HttpRequest, case: Case, now: datetime) -> dict[str, Any]:
         user = request.user
         may_review = selectors.user_may(user, PERM_REVIEW, case)
+        _with_safeguards(case)  # the panels, the risk signals and the buttons all read them
         subjects = list(case.subjects.order_by("kind", "normalized"))
         keys = {(subject.kind, subject.normalized) for subject in subjects}
         related = [
@@ -460,7 +492,8 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         freeze = Freeze.objects.select_related("activated_by", "lifted_by").filter(case=case).first()
         return {
             **self._clock_context(case, freeze=freeze, now=now),
-            **self._safeguard_context(request, case, now=now, may_review=may_review),
+            **self._safeguard_context(request, case, now=now, may_review=may_review,
+                                      related=[other for other, _shared in related], documents=documents),
             "case": case,
             "subjects": subjects,
             "related_cases": related,
@@ -490,15 +523,16 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             ),
         }
 
-    def _safeguard_context(self, request: HttpRequest, case: Case, *, now: datetime, may_review: bool) -> dict[str, Any]:
+    def _safeguard_context(self, request: HttpRequest, case: Case, *, now: datetime, may_review: bool,
+                           related: list[Case], documents: list[CaseDocument]) -> dict[str, Any]:
         """Forged-request resistance, four-eyes, R3 hold and R9 steps, as stored; what blocks is in
-        the services' own words (nothing here decides anything)."""
+        the services' own words (nothing here decides anything). `related`, `documents`: as the page read them."""
         user = request.user
-        confirmations = list(case.out_of_band_confirmations.select_related("recorded_by"))
+        confirmations = list(case.out_of_band_confirmations.all())
         needs_confirmation = case.request_type in (RequestType.FREEZE, RequestType.ASSET_RECOVERY)
         approval_rows = self._approval_rows(request, case)
         context: dict[str, Any] = {
-            "risk_signals": risk.case_risk_signals(case=case, now=now),
+            "risk_signals": risk.case_risk_signals(case=case, now=now, related=related, documents=documents),
             "confirmations": confirmations,
             "confirmation_required_for": (
                 ("activation" if case.request_type == RequestType.FREEZE else "return") if needs_confirmation else ""
@@ -511,14 +545,14 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             "release_hold_url": self._workflow_url(case, "release_hold"),
         }
         if case.request_type == RequestType.ASSET_RECOVERY:
-            context.update(self._recovery_context(case, may_review=may_review))
+            context.update(self._recovery_context(case, may_review=may_review, documents=documents))
         return context
 
     def _approval_rows(self, request: HttpRequest, case: Case) -> list[dict[str, Any]]:
         user = request.user
         may_review = selectors.user_may(user, PERM_REVIEW, case)
         rows = []
-        approvals = list(case.approvals.select_related("requested_by", "decided_by"))
+        approvals = list(case.approvals.all())  # with their people (`_with_safeguards`)
         # The productions the releases name, read once for all of them.
         productions = ({production.pk: production for production in case.productions.all()}
                        if any(a.action == Approval.Action.PRODUCTION_RELEASE for a in approvals) else {})
@@ -534,9 +568,9 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             })
         return rows
 
-    def _recovery_context(self, case: Case, *, may_review: bool) -> dict[str, Any]:
+    def _recovery_context(self, case: Case, *, may_review: bool, documents: list[CaseDocument]) -> dict[str, Any]:
         """R9: the steps in their order, each with its state."""
-        court_orders = [d for d in case.documents.select_related("verified_by")
+        court_orders = [d for d in documents
                         if d.role == CaseDocument.Role.LEGAL_PROCESS
                         and d.document_type == CaseDocument.DocumentType.COURT_ORDER]
         verified_orders = [d for d in court_orders if d.verified_at is not None]
@@ -1075,7 +1109,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             intro="Four-eyes: activating a freeze, releasing a production and recording a return are asked by one "
                   "member of the legal team and approved by a second, different one. Approving carries the action "
                   "out at once.",
-            extra_context={"approval_rows": self._approval_rows(request, case)},
+            extra_context={"approval_rows": self._approval_rows(request, _with_safeguards(case))},
         )
 
     def confirm_view(self, request: HttpRequest, pk: int) -> HttpResponse:

@@ -8,8 +8,11 @@ confirmations, the officer's sign-ins and requests, other agencies' cases, the d
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from django.db.models import Count, Q
 
 from cases.models import Case, CaseDocument
 from cases.selectors import related_cases_for
@@ -78,10 +81,11 @@ def _new_network_signal(officer: Officer, now: datetime) -> RiskSignal | None:
 
 
 def _volume_signal(officer: Officer, now: datetime) -> RiskSignal | None:
-    cases = Case.objects.filter(submitted_by=officer.user)
-    recent = cases.filter(submitted_at__gte=now - timedelta(days=VOLUME_WINDOW_DAYS)).count()
-    history = cases.filter(submitted_at__lt=now - timedelta(days=VOLUME_WINDOW_DAYS),
-                           submitted_at__gte=now - timedelta(days=VOLUME_HISTORY_DAYS)).count()
+    window_start = now - timedelta(days=VOLUME_WINDOW_DAYS)
+    counts = Case.objects.filter(submitted_by=officer.user, submitted_at__gte=now - timedelta(days=VOLUME_HISTORY_DAYS)
+                                 ).aggregate(recent=Count("pk", filter=Q(submitted_at__gte=window_start)),
+                                             history=Count("pk", filter=Q(submitted_at__lt=window_start)))
+    recent, history = counts["recent"], counts["history"]
     usual = history / ((VOLUME_HISTORY_DAYS - VOLUME_WINDOW_DAYS) / VOLUME_WINDOW_DAYS)
     # At least VOLUME_MINIMUM, and at least VOLUME_FACTOR times the usual week (">" made the minimum of
     # three unreachable: with a quiet history three requests were never a burst, only four were).
@@ -91,8 +95,8 @@ def _volume_signal(officer: Officer, now: datetime) -> RiskSignal | None:
     return None
 
 
-def _other_agency_signal(case: Case) -> RiskSignal | None:
-    others = [c for c in related_cases_for(case=case) if c.agency_id != case.agency_id]
+def _other_agency_signal(case: Case, related: Iterable[Case]) -> RiskSignal | None:
+    others = [c for c in related if c.agency_id != case.agency_id]
     if not others:
         return None
     described = ", ".join(f"{c.reference} ({c.agency.name})" for c in others[:5])
@@ -114,11 +118,11 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-zà-ÿ]{4,}", text.lower())) - GENERIC_WORDS
 
 
-def _issuer_signal(case: Case) -> RiskSignal | None:
+def _issuer_signal(case: Case, documents: Iterable[CaseDocument]) -> RiskSignal | None:
     agency = case.agency
     known = _words(agency.name) | _words(agency.jurisdiction) | _words(str(agency.country.name))  # type: ignore[attr-defined]
-    mismatched = [d for d in case.documents.filter(role=CaseDocument.Role.LEGAL_PROCESS)
-                  if d.issuing_authority and not (_words(d.issuing_authority) & known)]
+    mismatched = [d for d in documents if d.role == CaseDocument.Role.LEGAL_PROCESS
+                  and d.issuing_authority and not (_words(d.issuing_authority) & known)]
     if not mismatched:
         return None
     described = "; ".join(f"“{d.original_name}” issued by {d.issuing_authority}" for d in mismatched)
@@ -133,9 +137,13 @@ def officer_risk_signals(*, officer: Officer, now: datetime) -> list[RiskSignal]
     return [signal for signal in signals if signal is not None]
 
 
-def case_risk_signals(*, case: Case, now: datetime) -> list[RiskSignal]:
+def case_risk_signals(*, case: Case, now: datetime, related: Iterable[Case] | None = None,
+                      documents: Iterable[CaseDocument] | None = None) -> list[RiskSignal]:
+    """The signals of a request; `related` (`related_cases_for`) and `documents` (the case's), when the page
+    read them already."""
     officer = case.officer
     signals = [_domain_signal(officer), _out_of_band_signal(officer, case), _account_age_signal(officer, now),
-               _new_network_signal(officer, now), _volume_signal(officer, now), _other_agency_signal(case),
-               _issuer_signal(case)]
+               _new_network_signal(officer, now), _volume_signal(officer, now),
+               _other_agency_signal(case, related_cases_for(case=case) if related is None else related),
+               _issuer_signal(case, case.documents.all() if documents is None else documents)]
     return [signal for signal in signals if signal is not None]
