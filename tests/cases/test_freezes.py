@@ -908,3 +908,19 @@ def test_r8_the_queue_lists_a_kept_freeze_as_ending_soon_only_when_its_further_o
         assert ending_soon() == set()
         traveller.move_to(end + 4 * DAY)  # let go at end + 10 days: within the week
         assert ending_soon() == {freeze.case.reference}
+
+
+@pytest.mark.django_db
+def test_r8_a_freeze_lifted_early_while_a_further_order_keeps_it_ended_at_the_lift(exchange_webhook: None) -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast, freeze, _further, end = _awaiting_activation()
+        traveller.move_to(end + 2 * DAY)  # kept by the further order until end + 10 days
+        clocks.freeze_lift(freeze=freeze, reason=Freeze.LiftReason.COURT_DECISION, note=COURT_NOTE,
+                           actor=Actor(user=cast.reviewer), now=timezone.now())
+        staff_html = signed_in_client(cast.reviewer).get(
+            reverse("admin:cases_case_change", args=[freeze.case.pk])).content.decode()
+    freeze.refresh_from_db()
+    assert (freeze.ended, _lifted_event(freeze)["ends_at"]) == (end + 2 * DAY, (end + 2 * DAY).isoformat())
+    ended = re.search(r'<td id="freeze-ended">(.*?)</td>', staff_html, re.S)
+    assert ended is not None and "kept in force by a further order" in ended.group(1)
+    assert "unactivated" not in ended.group(1)
