@@ -20,7 +20,8 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db.models.functions import Least
 from django.urls import reverse
 
 from cases.models import Case, Freeze, PreservationHold, Reminder, RequestType
@@ -347,6 +348,12 @@ def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -
                                                             case=earlier.case, starts_at=earlier.activated_at,
                                                             ends_at=earlier.expires_at))
         else:
+            # Past this order's own period, nothing keeps the freeze it continued (unless another pending order
+            # does): it ran out, and is lifted now rather than at the next sweep — while this order still counts
+            # among those that kept it, for when it ended (`_kept_until`), and before the new freeze starts.
+            ran_out = _claimed(Freeze.objects.due(now).filter(pk=earlier.pk), wait=True) if earlier else []
+            if ran_out:
+                _lift(ran_out, reason=Freeze.LiftReason.EXPIRED, note="", actor=SWEEP, user=None, now=now)
             freeze = Freeze.objects.create(
                 case=locked, stated_days=case.freeze_duration_days, granted_days=granted,
                 longer_confirmed=activation.confirm_longer and granted > policy.freeze_max_days(),
@@ -374,15 +381,13 @@ def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -
 def _lift(freezes: list[Claimed], *, reason: str, note: str, actor: Actor, user: Any, now: datetime) -> None:
     """Lift claimed (locked) freezes: one UPDATE, and one COPY each of events, webhooks and e-mails."""
     ids = [freeze.pk for freeze in freezes]
-    if reason == Freeze.LiftReason.EXPIRED:
-        # It ran out: it ended at its end (a sweep lifts it a little later), or past it where a further order kept it.
-        kept = _kept_until(freezes, now=now)
-        ended = {freeze.pk: min(now, kept.get(freeze.pk, freeze.expires_at)) for freeze in freezes}
-    else:
-        kept, ended = {}, dict.fromkeys(ids, now)
+    # It stopped restricting the account now, or earlier if it had ended unlifted: at its end (a sweep lifts it a
+    # little later, or much later after downtime), or past it at the bound of a further order that kept it.
+    kept = _kept_until(freezes, expired=reason == Freeze.LiftReason.EXPIRED, now=now)
+    ended = {freeze.pk: min(now, kept.get(freeze.pk, freeze.expires_at)) for freeze in freezes}
     Freeze.objects.filter(pk__in=ids).update(
         status=Freeze.Status.LIFTED, lifted_at=now, lifted_by=user, lift_reason=reason, lift_note=note,
-        ended_at=F("expires_at") if reason == Freeze.LiftReason.EXPIRED else now)
+        ended_at=Least(Value(now), F("expires_at")))
     for pk in kept:
         Freeze.objects.filter(pk=pk).update(ended_at=ended[pk])
     emails: list[Email] = []
@@ -403,13 +408,14 @@ def _lift(freezes: list[Claimed], *, reason: str, note: str, actor: Actor, user:
         for freeze in freezes])
 
 
-def _kept_until(freezes: list[Claimed], *, now: datetime) -> dict[int, datetime]:
-    """R8: of freezes that ran out, those a further order awaiting activation kept past their end, each with the
-    moment that order's own period ended (`latest_further_order_bound`), when it stopped keeping it.
+def _kept_until(freezes: list[Claimed], *, expired: bool, now: datetime) -> dict[int, datetime]:
+    """R8: of freezes being lifted past their end, those a further order awaiting activation keeps or kept, each
+    with the moment that order's own period ends or ended (`latest_further_order_bound`).
 
-    An order states a day or more, so a freeze it kept is lifted a day or more past its end: for the sweep of
-    every minute, whose freezes ended moments ago, nothing is asked."""
-    past = [freeze.pk for freeze in freezes if freeze.expires_at <= now - timedelta(days=1)]
+    An order states a day or more, so a freeze it kept runs out (`expired`) a day or more past its end: for the
+    sweep of every minute, whose freezes ended moments ago, nothing is asked."""
+    past_end = now - timedelta(days=1) if expired else now
+    past = [freeze.pk for freeze in freezes if freeze.expires_at <= past_end]
     if not past:
         return {}
     return dict(Freeze.objects.filter(pk__in=past).annotate(bound=latest_further_order_bound())

@@ -399,12 +399,11 @@ def test_r8_a_further_order_accepted_after_the_first_freeze_ended_starts_a_new_f
                                                             end + timedelta(hours=2) + timedelta(days=15))
         first.refresh_from_db()
         assert (first.expires_at, first.extension_count) == (end, 0)
-
-        result = sweep()
-        assert result.freezes_lifted == 1
-    first.refresh_from_db()
+        # The first had run out unswept: the activation lifted it, as of its end, before the second started.
+        assert (first.status, first.lift_reason, first.ended) == (Freeze.Status.LIFTED, Freeze.LiftReason.EXPIRED, end)
+        assert sweep().freezes_lifted == 0
     second.refresh_from_db()
-    assert (first.status, second.status) == (Freeze.Status.LIFTED, Freeze.Status.ACTIVE)
+    assert second.status == Freeze.Status.ACTIVE
     assert not AuditEvent.objects.filter(action="freeze.extended").exists()
 
 
@@ -924,3 +923,39 @@ def test_r8_a_freeze_lifted_early_while_a_further_order_keeps_it_ended_at_the_li
     ended = re.search(r'<td id="freeze-ended">(.*?)</td>', staff_html, re.S)
     assert ended is not None and "kept in force by a further order" in ended.group(1)
     assert "unactivated" not in ended.group(1)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kept", [False, True])
+def test_r8_a_freeze_lifted_early_after_it_ended_unswept_ended_at_its_end_or_its_orders_bound(
+        kept: bool, exchange_webhook: None) -> None:
+    """The sweep was down: a freeze past its end (or past the bound of the order that kept it) was still active
+    when the team lifted it. It stopped restricting the account at that end, not at the lift."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast, freeze, further, end = _awaiting_activation()
+        if not kept:  # the order no longer awaits activation (its decision replaced, as a declined one reads)
+            further.status = Case.Status.DECLINED
+            further.save(update_fields=["status"])
+        stopped = end + 10 * DAY if kept else end
+        traveller.move_to(stopped + 3 * HOUR)
+        clocks.freeze_lift(freeze=freeze, reason=Freeze.LiftReason.COURT_DECISION, note=COURT_NOTE,
+                           actor=Actor(user=cast.reviewer), now=timezone.now())
+    freeze.refresh_from_db()
+    assert (freeze.ended, _lifted_event(freeze)["ends_at"]) == (stopped, stopped.isoformat())
+
+
+@pytest.mark.django_db
+def test_r8_a_further_order_activated_past_its_bound_before_the_sweep_lifts_the_kept_freeze_at_that_bound_first(
+        exchange_webhook: None) -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast, freeze, further, end = _awaiting_activation()
+        bound = end + 10 * DAY
+        traveller.move_to(bound + HOUR)  # no sweep since: the first freeze is still active
+        started = cast.activate(further)
+        assert sweep().freezes_lifted == 0
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.lift_reason, freeze.ended) == (Freeze.Status.LIFTED, Freeze.LiftReason.EXPIRED, bound)
+    assert _lifted_event(freeze)["ends_at"] == bound.isoformat()
+    assert started.pk != freeze.pk and started.activated_at == bound + HOUR
+    webhooks = OutboxMessage.objects.filter(channel=OutboxMessage.Channel.WEBHOOK).order_by("id")
+    assert [w.key for w in webhooks][-2:] == [f"webhook:freeze:{freeze.pk}:lifted", f"webhook:freeze:{started.pk}:activated"]
