@@ -227,6 +227,12 @@ class Freeze(models.Model):
             return None
         return self.ended_at or min(self.lifted_at, self.expires_at)
 
+    @property
+    def kept_past_end(self) -> bool:
+        """Lifted, it had stayed in force past its end: a further order accepted before then kept it (R8)."""
+        ended = self.ended
+        return ended is not None and ended > self.expires_at
+
     def is_in_force(self, now: datetime, *, by: models.Model | None = None) -> bool:
         """A freeze past its end is not in force, whether or not a sweep has lifted it yet — unless a
         further order accepted before its end awaits activation (R8: it then continues, for no longer than that
