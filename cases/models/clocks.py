@@ -34,7 +34,7 @@ from django.db.models import (
     Subquery,
     Value,
 )
-from django.db.models.functions import Cast, Least
+from django.db.models.functions import Cast, Coalesce, Least
 
 from leors import policy
 from leors.access.models import User
@@ -42,13 +42,30 @@ from leors.access.models import User
 _Clock = TypeVar("_Clock", bound=models.Model)
 
 
+def _extensions_filed_in_time() -> models.QuerySet:
+    """R7: the extensions of the hold of an outer query filed before its end (the others were refused)."""
+    from cases.models.requests import Case
+
+    return Case.objects.filter(extends_case_id=OuterRef("case_id"), submitted_at__lt=OuterRef("expires_at"))
+
+
 def pending_extension() -> Exists:
     """R7: an extension filed before the hold's end and still under review (the hold does not lapse),
     however long the review takes: the data stays preserved for an officer who asked in time."""
     from cases.models.requests import Case
 
-    return Exists(Case.objects.filter(extends_case_id=OuterRef("case_id"), status__in=Case.OPEN_STATUSES,
-                                      submitted_at__lt=OuterRef("expires_at")))
+    return Exists(_extensions_filed_in_time().filter(status__in=Case.OPEN_STATUSES))
+
+
+def latest_extension_review_end() -> Subquery:
+    """R7: of the holds of an outer query, the latest moment an extension filed in time stopped awaiting its review
+    (`pending_extension`): decided, or withdrawn by the officer, the only ways out of review. Past the hold's end,
+    it kept the hold in force until then. None if no extension was filed in time or none has left review."""
+    from cases.models.requests import Case
+
+    left_review = Coalesce(F("decided_at"), F("closed_at"))
+    return Subquery(_extensions_filed_in_time().exclude(status__in=Case.OPEN_STATUSES).annotate(left_review=left_review)
+                    .order_by(F("left_review").desc(nulls_last=True)).values("left_review")[:1])
 
 
 def further_order_held_until(ends_at: Any) -> ExpressionWrapper:
@@ -150,6 +167,11 @@ class PreservationHold(models.Model):
     expires_at = models.DateTimeField()  # indexed after status: see the module's docstring
     extension_count = models.PositiveIntegerField(default=0)
     lapsed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the data stopped being preserved: the early end (declined, withdrawn), or for one that ran out "
+                  "its end — past it, if an extension filed in time kept it, when that extension left review. Empty on "
+                  "holds that lapsed before this was recorded (see `ended`).")
 
     objects = HoldQuerySet.as_manager()
 
@@ -171,6 +193,20 @@ class PreservationHold(models.Model):
 
     def has_pending_extension(self) -> bool:
         return type(self).objects.filter(pk=self.pk).filter(pending_extension()).exists()
+
+    @property
+    def ended(self) -> datetime | None:
+        """When a lapsed hold stopped preserving the data (`ended_at`); for one that lapsed before that was recorded,
+        the earlier of its end and its lapse (a sweep lapses a hold a little after its end)."""
+        if self.status != self.Status.LAPSED or self.lapsed_at is None:
+            return None
+        return self.ended_at or min(self.lapsed_at, self.expires_at)
+
+    @property
+    def kept_past_end(self) -> bool:
+        """Lapsed, it had stayed in force past its end: an extension filed in time kept it while reviewed (R7)."""
+        ended = self.ended
+        return ended is not None and ended > self.expires_at
 
 
 class Freeze(models.Model):

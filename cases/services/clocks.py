@@ -25,7 +25,12 @@ from django.db.models.functions import Least
 from django.urls import reverse
 
 from cases.models import Case, Freeze, PreservationHold, Reminder, RequestType
-from cases.models.clocks import ClockQuerySet, further_orders_awaiting_activation, latest_further_order_bound
+from cases.models.clocks import (
+    ClockQuerySet,
+    further_orders_awaiting_activation,
+    latest_extension_review_end,
+    latest_further_order_bound,
+)
 from cases.selectors import exchange_subjects, exchange_subjects_of
 from cases.services.common import case_transition, officer_update_email, require_staff, staff_case_path
 from leors import policy
@@ -139,10 +144,15 @@ def hold_extension_problem(*, preservation: Case, now: datetime) -> str | None:
     hold = PreservationHold.objects.filter(case=preservation).first()
     if hold is None:
         return f"{preservation.reference} has no preservation hold to extend."
+    if hold.status == PreservationHold.Status.ACTIVE and now >= hold.expires_at and hold.has_pending_extension():
+        return (f"The preservation period of {preservation.reference} ended on {hold.expires_at:%d %B %Y at %H:%M} "
+                "UTC. The hold stays in force only while the extension filed before then is reviewed; a further "
+                "extension must be filed before the hold expires. Send a new preservation request instead.")
     if hold.status != PreservationHold.Status.ACTIVE or now >= hold.expires_at:
         # A hold ended early (declined, withdrawn) ended when that happened; one that ran out ended at
-        # expires_at, not when a sweep (perhaps after downtime) caught up with it.
-        ended = min(hold.lapsed_at, hold.expires_at) if hold.lapsed_at else hold.expires_at
+        # expires_at (or, kept by an extension under review, when that left review), not when a sweep
+        # (perhaps after downtime) caught up with it.
+        ended = hold.ended or hold.expires_at
         return (f"The preservation hold of {preservation.reference} ended on {ended:%d %B %Y at %H:%M} UTC. An "
                 "extension must be filed before the hold expires; send a new preservation request instead.")
     return None
@@ -179,13 +189,17 @@ def hold_end_early(*, case: Case, reason: str, actor: Actor, now: datetime) -> N
     hold = PreservationHold.objects.select_for_update().filter(case=case, status=PreservationHold.Status.ACTIVE).first()
     if hold is None:
         return
+    # In force, it ends now; past its end and no longer kept by an extension under review, it had already ended.
+    ended = now if hold.is_in_force(now) else _holds_kept_until({hold.pk: hold.expires_at}, now=now).get(
+        hold.pk, hold.expires_at)
     hold.status = PreservationHold.Status.LAPSED
     hold.lapsed_at = now
-    hold.save(update_fields=["status", "lapsed_at"])
+    hold.ended_at = ended
+    hold.save(update_fields=["status", "lapsed_at", "ended_at"])
     audit_record(actor=actor, action="hold.ended", obj=case, now=now, changes={"hold": hold.pk, "reason": reason})
     webhook_enqueue(event="hold.lapsed", key=f"hold:{hold.pk}:lapsed", now=now,
                     data={**_restriction_data(kind="preservation", restriction_id=hold.pk, case=case,
-                                              starts_at=hold.started_at, ends_at=now), "reason": reason})
+                                              starts_at=hold.started_at, ends_at=ended), "reason": reason})
 
 
 def holds_lapse_due(*, now: datetime) -> int:
@@ -195,8 +209,13 @@ def holds_lapse_due(*, now: datetime) -> int:
 
 def _lapse(holds: list[Claimed], *, now: datetime) -> None:
     """Lapse a batch of claimed holds: one UPDATE, one COPY each of events, webhooks and e-mails."""
+    # Each ended at its end, or past it when an extension filed in time kept it until it left review.
+    kept = _holds_kept_until({hold.pk: hold.expires_at for hold in holds}, now=now)
+    ended = {hold.pk: kept.get(hold.pk, hold.expires_at) for hold in holds}
     PreservationHold.objects.filter(pk__in=[hold.pk for hold in holds]).update(
-        status=PreservationHold.Status.LAPSED, lapsed_at=now)
+        status=PreservationHold.Status.LAPSED, lapsed_at=now, ended_at=Least(Value(now), F("expires_at")))
+    for pk, until in kept.items():
+        PreservationHold.objects.filter(pk=pk).update(ended_at=until)
     emails: list[Email] = []
     for hold in holds:
         emails += [_officer_email(hold.case, what="hold-lapsed", now=now),
@@ -205,12 +224,23 @@ def _lapse(holds: list[Claimed], *, now: datetime) -> None:
     subjects = exchange_subjects_of(hold.case.pk for hold in holds)
     webhooks_enqueue([WebhookEvent(event="hold.lapsed", key=f"hold:{hold.pk}:lapsed",
                                    data=_restriction_data(kind="preservation", restriction_id=hold.pk, case=hold.case,
-                                                          starts_at=hold.starts_at, ends_at=hold.expires_at,
+                                                          starts_at=hold.starts_at, ends_at=ended[hold.pk],
                                                           subjects=subjects[hold.case.pk]))
                       for hold in holds], now=now)
     # Last: the chain's lock is held from here to the commit, so it is held as briefly as possible.
     audit_record_many(actor=SWEEP, now=now, entries=[
         _case_event("hold.lapsed", hold.case, {"hold": hold.pk, "expired_at": hold.expires_at}) for hold in holds])
+
+
+def _holds_kept_until(ends: dict[int, datetime], *, now: datetime) -> dict[int, datetime]:
+    """R7: of holds (their id and end) lapsing past their end, those an extension filed in time kept past it, each
+    with the moment the last such extension left review (`latest_extension_review_end`)."""
+    past = [pk for pk, expires_at in ends.items() if expires_at <= now]
+    if not past:
+        return {}
+    kept = (PreservationHold.objects.filter(pk__in=past).annotate(left_review=latest_extension_review_end())
+            .filter(left_review__gt=F("expires_at")).values_list("pk", "left_review"))
+    return {pk: min(now, left_review) for pk, left_review in kept}
 
 
 # --- R8: freezes ---------------------------------------------------------------------------------

@@ -114,3 +114,10 @@ def audit_actions(case: Case, prefix: str) -> list[str]:
 def emails(to: str, key_contains: str) -> list[OutboxMessage]:
     return list(OutboxMessage.objects.filter(channel=OutboxMessage.Channel.EMAIL, recipient=to,
                                              key__contains=key_contains).order_by("id"))
+
+
+def webhook_data(key: str) -> dict[str, Any]:
+    """The data of the exchange's event queued under `key` (e.g. "freeze:12:lifted"; see the `exchange_webhook`
+    fixture)."""
+    event = OutboxMessage.objects.get(channel=OutboxMessage.Channel.WEBHOOK, key=f"webhook:{key}")
+    return event.payload["data"]

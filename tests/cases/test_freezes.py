@@ -42,6 +42,7 @@ from tests.cases.clock_cast import (
     emails,
     order,
     sweep,
+    webhook_data,
 )
 from tests.conftest import signed_in_client
 from tests.factories import (
@@ -824,16 +825,9 @@ def test_r8_a_freeze_kept_past_its_end_reminds_before_it_lifts_at_the_further_or
     assert len(emails(cast.reviewer.email, f"further-order-freeze-reminder-1-{lifts_at.isoformat()}")) == 1
 
 
-@pytest.fixture
-def exchange_webhook(settings: Any) -> None:
-    settings.LEORS_EXCHANGE_WEBHOOK_URL = "https://exchange.example/leors/webhooks"
-    settings.LEORS_EXCHANGE_WEBHOOK_SECRET = "s" * 40
-
-
 def _lifted_event(freeze: Freeze) -> dict[str, Any]:
     """The data of the exchange's `freeze.lifted` event of `freeze`."""
-    event = OutboxMessage.objects.get(channel=OutboxMessage.Channel.WEBHOOK, key=f"webhook:freeze:{freeze.pk}:lifted")
-    return event.payload["data"]
+    return webhook_data(f"freeze:{freeze.pk}:lifted")
 
 
 @pytest.mark.django_db

@@ -7,12 +7,14 @@ Every boundary is checked one second either side, with time controlled by time-m
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import Case, PreservationHold, Reminder
@@ -20,7 +22,8 @@ from cases.services import review
 from leors import policy
 from leors.core.errors import ActionRefused
 from leors.core.models import AuditEvent
-from tests.cases.clock_cast import T0, ClockCast, audit_actions, emails, sweep
+from tests.cases.clock_cast import T0, ClockCast, audit_actions, emails, sweep, webhook_data
+from tests.conftest import signed_in_client
 
 SECOND = timedelta(seconds=1)
 DAY = timedelta(days=1)
@@ -368,3 +371,126 @@ def test_r7_a_hold_whose_extension_awaits_review_is_not_ending_soon() -> None:
         cast.decide(extension, Case.Decision.DECLINE)
         assert not ending_within_a_week()  # not in force now: it ended with the declined extension
         assert not PreservationHold.objects.filter(case=case).in_force(timezone.now()).exists()
+
+
+# --- When the data stopped being preserved ------------------------------------------------------------
+
+HOUR = timedelta(hours=1)
+
+
+def _officer_page(cast: ClockCast, case: Case) -> str:
+    return signed_in_client(cast.officer.user).get(reverse("cases:detail", args=[case.reference])).content.decode()
+
+
+def _shown_end(officer_html: str) -> str | None:
+    shown = re.search(r'<dd id="hold-end"><time datetime="([^"]+)"', officer_html)
+    return shown.group(1) if shown else None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("how", ["declined", "withdrawn"])
+def test_r7_a_hold_kept_past_its_end_by_an_extension_ended_when_that_left_review_as_the_exchange_and_pages_say(
+        exchange_webhook: None, how: str) -> None:
+    """An extension filed in time keeps the hold in force while it is reviewed. Declined (or withdrawn) a day past
+    the hold's end, it had kept the data preserved until then: the exchange, the officer and the legal team are told
+    that moment, not the hold's own end — even when the sweep lapses it hours late (downtime)."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        cast.decide(case)
+        hold = hold_of(case)
+        end = hold.expires_at
+        traveller.move_to(end - DAY)
+        extension = cast.extension(case)
+
+        traveller.move_to(end + DAY)
+        if how == "declined":
+            assert cast.decide(extension, Case.Decision.DECLINE).status == Case.Status.DECLINED
+        else:
+            assert cast.withdraw(extension).status == Case.Status.WITHDRAWN
+        traveller.move_to(end + DAY + 3 * HOUR)  # the sweep was down for three hours
+        assert sweep().holds_lapsed == 1
+        hold.refresh_from_db()
+        assert (hold.lapsed_at, hold.ended_at, hold.ended) == (end + DAY + 3 * HOUR, end + DAY, end + DAY)
+        assert hold.kept_past_end
+        assert webhook_data(f"hold:{hold.pk}:lapsed")["ends_at"] == (end + DAY).isoformat()
+
+        officer_html = _officer_page(cast, case)
+        assert _shown_end(officer_html) == timezone.localtime(end + DAY).isoformat()
+        kept = re.search(r'<dd id="hold-kept">(.*?)</dd>', officer_html, re.S)
+        assert kept is not None and f'datetime="{timezone.localtime(end).isoformat()}"' in kept.group(1)
+        staff_html = signed_in_client(cast.reviewer).get(
+            reverse("admin:cases_case_change", args=[case.pk])).content.decode()
+        assert re.search(rf'id="hold-status">Lapsed, ended <time datetime="'
+                         rf'{re.escape(timezone.localtime(end + DAY).isoformat())}">[^<]*</time> \(past its end: an '
+                         r'extension filed before then kept it', staff_html)
+
+        # Refused, a late extension names the day the data stopped being preserved.
+        with pytest.raises(ValidationError) as refused:
+            cast.extension(case)
+        assert f"ended on {end + DAY:%d %B %Y at %H:%M} UTC" in " ".join(
+            refused.value.message_dict["extends_case_reference"])
+
+
+@pytest.mark.django_db
+def test_r7_a_hold_that_ran_out_ended_at_its_end_and_one_ended_early_when_it_was_ended(exchange_webhook: None) -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        ran_out, ended_early = cast.preservation(), cast.preservation()
+        cast.decide(ran_out)
+        end = hold_of(ran_out).expires_at
+        traveller.move_to(T0 + 5 * DAY)
+        cast.withdraw(ended_early)
+        traveller.move_to(end + 2 * DAY)  # lapsed two days late (downtime): it still ended at its end
+        assert sweep().holds_lapsed == 1
+        officer_html = _officer_page(cast, ran_out)
+
+    hold, early = hold_of(ran_out), hold_of(ended_early)
+    assert (hold.ended_at, webhook_data(f"hold:{hold.pk}:lapsed")["ends_at"]) == (end, end.isoformat())
+    assert (early.ended_at, webhook_data(f"hold:{early.pk}:lapsed")["ends_at"]) == (
+        T0 + 5 * DAY, (T0 + 5 * DAY).isoformat())
+    assert not hold.kept_past_end and not early.kept_past_end
+    assert 'id="hold-kept"' not in officer_html
+    assert _shown_end(officer_html) == timezone.localtime(end).isoformat()
+
+    # A hold lapsed before the moment was recorded: the earlier of its end and its lapse.
+    PreservationHold.objects.filter(pk=hold.pk).update(ended_at=None)
+    hold.refresh_from_db()
+    assert hold.ended == end
+
+
+@pytest.mark.django_db
+def test_r7_a_preservation_ended_early_while_its_extension_was_reviewed_ended_then(exchange_webhook: None) -> None:
+    """A hold kept past its end by an extension under review, then ended early (its preservation request declined
+    after a long review): it was in force until that moment."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        cast.assign(case)
+        hold = hold_of(case)
+        end = hold.expires_at
+        traveller.move_to(end - DAY)
+        cast.extension(case)
+        traveller.move_to(end + 2 * DAY)
+        assert hold.is_in_force(timezone.now())
+        assert cast.decide(case, Case.Decision.DECLINE).status == Case.Status.DECLINED
+    hold.refresh_from_db()
+    assert (hold.status, hold.ended_at) == (PreservationHold.Status.LAPSED, end + 2 * DAY)
+    assert webhook_data(f"hold:{hold.pk}:lapsed")["ends_at"] == (end + 2 * DAY).isoformat()
+
+
+@pytest.mark.django_db
+def test_r7_an_extension_filed_while_a_hold_is_kept_past_its_end_is_refused_saying_so() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        cast.decide(case)
+        end = hold_of(case).expires_at
+        traveller.move_to(end - DAY)
+        cast.extension(case)
+        traveller.move_to(end + DAY)
+        with pytest.raises(ValidationError) as refused:
+            cast.extension(case)
+    message = " ".join(refused.value.message_dict["extends_case_reference"])
+    assert f"preservation period of {case.reference} ended on {end:%d %B %Y at %H:%M} UTC" in message
+    assert "stays in force only while the extension filed before then is reviewed" in message

@@ -20,6 +20,7 @@ import time_machine
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cases.models import Case, PreservationHold
 from cases.services import clocks
 from leors.core.outbox import email_enqueue, outbox_deliver_due
 from tests.cases.clock_cast import T0, ClockCast
@@ -65,12 +66,19 @@ def test_r7_r8_the_sweep_finds_due_clocks_through_an_index_under_a_generic_plan(
         cast = ClockCast()
         cast.freeze(5)
         cast.freeze(40)
-        cast.preservation()
+        preservation = cast.preservation()
         traveller.move_to(T0 + timedelta(days=6))
         # The sweep as it runs every minute: a freeze due, reminders owed, the rest not due.
         assert unindexed_status_reads(lambda: clocks.clocks_sweep(now=timezone.now())) == []
         # And with nothing due, the sweep that runs most often.
         assert unindexed_status_reads(lambda: clocks.clocks_sweep(now=timezone.now())) == []
+        # A hold an extension kept past its end lapses once that extension is declined (when it ended is read).
+        traveller.move_to(T0 + timedelta(days=59))
+        extension = cast.extension(preservation)
+        traveller.move_to(T0 + timedelta(days=61))
+        cast.decide(extension, Case.Decision.DECLINE)
+        assert unindexed_status_reads(lambda: clocks.clocks_sweep(now=timezone.now())) == []
+        assert PreservationHold.objects.get(case=preservation).kept_past_end
 
 
 def test_the_outbox_sweep_finds_due_messages_through_an_index_under_a_generic_plan() -> None:
