@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, Value
@@ -35,7 +34,7 @@ from cases.selectors import exchange_subjects, exchange_subjects_of
 from cases.services.common import case_transition, officer_update_email, require_staff, staff_case_path
 from leors import policy
 from leors.access.models import AccessApplication
-from leors.access.services import GROUP_LEGAL_LEAD
+from leors.access.services import legal_leads
 from leors.core.audit import Actor, AuditEntry, audit_record, audit_record_many
 from leors.core.errors import ActionRefused
 from leors.core.models import OutboxMessage
@@ -588,9 +587,19 @@ def _remind(*, kind: str, model: type[PreservationHold] | type[Freeze], field: s
             # reviewer is reminded too (left unactivated, it keeps the freeze only for the period it states).
             for further in (further_orders_awaiting_activation(clock).filter(held_until__gt=now)
                             .select_related("assigned_to")):
-                emails += _reviewer_emails(further, what=f"further-order-{what}", now=now)
+                emails += _activation_reminders(further, what=f"further-order-{what}", now=now)
         emails_enqueue(emails, now=now)
         return 1
+
+
+def _activation_reminders(further: Case, *, what: str, now: datetime) -> list[Email]:
+    """R8: who is reminded to activate a further order: its reviewer — or, once the reviewer's account is closed
+    (they left the team), the legal leads, who assign the work."""
+    if further.assigned_to is not None and further.assigned_to.is_active:
+        return _reviewer_emails(further, what=what, now=now)
+    return [Email(key=f"clock-staff:{further.pk}:{what}:{now.isoformat()}:{lead.pk}", to=lead.email,
+                  template="staff_case_message", reference=further.reference, link_path=staff_case_path(further))
+            for lead in legal_leads()]
 
 
 # --- R2: the daily digest of the access-review clock ----------------------------------------------
@@ -603,7 +612,7 @@ def access_review_digest(*, now: datetime) -> int:
         return 0
     sent = 0
     with transaction.atomic():
-        for lead in Group.objects.get(name=GROUP_LEGAL_LEAD).user_set.filter(is_active=True):
+        for lead in legal_leads():
             key = f"access-digest:{now:%Y-%m-%d}:{lead.pk}"
             if OutboxMessage.objects.filter(key=key).exists():
                 continue  # one digest a day, however often the task runs

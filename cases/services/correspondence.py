@@ -106,12 +106,10 @@ def case_message_post(*, case: Case, body: str, attachments: list[UploadedFile],
 
 
 def _reviewers_of(case: Case) -> list[User]:
-    from django.contrib.auth.models import Group
-
-    from leors.access.services import GROUP_LEGAL_LEAD
+    from leors.access.services import legal_leads
 
     people = {case.assigned_to} if case.assigned_to else set()
-    people |= set(Group.objects.get(name=GROUP_LEGAL_LEAD).user_set.filter(is_active=True))
+    people |= set(legal_leads())
     return [person for person in people if person is not None]
 
 

@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
@@ -24,7 +23,7 @@ from cases.services import clocks
 from cases.services.common import officer_case_path, staff_case_path
 from leors import policy
 from leors.access.models import Officer, User
-from leors.access.services import GROUP_LEGAL_LEAD, agency_supervisors_group
+from leors.access.services import agency_supervisors_group, legal_leads
 from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
 from leors.core.files import (
@@ -386,8 +385,7 @@ def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case
         case.save(update_fields=["continues_freeze_of"])
     email_enqueue(key=f"case-received:{case.pk}", to=user.email, template="case_received",
                   reference=case.reference, link_path=officer_case_path(case), now=now)
-    leads = Group.objects.get(name=GROUP_LEGAL_LEAD).user_set.filter(is_active=True)
-    for lead in leads:
+    for lead in legal_leads():
         email_enqueue(key=f"case-new:{case.pk}:{lead.pk}", to=lead.email, template="staff_case_submitted",
                       reference=case.reference, link_path=staff_case_path(case), now=now)
     return case

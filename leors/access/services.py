@@ -61,6 +61,11 @@ def legal_team() -> QuerySet[User]:
                                groups__name__in=[GROUP_LEGAL_REVIEWER, GROUP_LEGAL_LEAD]).distinct()
 
 
+def legal_leads() -> QuerySet[User]:
+    """The active legal leads: they assign the work, so they are told of what has no reviewer yet."""
+    return User.objects.filter(is_active=True, groups__name=GROUP_LEGAL_LEAD).order_by("pk")
+
+
 def legal_reviewer_require(reviewer: User) -> None:
     """Refuse to assign anyone outside `legal_team()`."""
     if not legal_team().filter(pk=reviewer.pk).exists():

@@ -27,6 +27,7 @@ from cases.models import Case, Freeze, Reminder
 from cases.services import clocks, review
 from cases.services.intake import IdentifierInput
 from leors import policy
+from leors.access.models import User
 from leors.core import outbox
 from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
@@ -766,6 +767,32 @@ def test_r8_the_reviewer_of_a_further_order_awaiting_activation_gets_the_freezes
         traveller.move_to(end - DAY)
         assert sweep().reminders_sent == 0
     assert len(emails(cast.reviewer.email, "further-order")) == 1
+
+
+@pytest.mark.django_db
+def test_r8_when_its_reviewer_has_left_the_legal_leads_get_the_reminders_of_a_further_order_awaiting_activation(
+) -> None:
+    """The reviewer of an accepted further order leaves the team (the account is closed): the reminder to activate
+    it goes to every active legal lead (who assign the work), never to a closed account, so never to no one."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        second_lead, former_lead = make_lead(), make_lead()
+        User.objects.filter(pk=former_lead.pk).update(is_active=False)
+        freeze = cast.freeze(20)
+        end = freeze.expires_at
+        further = cast.freeze_request(10, further_order_of=freeze.case)
+        cast.decide(further)
+        User.objects.filter(pk=cast.reviewer.pk).update(is_active=False)
+
+        traveller.move_to(end - 5 * DAY)
+        assert sweep().reminders_sent == 1
+        key = f"clock-staff:{further.pk}:further-order-freeze-reminder-5-"
+        reminded = [lead for lead in (cast.lead, second_lead) if len(emails(lead.email, key)) == 1]
+        assert reminded == [cast.lead, second_lead]
+        assert emails(cast.lead.email, key)[0].payload["reference"] == further.reference
+        assert emails(former_lead.email, "further-order") == emails(cast.reviewer.email, "further-order") == []
+        assert sweep().reminders_sent == 0
+    assert len(emails(cast.lead.email, "further-order")) == 1
 
 
 @pytest.mark.django_db
