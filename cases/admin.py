@@ -101,7 +101,7 @@ from cases.models import (
 from cases.services import approvals, clocks, correspondence, productions, recovery, review, suspension
 from cases.services.intake import language_name
 from leors import policy
-from leors.access.admin import VisibleCountryFilter, WorkflowPagesMixin
+from leors.access.admin import ReviewerLeftFilter, VisibleCountryFilter, WorkflowPagesMixin
 from leors.core.admin import EstimatedCountPaginator, ReadOnlyModelAdmin
 from leors.core.audit import Actor, audit_history_for, audit_record
 from leors.core.errors import ActionRefused
@@ -262,6 +262,10 @@ class OnHoldFilter(admin.SimpleListFilter):
         return queryset
 
 
+class CaseReviewerLeftFilter(ReviewerLeftFilter):
+    statuses_with_work = Case.OPEN_STATUSES + Case.ACCEPTED_STATUSES  # review, or an activation, production, return
+
+
 class CaseWorkflowPagesMixin(WorkflowPagesMixin):
     """The access workspace's workflow pages, rendered with the case template: it accepts files
     (productions, attachments) and lists what blocks the step, straight from the services."""
@@ -317,7 +321,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
     )
     list_filter = (
         "status", "request_type", ("agency__country", VisibleCountryFilter), LanguageCheckFilter, ClockFilter,
-        AwaitingApprovalFilter, OnHoldFilter,
+        AwaitingApprovalFilter, OnHoldFilter, CaseReviewerLeftFilter,
     )
     search_fields = ("reference", "title", "case_reference", "subjects__normalized")
     show_full_result_count = False  # a second COUNT over every case on each page (benchmarks, P1)
@@ -684,7 +688,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         pending_releases = {a.target_id for a in pending if a.action == Approval.Action.PRODUCTION_RELEASE}
         recovery_state = self._recovery_actions(case)
         candidates = [
-            (PERM_ASSIGN, "assign", "Assign", is_open),
+            (PERM_ASSIGN, "assign", "Assign", is_open or is_accepted),
             (PERM_REVIEW, "checklist", "Checklist", is_open),
             (PERM_REVIEW, "ask", "Ask the officer", status in (Status.SUBMITTED, Status.IN_REVIEW)),
             (PERM_REVIEW, "message", "Message or internal note", status not in (Status.CLOSED, Status.WITHDRAWN)),

@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class _Person:
     email: str
+    is_active: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +87,11 @@ def _claimed(clocks: ClockQuerySet[Any], *, wait: bool = False, limit: int | Non
     of them. A row another transaction holds is skipped, unless `wait`."""
     rows = clocks.select_for_update(skip_locked=not wait, of=("self",)).in_end_order().values_list(
         "pk", clocks.start_field, "expires_at", "case_id", "case__reference", "case__agency_id",
-        "case__submitted_by__email", "case__assigned_to__email")[:limit]
+        "case__submitted_by__email", "case__assigned_to__email", "case__assigned_to__is_active")[:limit]
     return [Claimed(pk=pk, starts_at=starts_at, expires_at=expires_at, case=ClaimedCase(
                 pk=case_id, reference=reference, agency_id=agency_id, submitted_by=_Person(officer),
-                assigned_to=None if reviewer is None else _Person(reviewer)))
-            for pk, starts_at, expires_at, case_id, reference, agency_id, officer, reviewer in rows]
+                assigned_to=None if reviewer is None else _Person(reviewer, reviewer_active)))
+            for pk, starts_at, expires_at, case_id, reference, agency_id, officer, reviewer, reviewer_active in rows]
 
 
 def _case_event(action: str, case: ClaimedCase, changes: dict[str, Any]) -> AuditEntry:
@@ -113,10 +114,16 @@ def _officer_email(case: Case | ClaimedCase, *, what: str, now: datetime) -> Ema
 
 
 def _reviewer_emails(case: Case | ClaimedCase, *, what: str, now: datetime) -> list[Email]:
+    """The reviewer told of the clock of `case` — or, once their account is closed (they left the team), the active
+    legal leads (`reviewers_to_tell`), each with a key of their own."""
+    key = f"clock-staff:{case.pk}:{what}:{now.isoformat()}"
     if case.assigned_to is None:
         return []
-    return [Email(key=f"clock-staff:{case.pk}:{what}:{now.isoformat()}", to=case.assigned_to.email,
-                  template="staff_case_message", reference=case.reference, link_path=staff_case_path(case))]
+    if case.assigned_to.is_active:
+        return [Email(key=key, to=case.assigned_to.email, template="staff_case_message", reference=case.reference,
+                      link_path=staff_case_path(case))]
+    return [Email(key=f"{key}:{lead.pk}", to=lead.email, template="staff_case_message", reference=case.reference,
+                  link_path=staff_case_path(case)) for lead in legal_leads()]
 
 
 def _tell_officer(case: Case, *, what: str, now: datetime) -> None:
@@ -584,22 +591,13 @@ def _remind(*, kind: str, model: type[PreservationHold] | type[Freeze], field: s
         emails = [_officer_email(clock.case, what=what, now=now)]
         if isinstance(clock, Freeze):
             # R8: a further order accepted in time continues the freeze once a reviewer activates it; its
-            # reviewer is reminded too (left unactivated, it keeps the freeze only for the period it states).
+            # reviewer is reminded too (left unactivated, it keeps the freeze only for the period it states), or
+            # the legal leads once the reviewer has left.
             for further in (further_orders_awaiting_activation(clock).filter(held_until__gt=now)
                             .select_related("assigned_to")):
-                emails += _activation_reminders(further, what=f"further-order-{what}", now=now)
+                emails += _reviewer_emails(further, what=f"further-order-{what}", now=now)
         emails_enqueue(emails, now=now)
         return 1
-
-
-def _activation_reminders(further: Case, *, what: str, now: datetime) -> list[Email]:
-    """R8: who is reminded to activate a further order: its reviewer — or, once the reviewer's account is closed
-    (they left the team), the legal leads, who assign the work."""
-    if further.assigned_to is not None and further.assigned_to.is_active:
-        return _reviewer_emails(further, what=what, now=now)
-    return [Email(key=f"clock-staff:{further.pk}:{what}:{now.isoformat()}:{lead.pk}", to=lead.email,
-                  template="staff_case_message", reference=further.reference, link_path=staff_case_path(further))
-            for lead in legal_leads()]
 
 
 # --- R2: the daily digest of the access-review clock ----------------------------------------------

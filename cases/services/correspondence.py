@@ -16,6 +16,7 @@ from cases.services.common import case_transition, officer_case_path, require_st
 from cases.services.intake import language_name, language_status_of
 from leors import policy
 from leors.access.models import Officer, User
+from leors.access.services import legal_leads, reviewers_to_tell, told_key
 from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
 from leors.core.files import LEGAL_DOCUMENT_TYPES, file_inspect, file_store, files_kept_only_if_committed
@@ -98,16 +99,15 @@ def case_message_post(*, case: Case, body: str, attachments: list[UploadedFile],
             if from_staff:
                 email_enqueue(key=f"case-message:{message.pk}", to=locked.submitted_by.email, template="case_update",
                               reference=locked.reference, link_path=officer_case_path(locked), now=now)
-            elif locked.assigned_to is not None:
-                email_enqueue(key=f"case-message:{message.pk}", to=locked.assigned_to.email,
-                              template="staff_case_message", reference=locked.reference,
-                              link_path=staff_case_path(locked), now=now)
+            else:
+                for person in reviewers_to_tell(locked.assigned_to):
+                    email_enqueue(key=told_key(f"case-message:{message.pk}", person, locked.assigned_to), to=person.email,
+                                  template="staff_case_message", reference=locked.reference,
+                                  link_path=staff_case_path(locked), now=now)
     return message
 
 
 def _reviewers_of(case: Case) -> list[User]:
-    from leors.access.services import legal_leads
-
     people = {case.assigned_to} if case.assigned_to else set()
     people |= set(legal_leads())
     return [person for person in people if person is not None]
@@ -154,9 +154,10 @@ def case_withdraw(*, case: Case, actor: Actor, now: datetime) -> Withdrawal:
                               link_path=staff_case_path(locked), now=now)
         if locked.request_type == RequestType.PRESERVATION:
             clocks.hold_end_early(case=locked, reason="withdrawn", actor=actor, now=now)
-        if locked.assigned_to is not None:
-            email_enqueue(key=f"case-withdrawn:{locked.pk}", to=locked.assigned_to.email, template="staff_case_message",
-                          reference=locked.reference, link_path=staff_case_path(locked), now=now)
+        for person in reviewers_to_tell(locked.assigned_to):
+            email_enqueue(key=told_key(f"case-withdrawn:{locked.pk}", person, locked.assigned_to), to=person.email,
+                          template="staff_case_message", reference=locked.reference, link_path=staff_case_path(locked),
+                          now=now)
     case.refresh_from_db()
     return Withdrawal(case=case, freeze_lift_requested=active_freeze is not None)
 

@@ -29,13 +29,15 @@ def _tell_officer(case: Case, *, what: str, now: datetime) -> None:
 
 
 def case_assign(*, case: Case, reviewer: User, actor: Actor, now: datetime) -> Case:
-    """Give one reviewer the object permissions on this case only; the case enters review."""
+    """Give one reviewer the object permissions on this case only; a submitted case enters review. An accepted case
+    still has work (an activation, a production, a return) and may be handed over too, e.g. when its reviewer left."""
     require_staff(actor, case, PERM_ASSIGN)
     legal_reviewer_require(reviewer)
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
-        if not locked.is_open:
-            raise ActionRefused("Only an open case can be assigned.")
+        if not (locked.is_open or locked.status in Case.ACCEPTED_STATUSES):
+            raise ActionRefused("Only a case with work left can be assigned: one in review, or accepted and not yet "
+                                f"fulfilled. The case is now: {locked.get_status_display().lower()}.")
         previous = reviewer_hand_over(locked, reviewer=reviewer,
                                       perms=[f"cases.{perm}" for perm in REVIEWER_CASE_PERMISSIONS])
         changes: dict[str, object] = {"assigned_to": [previous.email if previous else None, reviewer.email]}

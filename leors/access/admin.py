@@ -82,6 +82,29 @@ class VisibleCountryFilter(CountryFilter):
                 yield code, name
 
 
+class ReviewerLeftFilter(admin.SimpleListFilter):
+    """What still has work (`statuses_with_work`) and a reviewer whose account is closed (they left the team): the
+    lead hands it over. Until then the leads are told of what happens on it (`services.reviewers_to_tell`)."""
+
+    title = "reviewer"
+    parameter_name = "reviewer"
+    statuses_with_work: tuple[str, ...]
+
+    LEFT = "left"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(self.LEFT, "Has left (account closed)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == self.LEFT:
+            return queryset.filter(assigned_to__is_active=False, status__in=self.statuses_with_work)
+        return queryset
+
+
+class ApplicationReviewerLeftFilter(ReviewerLeftFilter):
+    statuses_with_work = AccessApplication.OPEN_STATUSES
+
+
 class ReviewClockFilter(admin.SimpleListFilter):
     """R2: where open applications stand against their review window (15th-20th business day)."""
 
@@ -184,7 +207,8 @@ class AccessApplicationAdmin(WorkflowPagesMixin, ReadOnlyModelAdmin):
         "reference", "body_name", "country", "body_kind", "status", "submitted_at", "review_due_at",
         "review_clock", "domain_known", "assigned_to",
     )
-    list_filter = ("status", ReviewClockFilter, "body_kind", ("country", VisibleCountryFilter))
+    list_filter = ("status", ReviewClockFilter, "body_kind", ("country", VisibleCountryFilter),
+                   ApplicationReviewerLeftFilter)
     search_fields = ("reference", "body_name", "official_email", "applicant_name")
     list_select_related = ("agency", "assigned_to", "applicant")
     fieldsets = (

@@ -66,6 +66,21 @@ def legal_leads() -> QuerySet[User]:
     return User.objects.filter(is_active=True, groups__name=GROUP_LEGAL_LEAD).order_by("pk")
 
 
+def reviewers_to_tell(reviewer: User | None) -> list[User]:
+    """Who is told of new work on a case or an application: its reviewer — or, once the reviewer's account is closed
+    (they left the team), the active legal leads, who give the work to someone else. Nobody while none is assigned:
+    the leads were told of it when it arrived, and it waits in their queue."""
+    if reviewer is None:
+        return []
+    return [reviewer] if reviewer.is_active else list(legal_leads())
+
+
+def told_key(key: str, person: User, reviewer: User | None) -> str:
+    """The key of an e-mail to `person`, one of `reviewers_to_tell(reviewer)`: the reviewer's `key` as it always was;
+    a lead's, told in a departed reviewer's stead, one of their own."""
+    return key if person == reviewer else f"{key}:{person.pk}"
+
+
 def legal_reviewer_require(reviewer: User) -> None:
     """Refuse to assign anyone outside `legal_team()`."""
     if not legal_team().filter(pk=reviewer.pk).exists():
@@ -461,10 +476,11 @@ def application_answer(*, application: AccessApplication, answer: str, actor: Ac
         )
         audit_record(actor=actor, action="application.answered", obj=application,
                      changes={"status": application.status}, now=now)
-        if application.assigned_to is not None:
+        for person in reviewers_to_tell(application.assigned_to):
             email_enqueue(
-                key=f"application-answered:{application.pk}:{now.isoformat()}",
-                to=application.assigned_to.email,
+                key=told_key(f"application-answered:{application.pk}:{now.isoformat()}", person,
+                             application.assigned_to),
+                to=person.email,
                 template="staff_application_answered",
                 reference=application.reference,
                 link_path=reverse("admin:access_accessapplication_change", args=[application.pk]),
