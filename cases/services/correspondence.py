@@ -108,9 +108,8 @@ def case_message_post(*, case: Case, body: str, attachments: list[UploadedFile],
 
 
 def _reviewers_of(case: Case) -> list[User]:
-    people = {case.assigned_to} if case.assigned_to else set()
-    people |= set(legal_leads())
-    return [person for person in people if person is not None]
+    """The case's reviewer, unless they have left, and the legal leads (who alone may lift a freeze early)."""
+    return sorted(set(reviewers_to_tell(case.assigned_to)) | set(legal_leads()), key=lambda person: person.pk)
 
 
 def case_withdrawable_from(*, freeze_in_force: bool) -> tuple[str, ...]:

@@ -149,3 +149,17 @@ def test_r2_an_applicants_answer_whose_reviewer_left_reaches_the_legal_leads_who
     assert listed.status_code == 200
     assert [a.pk for a in listed.context["cl"].result_list] == [application.pk]
     assert AccessApplication.objects.get(pk=application.pk).status == AccessApplication.Status.SUBMITTED
+
+
+@pytest.mark.django_db
+def test_r8_the_withdrawal_of_a_freeze_in_force_whose_reviewer_left_asks_the_leads_to_lift_it_not_the_closed_account(
+) -> None:
+    with time_machine.travel(T0, tick=False):
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        _leave(cast.reviewer)
+        assert correspondence.case_withdraw(case=freeze.case, actor=cast.as_officer,
+                                            now=timezone.now()).freeze_lift_requested
+    key = f"freeze-lift-requested:{freeze.case_id}"
+    assert [m.key for m in emails(cast.lead.email, key)] == [f"{key}:{cast.lead.pk}"]
+    assert emails(cast.reviewer.email, key) == []
