@@ -323,9 +323,9 @@ def _deadlines(case: Case, now: datetime) -> dict[str, Any]:
             # (the service refuses an extension filed after the end), so the link is not offered.
             "can_extend": in_force and now < hold.expires_at,
             "hold_awaits_extension": in_force and now >= hold.expires_at,
-            # Ended early (withdrawn, declined), at its end, or past it when an extension under review kept it; a
-            # sweep records the lapse a little later.
-            "hold_ended_at": hold.ended or hold.expires_at,
+            # Ended early (withdrawn, declined), at its end, or past it when an extension under review kept it; the
+            # same before a sweep records the lapse.
+            "hold_ended_at": None if in_force else clocks.hold_ended(hold, now=now),
         }
     if case.request_type == RequestType.FREEZE:
         freeze = Freeze.objects.filter(case=case).first()

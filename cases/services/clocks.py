@@ -158,10 +158,21 @@ def hold_extension_problem(*, preservation: Case, now: datetime) -> str | None:
         # A hold ended early (declined, withdrawn) ended when that happened; one that ran out ended at
         # expires_at (or, kept by an extension under review, when that left review), not when a sweep
         # (perhaps after downtime) caught up with it.
-        ended = hold.ended or hold.expires_at
+        ended = hold_ended(hold, now=now) or hold.expires_at
         return (f"The preservation hold of {preservation.reference} ended on {ended:%d %B %Y at %H:%M} UTC. An "
                 "extension must be filed before the hold expires; send a new preservation request instead.")
     return None
+
+
+def hold_ended(hold: PreservationHold, *, now: datetime) -> datetime | None:
+    """R7: when the hold stopped preserving the data, or None while it is in force. Once it has lapsed, as recorded
+    (`PreservationHold.ended`); before the sweep records the lapse, as the sweep will: its end, or past it when an
+    extension filed in time kept it until it left review."""
+    if hold.status == PreservationHold.Status.LAPSED:
+        return hold.ended or hold.expires_at
+    if hold.is_in_force(now):
+        return None
+    return _holds_kept_until({hold.pk: hold.expires_at}, now=now).get(hold.pk, hold.expires_at)
 
 
 def hold_extend(*, extension: Case, actor: Actor, now: datetime) -> PreservationHold:
@@ -196,8 +207,7 @@ def hold_end_early(*, case: Case, reason: str, actor: Actor, now: datetime) -> N
     if hold is None:
         return
     # In force, it ends now; past its end and no longer kept by an extension under review, it had already ended.
-    ended = now if hold.is_in_force(now) else _holds_kept_until({hold.pk: hold.expires_at}, now=now).get(
-        hold.pk, hold.expires_at)
+    ended = hold_ended(hold, now=now) or now
     hold.status = PreservationHold.Status.LAPSED
     hold.lapsed_at = now
     hold.ended_at = ended

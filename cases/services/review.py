@@ -9,6 +9,8 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 
 from cases.models import CHECKLIST_FIELDS, Case, CaseDocument, CaseMessage, RequestType
 from cases.services.common import PERM_ASSIGN, case_transition, officer_update_email, require_staff, staff_case_path
@@ -332,7 +334,10 @@ def case_close(*, case: Case, actor: Actor, now: datetime) -> Case:
         blocker = case_close_blocker(case, now)
         if blocker:
             raise ActionRefused(blocker)
+        # A withdrawn case keeps the moment it was withdrawn: it ended for the officer then (and an extension
+        # withdrawn past its hold's end kept the hold until then, R7).
         case_transition(case, allowed_from=CLOSABLE_STATUSES, to=Status.CLOSED,
-                        refusal="Only a fulfilled, declined or withdrawn case can be closed.", closed_at=now)
+                        refusal="Only a fulfilled, declined or withdrawn case can be closed.",
+                        closed_at=Coalesce(F("closed_at"), Value(now)))
         audit_record(actor=actor, action="case.closed", obj=case, changes={"status": Status.CLOSED}, now=now)
     return case

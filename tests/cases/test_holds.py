@@ -20,6 +20,7 @@ from django.utils import timezone
 from cases.models import Case, PreservationHold, Reminder
 from cases.services import review
 from leors import policy
+from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
 from leors.core.models import AuditEvent
 from tests.cases.clock_cast import T0, ClockCast, audit_actions, emails, sweep, webhook_data
@@ -388,7 +389,7 @@ def _shown_end(officer_html: str) -> str | None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("how", ["declined", "withdrawn"])
+@pytest.mark.parametrize("how", ["declined", "withdrawn", "withdrawn, then closed"])
 def test_r7_a_hold_kept_past_its_end_by_an_extension_ended_when_that_left_review_as_the_exchange_and_pages_say(
         exchange_webhook: None, how: str) -> None:
     """An extension filed in time keeps the hold in force while it is reviewed. Declined (or withdrawn) a day past
@@ -408,6 +409,12 @@ def test_r7_a_hold_kept_past_its_end_by_an_extension_ended_when_that_left_review
             assert cast.decide(extension, Case.Decision.DECLINE).status == Case.Status.DECLINED
         else:
             assert cast.withdraw(extension).status == Case.Status.WITHDRAWN
+        traveller.move_to(end + DAY + HOUR)
+        if how == "withdrawn, then closed":  # closing keeps the moment it was withdrawn
+            review.case_close(case=extension, actor=Actor(user=cast.lead), now=timezone.now())
+            assert Case.objects.get(pk=extension.pk).closed_at == end + DAY
+        # Before a sweep records the lapse, the officer already reads when it ended.
+        assert _shown_end(_officer_page(cast, case)) == timezone.localtime(end + DAY).isoformat()
         traveller.move_to(end + DAY + 3 * HOUR)  # the sweep was down for three hours
         assert sweep().holds_lapsed == 1
         hold.refresh_from_db()
