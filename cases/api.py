@@ -28,6 +28,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from cases.models import Freeze, PreservationHold
+from cases.models.clocks import latest_further_order_bound
 from cases.selectors import exchange_subjects_of
 from leors.core.error_pages import api_get_only
 from leors.core.tokens import api_token_for
@@ -163,11 +164,31 @@ def _follows(after: Cursor, start: str) -> TupleGreaterThan:
 def _answer(listed: list[Freeze | PreservationHold], *, now: datetime, count: int | None, page: int | None,
             following: str | None, previous: str | None) -> JsonResponse:
     subjects = exchange_subjects_of(item.case_id for item in listed)
+    kept_until = _freezes_kept_until(listed, now=now)
     return JsonResponse({"as_of": now.isoformat(), "count": count, "page": page, "next": following,
-                         "previous": previous, "results": [_shown(item, subjects[item.case_id]) for item in listed]})
+                         "previous": previous,
+                         "results": [_shown(item, subjects[item.case_id], now=now, kept_until=kept_until)
+                                     for item in listed]})
 
 
-def _shown(item: Freeze | PreservationHold, subjects: list[dict[str, str]]) -> dict[str, Any]:
+def _freezes_kept_until(listed: list[Freeze | PreservationHold], *, now: datetime) -> dict[int, datetime]:
+    """R8: of the listed freezes in force past their end (few: kept by a further order awaiting activation), the
+    latest moment each stays in force (`latest_further_order_bound`), read in one query; none asked otherwise."""
+    past_end = [item.pk for item in listed if isinstance(item, Freeze) and item.expires_at <= now]
+    if not past_end:
+        return {}
+    return dict(Freeze.objects.filter(pk__in=past_end).annotate(bound=latest_further_order_bound())
+                .filter(bound__isnull=False).values_list("pk", "bound"))
+
+
+def _shown(item: Freeze | PreservationHold, subjects: list[dict[str, str]], *, now: datetime,
+           kept_until: dict[int, datetime]) -> dict[str, Any]:
+    """A restriction as the exchange enforces it. Listed past its `ends_at`, it is kept in force (`kept_past_end`):
+    a freeze by a further order awaiting activation, at the latest until `kept_until` (R8); a hold by an extension
+    under review, until that review ends, a moment not known in advance (`kept_until` null, R7)."""
     position = Cursor.of(item)
+    kept = item.expires_at <= now
+    until = kept_until.get(item.pk) if kept and isinstance(item, Freeze) else None
     return {"type": position.kind, "id": item.pk, "case": item.case.reference, "subjects": subjects,
-            "starts_at": position.starts_at.isoformat(), "ends_at": item.expires_at.isoformat()}
+            "starts_at": position.starts_at.isoformat(), "ends_at": item.expires_at.isoformat(),
+            "kept_past_end": kept, "kept_until": until.isoformat() if until else None}

@@ -20,7 +20,7 @@ _SUBJECT = {
 }
 _RESTRICTION = {
     "type": "object",
-    "required": ["type", "id", "case", "subjects", "starts_at", "ends_at"],
+    "required": ["type", "id", "case", "subjects", "starts_at", "ends_at", "kept_past_end", "kept_until"],
     "properties": {
         "type": {"type": "string", "enum": ["freeze", "preservation"]},
         "id": {"type": "integer"},
@@ -28,6 +28,18 @@ _RESTRICTION = {
         "subjects": {"type": "array", "items": _SUBJECT},
         "starts_at": {"type": "string", "format": "date-time"},
         "ends_at": {"type": "string", "format": "date-time"},
+        "kept_past_end": {
+            "type": "boolean",
+            "description": "In force past ends_at: a freeze kept by a further order accepted before its end and "
+                           "awaiting activation (R8), or a hold kept by an extension filed before its end and under "
+                           "review (R7). Keep enforcing it while it is listed.",
+        },
+        "kept_until": {
+            "type": "string", "format": "date-time", "nullable": True,
+            "description": "For a kept freeze, the latest moment it stays in force unless the further order is "
+                           "activated (freeze.extended then gives its new end). Null otherwise: a kept hold stays "
+                           "in force until its extension's review ends, which has no set moment.",
+        },
     },
 }
 _ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}

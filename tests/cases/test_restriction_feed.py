@@ -289,3 +289,45 @@ def test_r8_a_feed_page_reads_its_restrictions_in_the_feeds_order_from_an_index(
              for node in nodes(generic_plan(sql, params, allow_sort=False)) if (cond := node.get("Index Cond"))]
     assert sum("ROW(activated_at, id) >" in cond for cond in after) == 1, after
     assert sum("ROW(started_at, id) >" in cond for cond in after) == 1, after
+
+
+@pytest.mark.django_db
+def test_r7_r8_a_restriction_kept_past_its_end_is_listed_as_kept_with_the_latest_moment_when_one_is_set() -> None:
+    """Past its end a freeze kept by a further order awaiting activation, and a hold kept by an extension under
+    review, are still in force: the exchange must keep enforcing them, though their ends_at is past. The feed says
+    so, and until when at the latest for the freeze (the further order's own period); a hold has no such moment."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        ended_freeze = cast.freeze(40)
+        preservation = cast.preservation()
+        hold = PreservationHold.objects.get(case=preservation)
+        traveller.move_to(T0 + 45 * DAY)
+        kept_freeze = cast.freeze(10)  # ends on day 55; the further order keeps it to day 65 at the latest
+        further = cast.freeze_request(10, further_order_of=kept_freeze.case)
+        cast.decide(further)
+        traveller.move_to(hold.expires_at - DAY)
+        cast.extension(preservation)
+        traveller.move_to(hold.expires_at + DAY)  # day 61: past the end of both, and of the 40-day freeze
+        token = new_token()
+        first = get(token).json()["results"]
+        walked = get(token, after=f"f.{0}.{0}").json()["results"]  # the same restrictions by the cursor's path
+    assert walked == first
+    listed = {(item["type"], item["id"]): item for item in first}
+    assert set(listed) == {("freeze", kept_freeze.pk), ("preservation", hold.pk)}
+    frozen = listed[("freeze", kept_freeze.pk)]
+    assert (frozen["ends_at"], frozen["kept_past_end"], frozen["kept_until"]) == (
+        kept_freeze.expires_at.isoformat(), True, (kept_freeze.expires_at + 10 * DAY).isoformat())
+    preserved = listed[("preservation", hold.pk)]
+    assert (preserved["ends_at"], preserved["kept_past_end"], preserved["kept_until"]) == (
+        hold.expires_at.isoformat(), True, None)
+    assert ended_freeze.expires_at < hold.expires_at + DAY  # ended, so not listed
+
+
+@pytest.mark.django_db
+def test_r8_a_restriction_within_its_period_is_not_listed_as_kept() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        traveller.move_to(T0 + DAY)
+        (item,) = get(new_token()).json()["results"]
+    assert (item["id"], item["kept_past_end"], item["kept_until"]) == (freeze.pk, False, None)
