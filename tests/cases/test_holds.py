@@ -413,8 +413,11 @@ def test_r7_a_hold_kept_past_its_end_by_an_extension_ended_when_that_left_review
         if how == "withdrawn, then closed":  # closing keeps the moment it was withdrawn
             review.case_close(case=extension, actor=Actor(user=cast.lead), now=timezone.now())
             assert Case.objects.get(pk=extension.pk).closed_at == end + DAY
-        # Before a sweep records the lapse, the officer already reads when it ended.
+        # Before a sweep records the lapse, the officer and the legal team already read when it ended.
         assert _shown_end(_officer_page(cast, case)) == timezone.localtime(end + DAY).isoformat()
+        unswept_staff_html = signed_in_client(cast.reviewer).get(
+            reverse("admin:cases_case_change", args=[case.pk])).content.decode()
+        assert f'id="hold-ended-unswept" datetime="{timezone.localtime(end + DAY).isoformat()}"' in unswept_staff_html
         traveller.move_to(end + DAY + 3 * HOUR)  # the sweep was down for three hours
         assert sweep().holds_lapsed == 1
         hold.refresh_from_db()
