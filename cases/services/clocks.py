@@ -9,6 +9,7 @@ the same transaction. A sweep killed half-way leaves every row either done or un
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -113,9 +114,15 @@ def _officer_email(case: Case | ClaimedCase, *, what: str, now: datetime) -> Ema
     return officer_update_email(case, cause="clock", what=what, now=now)
 
 
-def _reviewer_emails(case: Case | ClaimedCase, *, what: str, now: datetime) -> list[Email]:
+def _leads_once() -> Callable[[], list[Any]]:
+    """The active legal leads, read at most once (for a batch of clocks, several of them a departed reviewer's)."""
+    return functools.cache(lambda: list(legal_leads()))
+
+
+def _reviewer_emails(case: Case | ClaimedCase, *, what: str, now: datetime,
+                     leads: Callable[[], list[Any]] | None = None) -> list[Email]:
     """The reviewer told of the clock of `case` — or, once their account is closed (they left the team), the active
-    legal leads (`reviewers_to_tell`), each with a key of their own."""
+    legal leads (`reviewers_to_tell`; `leads`, as a batch reads them once), each with a key of their own."""
     key = f"clock-staff:{case.pk}:{what}:{now.isoformat()}"
     if case.assigned_to is None:
         return []
@@ -123,7 +130,7 @@ def _reviewer_emails(case: Case | ClaimedCase, *, what: str, now: datetime) -> l
         return [Email(key=key, to=case.assigned_to.email, template="staff_case_message", reference=case.reference,
                       link_path=staff_case_path(case))]
     return [Email(key=f"{key}:{lead.pk}", to=lead.email, template="staff_case_message", reference=case.reference,
-                  link_path=staff_case_path(case)) for lead in legal_leads()]
+                  link_path=staff_case_path(case)) for lead in (leads or _leads_once())()]
 
 
 def _tell_officer(case: Case, *, what: str, now: datetime) -> None:
@@ -233,9 +240,10 @@ def _lapse(holds: list[Claimed], *, now: datetime) -> None:
     for pk, until in kept.items():
         PreservationHold.objects.filter(pk=pk).update(ended_at=until)
     emails: list[Email] = []
+    leads = _leads_once()
     for hold in holds:
         emails += [_officer_email(hold.case, what="hold-lapsed", now=now),
-                   *_reviewer_emails(hold.case, what="hold-lapsed", now=now)]
+                   *_reviewer_emails(hold.case, what="hold-lapsed", now=now, leads=leads)]
     emails_enqueue(emails, now=now)
     subjects = exchange_subjects_of(hold.case.pk for hold in holds)
     webhooks_enqueue([WebhookEvent(event="hold.lapsed", key=f"hold:{hold.pk}:lapsed",
@@ -437,9 +445,10 @@ def _lift(freezes: list[Claimed], *, reason: str, note: str, actor: Actor, user:
     for pk in kept:
         Freeze.objects.filter(pk=pk).update(ended_at=ended[pk])
     emails: list[Email] = []
+    leads = _leads_once()
     for freeze in freezes:
         emails += [_officer_email(freeze.case, what="freeze-lifted", now=now),
-                   *_reviewer_emails(freeze.case, what="freeze-lifted", now=now)]
+                   *_reviewer_emails(freeze.case, what="freeze-lifted", now=now, leads=leads)]
     emails_enqueue(emails, now=now)
     subjects = exchange_subjects_of(freeze.case.pk for freeze in freezes)
     webhooks_enqueue([WebhookEvent(event="freeze.lifted", key=f"freeze:{freeze.pk}:lifted",

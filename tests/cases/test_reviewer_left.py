@@ -12,6 +12,8 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -73,16 +75,18 @@ def test_r10_while_the_reviewer_is_on_the_team_only_they_are_told_as_before() ->
 
 
 @pytest.mark.django_db
-def test_r8_the_lift_of_a_freeze_whose_reviewer_left_is_told_to_the_legal_leads() -> None:
+def test_r8_the_lift_of_freezes_whose_reviewer_left_is_told_to_the_legal_leads_read_once_for_the_batch() -> None:
     with time_machine.travel(T0, tick=False) as traveller:
         cast = ClockCast()
-        freeze = cast.freeze(5)
+        freezes = [cast.freeze(5), cast.freeze(5)]
         _leave(cast.reviewer)
-        traveller.move_to(freeze.expires_at + DAY)
-        assert sweep().freezes_lifted == 1
+        traveller.move_to(freezes[0].expires_at + DAY)
+        with CaptureQueriesContext(connection) as sent:
+            assert sweep().freezes_lifted == 2
         now = timezone.now()
-    key = f"clock-staff:{freeze.case_id}:freeze-lifted:{now.isoformat()}"
-    assert [m.key for m in emails(cast.lead.email, "freeze-lifted")] == [f"{key}:{cast.lead.pk}"]
+    assert sum('"auth_group"."name"' in query["sql"] for query in sent.captured_queries) == 1
+    assert sorted(m.key for m in emails(cast.lead.email, "freeze-lifted")) == sorted(
+        f"clock-staff:{freeze.case_id}:freeze-lifted:{now.isoformat()}:{cast.lead.pk}" for freeze in freezes)
     assert emails(cast.reviewer.email, "freeze-lifted") == []
 
 
