@@ -482,7 +482,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         keys = {(subject.kind, subject.normalized) for subject in subjects}
         related = [
             (other, [s for s in other.subjects.all() if (s.kind, s.normalized) in keys])
-            for other in selectors.related_cases_for(case=case).prefetch_related("subjects")
+            for other in selectors.related_cases_for(case=case, subjects=keys).prefetch_related("subjects")
         ]
         documents = list(
             case.documents.select_related("translation_of", "verified_by", "language_cleared_by", "uploaded_by",

@@ -142,6 +142,8 @@ def case_risk_signals(*, case: Case, now: datetime, related: Iterable[Case] | No
     """The signals of a request; `related` (`related_cases_for`) and `documents` (the case's), when the page
     read them already."""
     officer = case.officer
+    if officer.agency_id == case.agency_id and Case.agency.is_cached(case):
+        officer.agency = case.agency  # the same agency, read with the case: not read again
     signals = [_domain_signal(officer), _out_of_band_signal(officer, case), _account_age_signal(officer, now),
                _new_network_signal(officer, now), _volume_signal(officer, now),
                _other_agency_signal(case, related_cases_for(case=case) if related is None else related),

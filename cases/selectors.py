@@ -235,9 +235,10 @@ def _case_events(case: Case, released: list[Production] | None = None) -> list[A
     return sorted(events, key=lambda event: event.pk)
 
 
-def related_cases_for(*, case: Case) -> QuerySet[Case]:
-    """Other cases, from any agency, about the same subject (staff only: never shown to officers)."""
-    subjects = list(case.subjects.values_list("kind", "normalized"))
+def related_cases_for(*, case: Case, subjects: Iterable[tuple[str, str]] | None = None) -> QuerySet[Case]:
+    """Other cases, from any agency, about the same subject (staff only: never shown to officers); `subjects`, the
+    case's (kind, normalized) pairs, when the caller read them already."""
+    subjects = list(case.subjects.values_list("kind", "normalized") if subjects is None else subjects)
     if not subjects:
         return Case.objects.none()
     match = Q()

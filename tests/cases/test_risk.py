@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cases.models import Case
@@ -221,3 +223,16 @@ def test_r3_risk_a_document_whose_issuer_is_not_the_officer_s_body_is_a_warning(
     assert "“warrant.pdf” issued by Nigeria Police Force" in found.text
     assert "Metropolitan Police Service, Greater London" in found.text
     assert warnings(case_signals(matching)) == warnings(case_signals(foreign)) - {"issuer"}
+
+
+@pytest.mark.django_db
+def test_r3_risk_the_signals_of_a_case_read_with_its_agency_do_not_read_the_officers_agency_again(
+        clock: time_machine.Coordinates) -> None:
+    """The officer's agency is the case's: read with the case, it is not read again (the staff case page)."""
+    officer = approved_officer()
+    case = Case.objects.select_related("agency", "officer__user").get(pk=request(officer).pk)
+    with CaptureQueriesContext(connection) as read:
+        found = {signal.key: signal for signal in case_risk_signals(case=case, now=timezone.now(), related=[],
+                                                                    documents=[])}
+    assert officer.agency.name in found["domain"].text
+    assert not any('FROM "access_agency"' in query["sql"] for query in read.captured_queries)

@@ -38,9 +38,10 @@ SMALL, LARGE = 2, 25
 CASE_LIST_MAX_QUERIES = 5 + 2
 CASE_PAGE_MAX_QUERIES = 13 + 2
 STAFF_QUEUE_MAX_QUERIES = 9 + 2
-# The staff case page: 29 with one or four of each child (it was 36 and 39: one read per release approval; then
-# 36: the approvals, confirmations, documents, related cases and the case itself read twice, the volume counted twice).
-STAFF_CASE_PAGE_MAX_QUERIES = 29 + 2
+# The staff case page: 27 with one or four of each child (it was 36 and 39: one read per release approval; then
+# 36: the approvals, confirmations, documents, related cases and the case itself read twice, the volume counted twice;
+# then 29: the subjects read twice, the officer's agency read beside the case's).
+STAFF_CASE_PAGE_MAX_QUERIES = 27 + 2
 # The case page of a case with many children (several documents, messages, productions) must cost
 # the same as that of a case with one of each.
 CASE_CHILDREN = 4
