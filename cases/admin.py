@@ -563,11 +563,13 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         for approval in approvals:
             is_pending = approval.status == Approval.Status.PENDING
             is_own = approval.requested_by_id == user.pk
+            requester_left = not approval.requested_by.is_active
             rows.append({
                 "approval": approval,
                 "details": _approval_details(case, approval, productions),
                 "is_own": is_own,
-                "may_approve": is_pending and may_review and not is_own,
+                "requester_left": is_pending and requester_left,
+                "may_approve": is_pending and may_review and not is_own and not requester_left,
                 "may_cancel": is_pending and may_review,
             })
         return rows
@@ -1114,7 +1116,8 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             intro="Four-eyes: activating a freeze, releasing a production and recording a return are asked by one "
                   "member of the legal team and approved by a second, different one. Approving carries the action "
                   "out at once.",
-            extra_context={"approval_rows": self._approval_rows(request, _with_safeguards(case))},
+            extra_context={"approval_rows": self._approval_rows(request, _with_safeguards(case)),
+                           "requester_left": approvals.REQUESTER_LEFT},
         )
 
     def confirm_view(self, request: HttpRequest, pk: int) -> HttpResponse:

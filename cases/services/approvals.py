@@ -17,6 +17,7 @@ from django.db.models import F
 
 from cases.models import Approval, Case, Production
 from cases.services.common import require_staff, staff_case_path
+from leors.access.models import User
 from leors.access.services import legal_team
 from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
@@ -24,6 +25,8 @@ from leors.core.outbox import email_enqueue
 from leors.core.permissions import user_may
 
 Action = Approval.Action
+REQUESTER_LEFT = ("The person who asked for this has left the legal team (their account is closed), so no one answers "
+                  "for the request: cancel it, and ask again yourself for a second member to approve.")
 
 
 def _blockers(case: Case, action: str, target_id: int | None, params: dict[str, Any], now: datetime) -> list[str]:
@@ -76,6 +79,10 @@ def approval_grant(*, approval: Approval, actor: Actor, now: datetime) -> Approv
     user = require_staff(actor, approval.case)
     if user.pk == approval.requested_by_id:
         raise ActionRefused("You asked for this action; a second, different member of the legal team must approve it.")
+    if not User.objects.filter(pk=approval.requested_by_id, is_active=True).exists():  # as stored now
+        # Four eyes are two people on the team now: the account that asked may have been closed because it was
+        # taken over, and no one answers for the request any more.
+        raise ActionRefused(REQUESTER_LEFT)
     try:
         with transaction.atomic():
             claimed = Approval.objects.filter(pk=approval.pk, status=Approval.Status.PENDING).update(

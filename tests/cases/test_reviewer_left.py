@@ -17,15 +17,22 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from cases.models import Case
-from cases.services import correspondence, review
+from cases.models import Approval, Case, Freeze
+from cases.services import approvals, clocks, correspondence, review
 from leors.access import services as access
 from leors.access.models import AccessApplication, User
 from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
 from tests.cases.clock_cast import T0, ClockCast, emails, sweep
 from tests.conftest import signed_in_client
-from tests.factories import complete_checklist, make_lead, make_reviewer, verified_application
+from tests.factories import (
+    complete_checklist,
+    confirm_out_of_band,
+    four_eyes_activate,
+    make_lead,
+    make_reviewer,
+    verified_application,
+)
 
 DAY = timedelta(days=1)
 QUESTION = "Please send the page of the order that names the account."
@@ -167,3 +174,41 @@ def test_r8_the_withdrawal_of_a_freeze_in_force_whose_reviewer_left_asks_the_lea
     key = f"freeze-lift-requested:{freeze.case_id}"
     assert [m.key for m in emails(cast.lead.email, key)] == [f"{key}:{cast.lead.pk}"]
     assert emails(cast.reviewer.email, key) == []
+
+
+@pytest.mark.django_db
+def test_r8_an_activation_asked_by_a_reviewer_who_left_is_not_granted_the_successor_asks_again() -> None:
+    """Four eyes are two people on the team now. The account that asked may have been closed because it was taken
+    over: its pending request is no longer granted by anyone; a successor cancels it and asks again, and a second
+    member approves — the freeze is activated then, by two people who answer for it."""
+    with time_machine.travel(T0, tick=False):
+        cast = ClockCast()
+        successor = make_reviewer()
+        case = cast.freeze_request(10)
+        cast.decide(case)
+        confirm_out_of_band(case, actor=cast.staff, now=timezone.now())
+        stale = clocks.freeze_activation_request(case=case, activation=clocks.FreezeActivation(), actor=cast.staff,
+                                                 now=timezone.now())
+        _leave(cast.reviewer)
+        lead = Actor(user=User.objects.get(pk=cast.lead.pk))
+        with pytest.raises(ActionRefused, match="has left the legal team"):
+            approvals.approval_grant(approval=stale, actor=lead, now=timezone.now())
+        assert Approval.objects.get(pk=stale.pk).status == Approval.Status.PENDING
+        assert not Freeze.objects.filter(case=case).exists()
+
+        lead_client = signed_in_client(cast.lead)
+        page = lead_client.get(reverse("admin:cases_case_approvals", args=[case.pk])).content.decode()
+        assert "has left the legal team (their account is closed)" in page
+        assert 'value="approve"' not in page and 'value="cancel"' in page
+        refused = lead_client.post(reverse("admin:cases_case_approvals", args=[case.pk]),
+                                   {"approval": stale.pk, "decision": "approve"})
+        assert refused.status_code == 400
+        assert "has left the legal team" in refused.content.decode()
+
+        approvals.approval_cancel(approval=stale, actor=lead, now=timezone.now())
+        review.case_assign(case=case, reviewer=successor, actor=lead, now=timezone.now())
+        freeze = four_eyes_activate(case=case, actor=Actor(user=User.objects.get(pk=successor.pk)),
+                                    now=timezone.now(), approver=cast.lead)
+    assert freeze.case_id == case.pk
+    granted = Approval.objects.get(case=case, status=Approval.Status.APPROVED)
+    assert (granted.requested_by, granted.decided_by) == (successor, cast.lead)
