@@ -39,6 +39,21 @@ def reminder_days(hold: PreservationHold, ends_at: datetime) -> list[int]:
                   reverse=True)
 
 
+def extension_filed_a_day_before_the_end(traveller: Any, *, accepted: bool = True) -> tuple[
+        ClockCast, Case, PreservationHold, datetime, Case]:
+    """A preservation received now (accepted, or only assigned), and an extension of it filed the day before its
+    hold's end: the cast, the preservation, its hold, the hold's end and the extension, at that moment."""
+    cast = ClockCast()
+    case = cast.preservation()
+    if accepted:
+        cast.decide(case)
+    else:
+        cast.assign(case)
+    hold = hold_of(case)
+    traveller.move_to(hold.expires_at - DAY)
+    return cast, case, hold, hold.expires_at, cast.extension(case)
+
+
 # --- The hold and its end ---------------------------------------------------------------------------
 
 @pytest.mark.django_db
@@ -197,14 +212,7 @@ def test_r7_an_extension_filed_after_expiry_is_refused_with_a_message_naming_the
 @pytest.mark.django_db
 def test_r7_a_declined_extension_lets_the_hold_lapse_at_the_next_sweep() -> None:
     with time_machine.travel(T0, tick=False) as traveller:
-        cast = ClockCast()
-        case = cast.preservation()
-        cast.decide(case)
-        hold = hold_of(case)
-        end = hold.expires_at
-
-        traveller.move_to(end - DAY)
-        extension = cast.extension(case)
+        cast, case, hold, end, extension = extension_filed_a_day_before_the_end(traveller)
         traveller.move_to(end + SECOND)
         assert sweep().holds_lapsed == 0  # the extension is pending
 
@@ -396,13 +404,7 @@ def test_r7_a_hold_kept_past_its_end_by_an_extension_ended_when_that_left_review
     the hold's end, it had kept the data preserved until then: the exchange, the officer and the legal team are told
     that moment, not the hold's own end — even when the sweep lapses it hours late (downtime)."""
     with time_machine.travel(T0, tick=False) as traveller:
-        cast = ClockCast()
-        case = cast.preservation()
-        cast.decide(case)
-        hold = hold_of(case)
-        end = hold.expires_at
-        traveller.move_to(end - DAY)
-        extension = cast.extension(case)
+        cast, case, hold, end, extension = extension_filed_a_day_before_the_end(traveller)
 
         traveller.move_to(end + DAY)
         if how == "declined":
@@ -474,13 +476,7 @@ def test_r7_a_preservation_ended_early_while_its_extension_was_reviewed_ended_th
     """A hold kept past its end by an extension under review, then ended early (its preservation request declined
     after a long review): it was in force until that moment."""
     with time_machine.travel(T0, tick=False) as traveller:
-        cast = ClockCast()
-        case = cast.preservation()
-        cast.assign(case)
-        hold = hold_of(case)
-        end = hold.expires_at
-        traveller.move_to(end - DAY)
-        cast.extension(case)
+        cast, case, hold, end, _extension = extension_filed_a_day_before_the_end(traveller, accepted=False)
         traveller.move_to(end + 2 * DAY)
         assert hold.is_in_force(timezone.now())
         assert cast.decide(case, Case.Decision.DECLINE).status == Case.Status.DECLINED
@@ -492,12 +488,7 @@ def test_r7_a_preservation_ended_early_while_its_extension_was_reviewed_ended_th
 @pytest.mark.django_db
 def test_r7_an_extension_filed_while_a_hold_is_kept_past_its_end_is_refused_saying_so() -> None:
     with time_machine.travel(T0, tick=False) as traveller:
-        cast = ClockCast()
-        case = cast.preservation()
-        cast.decide(case)
-        end = hold_of(case).expires_at
-        traveller.move_to(end - DAY)
-        cast.extension(case)
+        cast, case, _hold, end, _extension = extension_filed_a_day_before_the_end(traveller)
         traveller.move_to(end + DAY)
         with pytest.raises(ValidationError) as refused:
             cast.extension(case)
