@@ -375,6 +375,12 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
     def agency_reference(self, obj: Case) -> str:
         return obj.case_reference or "—"
 
+    @admin.display(description="withdrawn or closed")
+    def ended_display(self, obj: Case) -> datetime | None:
+        # `closed_at`: when the request ended for the officer, withdrawn or closed. A withdrawn case closed later keeps
+        # the moment it was withdrawn; its close is in the audit trail.
+        return obj.closed_at
+
     @admin.display(description="officer")
     def officer_display(self, obj: Case) -> str:
         return f"{obj.officer.user.full_name or obj.officer.user.email} <{obj.officer.user.email}>"
@@ -422,7 +428,7 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
         fieldsets: list[Any] = [
             ("Request", {"fields": (
                 "reference", "status", "request_type", "title", "agency_reference", "officer_display", "agency",
-                "submitted_at", "age_days", "assigned_to", "request_text", "text_language_display", "closed_at",
+                "submitted_at", "age_days", "assigned_to", "request_text", "text_language_display", "ended_display",
             )}),
         ]
         request_type = obj.request_type if obj is not None else None

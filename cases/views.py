@@ -316,6 +316,7 @@ def _deadlines(case: Case, now: datetime) -> dict[str, Any]:
         if hold is None:
             return {}
         in_force = hold.is_in_force(now)
+        ended = None if in_force else clocks.hold_ended(hold, now=now)
         return {
             "hold": hold,
             "hold_in_force": in_force,
@@ -325,7 +326,9 @@ def _deadlines(case: Case, now: datetime) -> dict[str, Any]:
             "hold_awaits_extension": in_force and now >= hold.expires_at,
             # Ended early (withdrawn, declined), at its end, or past it when an extension under review kept it; the
             # same before a sweep records the lapse.
-            "hold_ended_at": None if in_force else clocks.hold_ended(hold, now=now),
+            "hold_ended_at": ended,
+            # An extension filed in time kept it past its end (before the sweep records the lapse too).
+            "hold_kept_past_end": ended is not None and ended > hold.expires_at,
         }
     if case.request_type == RequestType.FREEZE:
         freeze = Freeze.objects.filter(case=case).first()

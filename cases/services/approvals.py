@@ -79,12 +79,15 @@ def approval_grant(*, approval: Approval, actor: Actor, now: datetime) -> Approv
     user = require_staff(actor, approval.case)
     if user.pk == approval.requested_by_id:
         raise ActionRefused("You asked for this action; a second, different member of the legal team must approve it.")
-    if not User.objects.filter(pk=approval.requested_by_id, is_active=True).exists():  # as stored now
-        # Four eyes are two people on the team now: the account that asked may have been closed because it was
-        # taken over, and no one answers for the request any more.
-        raise ActionRefused(REQUESTER_LEFT)
     try:
         with transaction.atomic():
+            # Four eyes are two people on the team now: the account that asked may have been closed because it was
+            # taken over, and then no one answers for the request. Its row is locked until the commit, so a closure
+            # (an UPDATE of that row) either committed before and is seen, or waits and comes after the grant. (Not a
+            # join in the claim below: PostgreSQL re-checks a concurrently updated row against the UPDATE's own
+            # conditions only, and the claim would no longer be made exactly once.)
+            if not User.objects.select_for_update().filter(pk=approval.requested_by_id, is_active=True).exists():
+                raise ActionRefused(REQUESTER_LEFT)
             claimed = Approval.objects.filter(pk=approval.pk, status=Approval.Status.PENDING).update(
                 status=Approval.Status.APPROVED, decided_by=user, decided_at=now)
             if claimed != 1:

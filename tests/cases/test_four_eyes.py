@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from cases.models import Approval, AssetReturn, Case, Freeze, Production
@@ -349,10 +349,57 @@ def test_r8_fifty_concurrent_approvals_make_one_transition_and_one_audit_event(
     granted = [r for r in results if isinstance(r, Approval)]
     refused = [r for r in results if isinstance(r, ActionRefused)]
     assert (len(granted), len(refused)) == (1, THREADS - 1), [r for r in results if not isinstance(r, ActionRefused)]
-    assert all("already decided" in r.message for r in refused)
+    assert all("already decided" in r.message for r in refused), {r.message for r in refused}
     approval = Approval.objects.get(pk=pending.approval.pk)
     assert (approval.status, approval.decided_by_id) == (Approval.Status.APPROVED, granted[0].decided_by_id)
     assert granted_events(pending.case) == 1
     assert Freeze.objects.filter(case=pending.case).count() == 1
     assert AuditEvent.objects.filter(object_id=str(pending.case.pk), action="freeze.activated").count() == 1
     assert elapsed < 20, f"fifty approvals took {elapsed:.1f} s"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r8_an_approval_waits_for_the_askers_account_being_closed_at_that_moment_and_is_then_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The asker's account is closed (an administrator's UPDATE, not yet committed) just as a lead approves: the
+    approval waits for that closure and, once it is committed, refuses — it never grants for a closed account."""
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
+    with time_machine.travel(T0, tick=False):
+        pending = pending_freeze()
+        lead = make_lead()
+        now = timezone.now()
+        closing, closed = threading.Event(), threading.Event()
+        results: list[Any] = []
+
+        def close_the_askers_account() -> None:
+            try:
+                with transaction.atomic():
+                    User.objects.filter(pk=pending.requester.pk).update(is_active=False)
+                    closing.set()
+                    closed.wait(30)  # held open while the approval is under way
+            finally:
+                connection.close()
+
+        def approve() -> None:
+            try:
+                closing.wait(30)
+                results.append(approvals.approval_grant(approval=Approval.objects.get(pk=pending.approval.pk),
+                                                        actor=Actor(user=User.objects.get(pk=lead.pk)), now=now))
+            except Exception as error:  # surfaced by the assertions below
+                results.append(error)
+            finally:
+                connection.close()
+
+        closer, approver = threading.Thread(target=close_the_askers_account), threading.Thread(target=approve)
+        closer.start()
+        approver.start()
+        approver.join(1)
+        assert approver.is_alive(), "the approval did not wait for the closure under way"
+        closed.set()
+        closer.join(30)
+        approver.join(30)
+
+    assert len(results) == 1 and isinstance(results[0], ActionRefused), results
+    assert "has left the legal team" in results[0].message
+    assert Approval.objects.get(pk=pending.approval.pk).status == Approval.Status.PENDING
+    assert not pending.is_done()

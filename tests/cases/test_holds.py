@@ -415,8 +415,10 @@ def test_r7_a_hold_kept_past_its_end_by_an_extension_ended_when_that_left_review
         if how == "withdrawn, then closed":  # closing keeps the moment it was withdrawn
             review.case_close(case=extension, actor=Actor(user=cast.lead), now=timezone.now())
             assert Case.objects.get(pk=extension.pk).closed_at == end + DAY
-        # Before a sweep records the lapse, the officer and the legal team already read when it ended.
-        assert _shown_end(_officer_page(cast, case)) == timezone.localtime(end + DAY).isoformat()
+        # Before a sweep records the lapse, the officer and the legal team already read when it ended, and why.
+        unswept_officer_html = _officer_page(cast, case)
+        assert _shown_end(unswept_officer_html) == timezone.localtime(end + DAY).isoformat()
+        assert 'id="hold-kept"' in unswept_officer_html
         unswept_staff_html = signed_in_client(cast.reviewer).get(
             reverse("admin:cases_case_change", args=[case.pk])).content.decode()
         assert f'id="hold-ended-unswept" datetime="{timezone.localtime(end + DAY).isoformat()}"' in unswept_staff_html
