@@ -197,6 +197,8 @@ def test_r8_an_activation_asked_by_a_reviewer_who_left_is_not_granted_the_succes
         assert not Freeze.objects.filter(case=case).exists()
 
         lead_client = signed_in_client(cast.lead)
+        case_page = lead_client.get(reverse("admin:cases_case_change", args=[case.pk])).content.decode()
+        assert 'class="requester-left"' in case_page
         page = lead_client.get(reverse("admin:cases_case_approvals", args=[case.pk])).content.decode()
         assert "has left the legal team (their account is closed)" in page
         assert 'value="approve"' not in page and 'value="cancel"' in page
