@@ -62,7 +62,7 @@ def legal_team() -> QuerySet[User]:
 
 
 def legal_leads() -> QuerySet[User]:
-    """The active legal leads: they assign the work, so they are told of what has no reviewer yet."""
+    """The active legal leads: they assign the work, so they are told of new work and of a departed reviewer's."""
     return User.objects.filter(is_active=True, groups__name=GROUP_LEGAL_LEAD).order_by("pk")
 
 
