@@ -644,7 +644,8 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             if hold is not None:
                 context["hold_in_force"] = hold.is_in_force(now)
                 context["hold_has_pending_extension"] = hold.has_pending_extension()
-                context["hold_ended"] = clocks.hold_ended(hold, now=now)
+                context["hold_ended"] = ended = clocks.hold_ended(hold, now=now)
+                context["hold_kept_past_end"] = hold.kept_past(ended)
             context["hold_extension_rows"] = [
                 {"case": extension, "filed_in_time": _filed_before_hold_end(extension, hold)}
                 for extension in case.extensions.order_by("submitted_at", "pk")

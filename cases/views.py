@@ -328,7 +328,7 @@ def _deadlines(case: Case, now: datetime) -> dict[str, Any]:
             # same before a sweep records the lapse.
             "hold_ended_at": ended,
             # An extension filed in time kept it past its end (before the sweep records the lapse too).
-            "hold_kept_past_end": ended is not None and ended > hold.expires_at,
+            "hold_kept_past_end": hold.kept_past(ended),
         }
     if case.request_type == RequestType.FREEZE:
         freeze = Freeze.objects.filter(case=case).first()

@@ -205,7 +205,11 @@ class PreservationHold(models.Model):
     @property
     def kept_past_end(self) -> bool:
         """Lapsed, it had stayed in force past its end: an extension filed in time kept it while reviewed (R7)."""
-        ended = self.ended
+        return self.kept_past(self.ended)
+
+    def kept_past(self, ended: datetime | None) -> bool:
+        """Ending at `ended` (as recorded, or `clocks.hold_ended` before a sweep records it), it stayed in force past
+        its end (R7)."""
         return ended is not None and ended > self.expires_at
 
 

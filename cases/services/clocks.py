@@ -35,7 +35,7 @@ from cases.selectors import exchange_subjects, exchange_subjects_of
 from cases.services.common import case_transition, officer_update_email, require_staff, staff_case_path
 from leors import policy
 from leors.access.models import AccessApplication
-from leors.access.services import legal_leads
+from leors.access.services import legal_leads, reviewers_to_tell, told_key
 from leors.core.audit import Actor, AuditEntry, audit_record, audit_record_many
 from leors.core.errors import ActionRefused
 from leors.core.models import OutboxMessage
@@ -121,16 +121,12 @@ def _leads_once() -> Callable[[], list[Any]]:
 
 def _reviewer_emails(case: Case | ClaimedCase, *, what: str, now: datetime,
                      leads: Callable[[], list[Any]] | None = None) -> list[Email]:
-    """The reviewer told of the clock of `case` — or, once their account is closed (they left the team), the active
-    legal leads (`reviewers_to_tell`; `leads`, as a batch reads them once), each with a key of their own."""
+    """Those told of the clock of `case` (`reviewers_to_tell`: its reviewer, or the leads once the reviewer has left;
+    `leads`, as a batch reads them once), each with a key of their own (`told_key`)."""
     key = f"clock-staff:{case.pk}:{what}:{now.isoformat()}"
-    if case.assigned_to is None:
-        return []
-    if case.assigned_to.is_active:
-        return [Email(key=key, to=case.assigned_to.email, template="staff_case_message", reference=case.reference,
-                      link_path=staff_case_path(case))]
-    return [Email(key=f"{key}:{lead.pk}", to=lead.email, template="staff_case_message", reference=case.reference,
-                  link_path=staff_case_path(case)) for lead in (leads or _leads_once())()]
+    return [Email(key=told_key(key, person, case.assigned_to), to=person.email, template="staff_case_message",
+                  reference=case.reference, link_path=staff_case_path(case))
+            for person in reviewers_to_tell(case.assigned_to, leads=leads)]
 
 
 def _tell_officer(case: Case, *, what: str, now: datetime) -> None:
@@ -157,18 +153,17 @@ def hold_extension_problem(*, preservation: Case, now: datetime) -> str | None:
     hold = PreservationHold.objects.filter(case=preservation).first()
     if hold is None:
         return f"{preservation.reference} has no preservation hold to extend."
-    if hold.status == PreservationHold.Status.ACTIVE and now >= hold.expires_at and hold.has_pending_extension():
+    if hold.status == PreservationHold.Status.ACTIVE and now < hold.expires_at:
+        return None
+    # Past its end or ended: when it stopped preserving the data (early, at its end, or kept past it by an extension
+    # until that left review), not when a sweep (perhaps after downtime) caught up with it; None while still kept.
+    ended = hold_ended(hold, now=now)
+    if ended is None:
         return (f"The preservation period of {preservation.reference} ended on {hold.expires_at:%d %B %Y at %H:%M} "
                 "UTC. The hold stays in force only while the extension filed before then is reviewed; a further "
                 "extension must be filed before the hold expires. Send a new preservation request instead.")
-    if hold.status != PreservationHold.Status.ACTIVE or now >= hold.expires_at:
-        # A hold ended early (declined, withdrawn) ended when that happened; one that ran out ended at
-        # expires_at (or, kept by an extension under review, when that left review), not when a sweep
-        # (perhaps after downtime) caught up with it.
-        ended = hold_ended(hold, now=now) or hold.expires_at
-        return (f"The preservation hold of {preservation.reference} ended on {ended:%d %B %Y at %H:%M} UTC. An "
-                "extension must be filed before the hold expires; send a new preservation request instead.")
-    return None
+    return (f"The preservation hold of {preservation.reference} ended on {ended:%d %B %Y at %H:%M} UTC. An "
+            "extension must be filed before the hold expires; send a new preservation request instead.")
 
 
 def hold_ended(hold: PreservationHold, *, now: datetime) -> datetime | None:

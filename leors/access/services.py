@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from django.contrib.auth import password_validation
 from django.contrib.auth.models import Group
@@ -66,16 +66,32 @@ def legal_leads() -> QuerySet[User]:
     return User.objects.filter(is_active=True, groups__name=GROUP_LEGAL_LEAD).order_by("pk")
 
 
-def reviewers_to_tell(reviewer: User | None) -> list[User]:
-    """Who is told of new work on a case or an application: its reviewer — or, once the reviewer's account is closed
-    (they left the team), the active legal leads, who give the work to someone else. Nobody while none is assigned:
-    the leads were told of it when it arrived, and it waits in their queue."""
+class _Told(Protocol):
+    """A reviewer as those telling them hold one: a User, or a sweep's row read as values."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def is_active(self) -> bool: ...
+
+
+_Reviewer = TypeVar("_Reviewer", bound=_Told)
+
+
+def reviewers_to_tell(reviewer: _Reviewer | None, *,
+                      leads: Callable[[], list[User]] | None = None) -> list[_Reviewer | User]:
+    """Who is told of new work on a case or an application: its reviewer (a User, or a sweep's row with `is_active`)
+    — or, once the reviewer's account is closed (they left the team), the active legal leads, who give the work to
+    someone else (`leads`, when a batch reads them once). Nobody while none is assigned: the leads were told of it
+    when it arrived, and it waits in their queue."""
     if reviewer is None:
         return []
-    return [reviewer] if reviewer.is_active else list(legal_leads())
+    if reviewer.is_active:
+        return [reviewer]
+    return list(leads() if leads is not None else legal_leads())
 
 
-def told_key(key: str, person: User, reviewer: User | None) -> str:
+def told_key(key: str, person: Any, reviewer: Any) -> str:
     """The key of an e-mail to `person`, one of `reviewers_to_tell(reviewer)`: the reviewer's `key` as it always was;
     a lead's, told in a departed reviewer's stead, one of their own."""
     return key if person == reviewer else f"{key}:{person.pk}"
