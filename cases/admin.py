@@ -656,6 +656,10 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             context["extended_hold"] = extended_hold
             if extended_hold is not None:
                 context["extended_hold_in_force"] = extended_hold.is_in_force(now)
+                if case.is_open and extended_hold.status == PreservationHold.Status.ACTIVE:
+                    # A review that outlasts the further period makes an acceptance extend the hold to a
+                    # moment already past: the hold would lapse at the next sweep. The reviewer is told before.
+                    context["extension_would_end"] = clocks.hold_extended_end(extended_hold)
             context["filed_in_time"] = _filed_before_hold_end(case, extended_hold)
         elif case.request_type == RequestType.FREEZE:
             context["freeze"] = freeze

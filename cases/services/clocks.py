@@ -177,6 +177,11 @@ def hold_ended(hold: PreservationHold, *, now: datetime) -> datetime | None:
     return _holds_kept_until({hold.pk: hold.expires_at}, now=now).get(hold.pk, hold.expires_at)
 
 
+def hold_extended_end(hold: PreservationHold) -> datetime:
+    """R7: the end an accepted extension gives the hold: a further period from its current end."""
+    return hold.expires_at + policy.preservation_extension_period()
+
+
 def hold_extend(*, extension: Case, actor: Actor, now: datetime) -> PreservationHold:
     """R7: an accepted extension makes the hold run a further period from its current end.
 
@@ -191,7 +196,7 @@ def hold_extend(*, extension: Case, actor: Actor, now: datetime) -> Preservation
         raise ActionRefused("The preservation hold has already lapsed; it cannot be extended. A new preservation "
                             "request is needed.")
     previous = hold.expires_at
-    hold.expires_at = previous + policy.preservation_extension_period()
+    hold.expires_at = hold_extended_end(hold)
     hold.extension_count += 1
     hold.save(update_fields=["expires_at", "extension_count"])
     audit_record(actor=actor, action="hold.extended", obj=hold.case, now=now,

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import Case, PreservationHold, Reminder
-from cases.services import review
+from cases.services import clocks, review
 from leors import policy
 from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
@@ -497,3 +497,32 @@ def test_r7_an_extension_filed_while_a_hold_is_kept_past_its_end_is_refused_sayi
     message = " ".join(refused.value.message_dict["extends_case_reference"])
     assert f"preservation period of {case.reference} ended on {end:%d %B %Y at %H:%M} UTC" in message
     assert "stays in force only while the extension filed before then is reviewed" in message
+
+
+def _extension_would_end(cast: ClockCast, extension: Case) -> str | None:
+    """The staff page of an extension under review: what accepting it now would make the hold's end, as shown."""
+    html = signed_in_client(cast.lead).get(reverse("admin:cases_case_change", args=[extension.pk])).content.decode()
+    shown = re.search(r'<td id="extension-would-end">(.*?)</td>', html, re.S)
+    return shown.group(1) if shown else None
+
+
+@pytest.mark.django_db
+def test_r7_the_reviewer_of_an_extension_sees_the_end_an_acceptance_gives_and_is_warned_when_it_has_passed() -> None:
+    """The further period runs from the hold's end, however long the review takes: a review that outlasts it would
+    extend the hold to a moment already past, and the hold would lapse at once. The extension's page says so first."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast, _case, hold, end, extension = extension_filed_a_day_before_the_end(traveller)
+        new_end = end + policy.preservation_extension_period()
+        assert clocks.hold_extended_end(hold) == new_end
+
+        in_time = _extension_would_end(cast, extension)
+        assert in_time is not None and f'datetime="{timezone.localtime(new_end).isoformat()}"' in in_time
+        assert "already past" not in in_time
+
+        traveller.move_to(new_end + HOUR)  # a review that outlasted the further period
+        late = _extension_would_end(cast, extension)
+        assert late is not None and "already past" in late and "lapse at the next sweep" in late
+
+        cast.decide(extension)
+        assert hold_of(extension.extends_case).expires_at == new_end  # accepted: the rule itself is unchanged
+        assert _extension_would_end(cast, extension) is None  # decided: nothing left to warn about
