@@ -162,6 +162,9 @@ def hold_extension_problem(*, preservation: Case, now: datetime) -> str | None:
         return (f"The preservation period of {preservation.reference} ended on {hold.expires_at:%d %B %Y at %H:%M} "
                 "UTC. The hold stays in force only while the extension filed before then is reviewed; a further "
                 "extension must be filed before the hold expires. Send a new preservation request instead.")
+    if now < ended:  # filed in time, but the hold lapsed while the extension was being received
+        return (f"The preservation hold of {preservation.reference} ended on {ended:%d %B %Y at %H:%M:%S} UTC, while "
+                "this extension was being received; it can no longer be extended. Send a new preservation request.")
     return (f"The preservation hold of {preservation.reference} ended on {ended:%d %B %Y at %H:%M} UTC. An "
             "extension must be filed before the hold expires; send a new preservation request instead.")
 

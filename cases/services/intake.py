@@ -18,7 +18,7 @@ from guardian.shortcuts import assign_perm
 
 from cases.identifiers import NormalizedIdentifier, identifier_normalize
 from cases.language import LanguageResult, detect_document, detect_text
-from cases.models import Case, CaseDocument, RequestType, SubjectIdentifier
+from cases.models import Case, CaseDocument, PreservationHold, RequestType, SubjectIdentifier
 from cases.services import clocks
 from cases.services.common import officer_case_path, staff_case_path
 from leors import policy
@@ -297,9 +297,26 @@ def case_submit(*, user: User, data: CaseInput, actor: Actor, now: datetime) -> 
     return case
 
 
+def _hold_locked_for_extension(preservation: Case, *, now: datetime) -> None:
+    """R7: the hold an extension keeps is checked again under its lock, in the transaction that files the extension.
+
+    The check before the documents were read is seconds old: the minute's sweep may have lapsed the hold since.
+    Locked, the hold is skipped by the sweep (`SKIP LOCKED`) until the extension is committed, and the next sweep
+    sees it pending: the hold stays in force. If the sweep lapsed it first, the officer is told, not answered with a
+    case that keeps nothing."""
+    from cases.services.clocks import hold_extension_problem
+
+    PreservationHold.objects.select_for_update().filter(case=preservation).first()
+    problem = hold_extension_problem(preservation=preservation, now=now)
+    if problem:
+        raise ValidationError({"extends_case_reference": [problem]})
+
+
 def _case_create(*, user: User, officer: Officer, data: CaseInput, extends: Case | None, text_language: LanguageResult,
                  subjects: list[tuple[str, NormalizedIdentifier]], checked: list[_CheckedDocument], actor: Actor,
                  now: datetime) -> Case:
+    if data.request_type == RequestType.PRESERVATION_EXTENSION and extends is not None:
+        _hold_locked_for_extension(extends, now=now)
     case = Case.objects.create(
         # A unique placeholder until the primary key gives the reference. Not derived from the submission
         # key: that one is unique per officer only, and may be longer than the reference column.

@@ -8,18 +8,21 @@ Every boundary is checked one second either side, with time controlled by time-m
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import Case, PreservationHold, Reminder
-from cases.services import clocks, review
+from cases.services import clocks, intake, review
 from leors import policy
+from leors.core import outbox
 from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
 from leors.core.models import AuditEvent
@@ -28,6 +31,7 @@ from tests.conftest import signed_in_client
 
 SECOND = timedelta(seconds=1)
 DAY = timedelta(days=1)
+MINUTE = timedelta(minutes=1)
 
 
 def hold_of(case: Case) -> PreservationHold:
@@ -526,3 +530,80 @@ def test_r7_the_reviewer_of_an_extension_sees_the_end_an_acceptance_gives_and_is
         cast.decide(extension)
         assert hold_of(extension.extends_case).expires_at == new_end  # accepted: the rule itself is unchanged
         assert _extension_would_end(cast, extension) is None  # decided: nothing left to warn about
+
+
+# --- An extension filed in the last seconds, while the minute's sweep runs ---------------------------
+
+@pytest.mark.django_db
+def test_r7_an_extension_whose_hold_lapsed_while_it_was_being_received_is_refused_not_taken(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Filed two seconds before the end; while intake reads the request (seconds, for long documents), the sweep of
+    the minute lapses the hold. The officer is told, not answered with an extension that keeps nothing."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        cast.decide(case)
+        hold = hold_of(case)
+        end = hold.expires_at
+        traveller.move_to(end - 2 * SECOND)
+        detect = intake.detect_text
+
+        def sweep_while_reading(text: str) -> Any:
+            clocks.clocks_sweep(now=end + SECOND)  # committed in its own transaction, as the worker's would be
+            return detect(text)
+
+        monkeypatch.setattr(intake, "detect_text", sweep_while_reading)
+        with pytest.raises(ValidationError) as refused:
+            cast.extension(case)
+
+    message = " ".join(refused.value.message_dict["extends_case_reference"])
+    assert f"ended on {end:%d %B %Y at %H:%M:%S} UTC, while this extension was being received" in message
+    assert not Case.objects.filter(extends_case=case).exists()
+    hold.refresh_from_db()
+    assert (hold.status, hold.ended) == (PreservationHold.Status.LAPSED, end)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r7_a_sweep_running_while_an_extension_is_filed_in_time_leaves_the_hold_to_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep of the minute runs, past the hold's end, while the extension filed before it is being stored: it
+    skips the hold the filing holds, and the next sweep finds the extension pending. Nothing lapses."""
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        case = cast.preservation()
+        cast.decide(case)
+        hold = hold_of(case)
+        end = hold.expires_at
+        traveller.move_to(end - 2 * SECOND)
+        store = intake.file_store
+        swept: list[Any] = []
+
+        def sweep_while_storing(*args: Any, **kwargs: Any) -> Any:
+            if not swept:  # the first document stored: the extension's transaction is under way
+                def run() -> None:
+                    try:
+                        swept.append(clocks.clocks_sweep(now=end + SECOND))
+                    except Exception as error:  # surfaced by the assertions below
+                        swept.append(error)
+                    finally:
+                        connection.close()  # this thread's own connection
+
+                thread = threading.Thread(target=run)
+                thread.start()
+                thread.join(20)
+                assert not thread.is_alive(), "the sweep waited for the filing instead of skipping its hold"
+            return store(*args, **kwargs)
+
+        monkeypatch.setattr(intake, "file_store", sweep_while_storing)
+        extension = cast.extension(case)
+        assert isinstance(swept[0], clocks.SweepResult) and swept[0].holds_lapsed == 0, swept
+        traveller.move_to(end + MINUTE)
+        assert sweep().holds_lapsed == 0  # the extension filed in time is pending: the hold is kept
+        hold.refresh_from_db()
+        assert hold.status == PreservationHold.Status.ACTIVE and hold.is_in_force(timezone.now())
+
+        traveller.move_to(end + DAY)
+        cast.decide(extension)
+        hold.refresh_from_db()
+        assert hold.expires_at == end + policy.preservation_extension_period()
