@@ -38,6 +38,14 @@ _OPEN_PREFIXES = (
     "/sign-in-report/",
     "/api/",  # machine clients authenticate with their bearer token, never with a session
 )
+# Of those, the pages that change a second factor. Staff who must use a security key and have one change them only
+# in a session that used it: a password and an app code (what a phishing kit captures) must not register a key of
+# their own, or new recovery codes. Before their first key, staff register it in the session they have.
+_SECOND_FACTOR_CHANGES = (
+    "/accounts/2fa/totp/activate/",
+    "/accounts/2fa/webauthn/add/",
+    "/accounts/2fa/recovery-codes/",
+)
 
 
 class SecondFactorRequiredMiddleware:
@@ -53,16 +61,26 @@ class SecondFactorRequiredMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
-        if user.is_authenticated and not request.path.startswith(_OPEN_PREFIXES):
+        if not user.is_authenticated:
+            return self.get_response(request)
+        key_required = user.is_staff and settings.LEORS_STAFF_REQUIRE_WEBAUTHN
+        if not request.path.startswith(_OPEN_PREFIXES):
             if not is_mfa_enabled(user):
                 return redirect("mfa_activate_totp")
-            if user.is_staff and settings.LEORS_STAFF_REQUIRE_WEBAUTHN:
+            if key_required:
                 if not is_mfa_enabled(user, ["webauthn"]):
                     return redirect("mfa_add_webauthn")
                 if not _used_security_key(request):
                     # Staff signed in with an app code or a recovery code: the key is required too.
-                    return redirect(f"{reverse('mfa_reauthenticate_webauthn')}?next={request.get_full_path()}")
+                    return _confirm_with_security_key(request)
+        elif (key_required and request.path.startswith(_SECOND_FACTOR_CHANGES)
+              and is_mfa_enabled(user, ["webauthn"]) and not _used_security_key(request)):
+            return _confirm_with_security_key(request)
         return self.get_response(request)
+
+
+def _confirm_with_security_key(request: HttpRequest) -> HttpResponse:
+    return redirect(f"{reverse('mfa_reauthenticate_webauthn')}?{urlencode({'next': request.get_full_path()})}")
 
 
 def _used_security_key(request: HttpRequest) -> bool:
