@@ -1027,15 +1027,20 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
                 state = (f"its freeze reached its end at {_local(continued.expires_at)} and is kept in force while "
                          f"this further order, accepted before then, awaits activation: until {_local(held_until)} at "
                          "the latest, when the period it states would end. Approved before then, the activation moves "
-                         "the freeze's end later by the days granted, from that end; approved later, it starts a new "
-                         "freeze from the approval")
+                         "the freeze's end later by the days granted, from that end; approved later, only what is left "
+                         "of the period granted, counted from that end, runs as a new freeze from the approval")
             elif continued is not None and continued.is_in_force(now, by=case):
                 state = (f"its freeze is in force until {_local(continued.expires_at)}; "
                          "activating this further order moves that end later by the days granted")
+            elif continued is not None and (kept := clocks.further_order_kept(continued, order=case, now=now)):
+                # R8: the order's period runs from the freeze's end; what it kept of it is not served twice.
+                state = (f"this further order kept its freeze in force past its end, from {_local(continued.expires_at)} "
+                         f"until {_local(continued.expires_at + kept)}. Only what is left of the period granted, "
+                         "counted from that end, runs as a new freeze from the approval; if nothing is left, the "
+                         "activation records the order as carried out and freezes nothing more")
             elif continued is not None and continued.status == Freeze.Status.ACTIVE:
-                state = ("this further order no longer keeps its freeze (accepted after its end, or the period it "
-                         "states, counted from that end, is over): activating it starts a new freeze from now. Check "
-                         "with the agency that the order still stands")
+                state = ("this further order no longer keeps its freeze (accepted after its end): activating it starts "
+                         "a new freeze from now. Check with the agency that the order still stands")
             else:
                 state = "its freeze is not in force: activating this further order starts a new freeze from now"
             facts.append(("Further order for", f"{case.extends_case.reference} — {state}"))

@@ -56,6 +56,7 @@ OFFICER_TIMELINE = {
     "freeze.activated": "Freeze activated",
     "freeze.extended": "Freeze extended by a further order",
     "freeze.lifted": "Freeze lifted",
+    "freeze.order_served": "Further order carried out: it kept the freeze in force for its whole period",
     "recovery.instructions_issued": "Instructions for the return issued",
     "recovery.instructions_acknowledged": "Instructions acknowledged",
     "recovery.return_recorded": "Return of assets recorded",

@@ -386,6 +386,7 @@ def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -
         earlier = freeze_continued(locked, lock=True)
         # In force — which includes past its end while this order, accepted before it, keeps it (another pending
         # order keeping it does not: past this order's own period, it starts a freeze of its own).
+        what = "freeze-active"
         if earlier is not None and earlier.is_in_force(now, by=locked):
             if Case.objects.filter(pk=earlier.case_id, on_hold_at__isnull=False).exists():
                 raise ActionRefused("The freeze this further order continues is on a case on hold (its officer was "
@@ -408,31 +409,62 @@ def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -
             # Past this order's own period, nothing keeps the freeze it continued (unless another pending order
             # does): it ran out, and is lifted now rather than at the next sweep — while this order still counts
             # among those that kept it, for when it ended (`_kept_until`), and before the new freeze starts.
+            kept = further_order_kept(earlier, order=locked, now=now)
             ran_out = _claimed(Freeze.objects.due(now).filter(pk=earlier.pk), wait=True) if earlier else []
             if ran_out:
                 _lift(ran_out, reason=Freeze.LiftReason.EXPIRED, note="", actor=SWEEP, user=None, now=now)
-            freeze = Freeze.objects.create(
-                case=locked, stated_days=case.freeze_duration_days, granted_days=granted,
-                longer_confirmed=activation.confirm_longer and granted > policy.freeze_max_days(),
-                longer_passage=activation.longer_passage.strip() if granted > policy.freeze_max_days() else "",
-                activated_at=now, activated_by=user, expires_at=now + timedelta(days=granted),
-            )
-            audit_record(actor=actor, action="freeze.activated", obj=locked, now=now, changes={
-                "freeze": freeze.pk, "stated_days": freeze.stated_days, "granted_days": granted,
-                "expires_at": freeze.expires_at, "longer_confirmed": freeze.longer_confirmed,
-                "longer_passage": freeze.longer_passage, "requested_by": approval.requested_by.email,
-                "approved_by": user.email})
-            webhook_enqueue(event="freeze.activated", key=f"freeze:{freeze.pk}:activated", now=now,
-                            data=_restriction_data(kind="freeze", restriction_id=freeze.pk, case=locked,
-                                                   starts_at=freeze.activated_at, ends_at=freeze.expires_at))
-            transaction.on_commit(lambda: _further_orders_recontinued(locked))
+            # The order's period runs from the end of the freeze it continues (as when it extends one): what it
+            # already kept of it is not served a second time. Kept for all of it, it is done, and freezes nothing more.
+            remaining = timedelta(days=granted) - kept
+            if earlier is not None and remaining <= timedelta(0):  # only a continued freeze was kept
+                freeze, what = _further_order_served(locked, earlier, kept=kept, granted=granted, approval=approval,
+                                                     actor=actor, user=user, now=now), "freeze-order-served"
+            else:
+                freeze = Freeze.objects.create(
+                    case=locked, stated_days=case.freeze_duration_days, granted_days=granted,
+                    longer_confirmed=activation.confirm_longer and granted > policy.freeze_max_days(),
+                    longer_passage=activation.longer_passage.strip() if granted > policy.freeze_max_days() else "",
+                    activated_at=now, activated_by=user, expires_at=now + remaining,
+                )
+                audit_record(actor=actor, action="freeze.activated", obj=locked, now=now, changes={
+                    "freeze": freeze.pk, "stated_days": freeze.stated_days, "granted_days": granted,
+                    "expires_at": freeze.expires_at, "longer_confirmed": freeze.longer_confirmed,
+                    "longer_passage": freeze.longer_passage, "requested_by": approval.requested_by.email,
+                    "approved_by": user.email, "already_kept": kept})
+                webhook_enqueue(event="freeze.activated", key=f"freeze:{freeze.pk}:activated", now=now,
+                                data=_restriction_data(kind="freeze", restriction_id=freeze.pk, case=locked,
+                                                       starts_at=freeze.activated_at, ends_at=freeze.expires_at))
+                transaction.on_commit(lambda: _further_orders_recontinued(locked))
         case_transition(locked, allowed_from=Case.ACCEPTED_STATUSES, to=Case.Status.FULFILLED,
                         refusal="The case changed meanwhile.")
         audit_record(actor=actor, action="case.fulfilled", obj=locked, changes={"status": Case.Status.FULFILLED},
                      now=now)
-        _tell_officer(locked, what="freeze-active", now=now)
+        _tell_officer(locked, what=what, now=now)
     case.refresh_from_db()
     return freeze
+
+
+def further_order_kept(earlier: Freeze | None, *, order: Case, now: datetime) -> timedelta:
+    """R8: how long a further order, accepted before the end of the freeze it continues, kept that freeze in force
+    past its end while it awaited activation (`further_order_held_until`): until it was lifted, or until now, and
+    never past the order's own (capped) period."""
+    if earlier is None or order.decided_at is None or order.decided_at >= earlier.expires_at:
+        return timedelta(0)
+    bound = earlier.expires_at + timedelta(days=min(order.freeze_duration_days or 0, policy.freeze_max_days()))
+    stopped = now if earlier.status == Freeze.Status.ACTIVE else (earlier.ended or earlier.expires_at)
+    return max(timedelta(0), min(stopped, bound) - earlier.expires_at)
+
+
+def _further_order_served(order: Case, earlier: Freeze, *, kept: timedelta, granted: int, approval: Any,
+                          actor: Actor, user: Any, now: datetime) -> Freeze:
+    """R8: a further order activated after the period it grants had run out while it kept the freeze it continues
+    was carried out by keeping that freeze: it starts no freeze of its own (one order does not freeze the account
+    twice). Recorded; the order is then fulfilled, and the freeze it kept is returned."""
+    audit_record(actor=actor, action="freeze.order_served", obj=order, now=now, changes={
+        "freeze": earlier.pk, "kept_from": earlier.expires_at, "kept_until": earlier.expires_at + kept,
+        "granted_days": granted, "requested_by": approval.requested_by.email, "approved_by": user.email})
+    earlier.refresh_from_db()
+    return earlier
 
 
 def _lift(freezes: list[Claimed], *, reason: str, note: str, actor: Actor, user: Any, now: datetime) -> None:

@@ -703,12 +703,32 @@ def test_r8_an_accepted_further_order_never_activated_keeps_the_freeze_no_longer
         assert (freeze.status, freeze.lift_reason, freeze.expires_at) == (Freeze.Status.LIFTED,
                                                                           Freeze.LiftReason.EXPIRED, end)
 
-        # Activated after all, it starts a freeze of its own, from its activation (R8).
+        # Activated after all, it was carried out by keeping the freeze for the period granted: the account is not
+        # frozen a second time for the same order (R8). The order is fulfilled.
         traveller.move_to(held_until + DAY)
-        second = cast.activate(further)
-    assert second.pk != freeze.pk and second.case_id == further.pk
-    assert (second.activated_at, second.expires_at) == (held_until + DAY, held_until + DAY + held_days * DAY)
+        served = cast.activate(further)
+    assert served.pk == freeze.pk and Freeze.objects.count() == 1
+    assert Case.objects.get(pk=further.pk).status == Case.Status.FULFILLED
+    assert audit_actions(further, "freeze.") == ["freeze.order_served"]
     assert audit_actions(freeze.case, "freeze.") == ["freeze.activated", "freeze.lifted"]
+    assert AuditEvent.objects.get(action="freeze.order_served").changes["kept_until"] == held_until.isoformat(" ")
+
+
+@pytest.mark.django_db
+def test_r8_a_further_order_activated_late_with_a_longer_period_confirmed_freezes_only_what_is_left_of_it() -> None:
+    """A 90-day order kept the freeze for the capped 30 days past its end while awaiting activation. Activated later,
+    with the longer period the order explicitly states confirmed, only the 60 days left of it run, from then."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        end = freeze.expires_at
+        further = cast.freeze_request(90, further_order_of=freeze.case)
+        cast.decide(further)
+        traveller.move_to(end + 30 * DAY + DAY)
+        assert sweep().freezes_lifted == 1  # lifted at the bound of the period kept (capped)
+        second = cast.activate(further, confirm_longer=True, longer_passage=PASSAGE)
+    assert second.pk != freeze.pk and (second.granted_days, second.activated_at) == (90, end + 31 * DAY)
+    assert second.expires_at == end + 31 * DAY + 60 * DAY
 
 
 @pytest.mark.django_db
@@ -796,10 +816,10 @@ def test_r8_when_its_reviewer_has_left_the_legal_leads_get_the_reminders_of_a_fu
 
 
 @pytest.mark.django_db
-def test_r8_a_further_order_past_its_own_period_starts_a_new_freeze_though_another_order_keeps_the_first() -> None:
+def test_r8_a_further_order_past_its_own_period_while_another_keeps_the_freeze_is_carried_out_not_served_again() -> None:
     """Two further orders accepted in time: B (10 days) and C (20 days). Past B's own period C still keeps the
-    freeze; B, activated then, starts a freeze of its own from its activation — it never moves the freeze's
-    end to a moment already past."""
+    freeze; B, activated then, neither moves the freeze's end to a moment already past nor freezes the account a
+    second time: its ten days, counted from the freeze's end, were kept."""
     with time_machine.travel(T0, tick=False) as traveller:
         cast = ClockCast()
         freeze = cast.freeze(20)
@@ -816,9 +836,12 @@ def test_r8_a_further_order_past_its_own_period_starts_a_new_freeze_though_anoth
 
         staff = signed_in_client(cast.reviewer)
         page = staff.get(reverse("admin:cases_case_activate", args=[b.pk])).content.decode()
-        assert "this further order no longer keeps its freeze" in page
-        started = cast.activate(b)
-    assert (started.case_id, started.activated_at, started.expires_at) == (b.pk, end + 15 * DAY, end + 25 * DAY)
+        assert "this further order kept its freeze in force past its end" in page
+        assert "if nothing is left, the activation records the order as carried out" in page
+        served = cast.activate(b)
+    # B's ten days, counted from the freeze's end, passed while the freeze was in force: carried out, no new freeze.
+    assert served.pk == freeze.pk and Freeze.objects.count() == 1
+    assert Case.objects.get(pk=b.pk).status == Case.Status.FULFILLED
     freeze.refresh_from_db()
     assert (freeze.status, freeze.expires_at, freeze.extension_count) == (Freeze.Status.ACTIVE, end, 0)
     assert not AuditEvent.objects.filter(action="freeze.extended").exists()
@@ -972,11 +995,11 @@ def test_r8_a_further_order_activated_past_its_bound_before_the_sweep_lifts_the_
         cast, freeze, further, end = _awaiting_activation()
         bound = end + 10 * DAY
         traveller.move_to(bound + HOUR)  # no sweep since: the first freeze is still active
-        started = cast.activate(further)
+        served = cast.activate(further)
         assert sweep().freezes_lifted == 0
     freeze.refresh_from_db()
     assert (freeze.status, freeze.lift_reason, freeze.ended) == (Freeze.Status.LIFTED, Freeze.LiftReason.EXPIRED, bound)
     assert _lifted_event(freeze)["ends_at"] == bound.isoformat()
-    assert started.pk != freeze.pk and started.activated_at == bound + HOUR
+    assert served.pk == freeze.pk and Freeze.objects.count() == 1  # its period was kept: nothing starts again
     webhooks = OutboxMessage.objects.filter(channel=OutboxMessage.Channel.WEBHOOK).order_by("id")
-    assert [w.key for w in webhooks][-2:] == [f"webhook:freeze:{freeze.pk}:lifted", f"webhook:freeze:{started.pk}:activated"]
+    assert [w.key for w in webhooks][-1:] == [f"webhook:freeze:{freeze.pk}:lifted"]
