@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import date, datetime, time, timedelta, timezone
 
 from django.db import models
 from django.db.models import Case as SqlCase
@@ -156,11 +156,21 @@ class Case(models.Model):
         return all(getattr(self, field) for field in CHECKLIST_FIELDS)
 
     def is_non_disclosure_in_force(self, now: datetime) -> bool:
-        """Through the instruction's last day, counted in UTC as everywhere (a time entered in a reviewer's
-        own zone is the same instant, and gets the same answer)."""
-        if not self.has_non_disclosure_instruction:
-            return False
-        return self.non_disclosure_until is None or now.astimezone(UTC).date() <= self.non_disclosure_until
+        """Through the instruction's last day, until that day has ended everywhere (`non_disclosure_in_force`)."""
+        return bool(self.has_non_disclosure_instruction) and non_disclosure_in_force(self.non_disclosure_until, now)
+
+
+# The last time zone in which a day ends (anywhere on Earth, UTC-12).
+LAST_ZONE = timezone(timedelta(hours=-12))
+
+
+def non_disclosure_in_force(until: date | None, now: datetime) -> bool:
+    """R6: a non-disclosure instruction with no end date is in force; one with a last day is in force until that day
+    has ended everywhere. The order's day is its own, in a zone LEORS does not know: counted in UTC, an order of the
+    Americas would allow notifying the user hours before its last day ended where it was issued."""
+    if until is None or until >= date.max:
+        return True
+    return now < datetime.combine(until + timedelta(days=1), time(0), tzinfo=LAST_ZONE)
 
 
 CHECKLIST_FIELDS = (

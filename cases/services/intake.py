@@ -19,6 +19,7 @@ from guardian.shortcuts import assign_perm
 from cases.identifiers import NormalizedIdentifier, identifier_normalize
 from cases.language import LanguageResult, detect_document, detect_text
 from cases.models import Case, CaseDocument, PreservationHold, RequestType, SubjectIdentifier
+from cases.models.requests import non_disclosure_in_force
 from cases.services import clocks
 from cases.services.common import officer_case_path, staff_case_path
 from leors import policy
@@ -133,8 +134,9 @@ def _check_type_fields(data: CaseInput, *, officer: Officer, now: datetime, erro
                 "Say whether the legal process instructs us not to notify the user (R6).")
         elif data.has_non_disclosure_instruction and data.non_disclosure_until is None:
             add("non_disclosure_until", "Give the date until which the user must not be notified, as the order states.")
-        elif data.has_non_disclosure_instruction and data.non_disclosure_until and data.non_disclosure_until < now.date():
-            add("non_disclosure_until", "This date has passed; the instruction is no longer in force.")
+        elif (data.has_non_disclosure_instruction and data.non_disclosure_until
+              and not non_disclosure_in_force(data.non_disclosure_until, now)):
+            add("non_disclosure_until", "This date has passed everywhere; the instruction is no longer in force.")
     elif data.request_type == RequestType.FREEZE:
         # R8: an order must state how long the restriction lasts.
         if not data.freeze_duration_days or data.freeze_duration_days < 1:

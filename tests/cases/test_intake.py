@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -258,8 +258,8 @@ def test_r6_a_user_information_request_records_the_non_disclosure_instruction_or
     assert "(R6)" in errors["has_non_disclosure_instruction"][0]
     assert list(refusal(officer, has_non_disclosure_instruction=True, non_disclosure_until=None)) == [
         "non_disclosure_until"]
-    past = refusal(officer, has_non_disclosure_instruction=True, non_disclosure_until=today - timedelta(days=1))
-    assert "has passed" in past["non_disclosure_until"][0]
+    past = refusal(officer, has_non_disclosure_instruction=True, non_disclosure_until=today - timedelta(days=2))
+    assert "has passed everywhere" in past["non_disclosure_until"][0]
 
     with_instruction = submit_case(officer, has_non_disclosure_instruction=True,
                                    non_disclosure_until=today + timedelta(days=90))
@@ -267,6 +267,18 @@ def test_r6_a_user_information_request_records_the_non_disclosure_instruction_or
         True, today + timedelta(days=90))
     without = submit_case(officer, has_non_disclosure_instruction=False, non_disclosure_until=today + timedelta(days=9))
     assert (without.has_non_disclosure_instruction, without.non_disclosure_until) == (False, None)
+
+
+@pytest.mark.django_db
+def test_r6_an_officer_west_of_utc_can_give_today_as_the_last_day_of_non_disclosure_in_their_evening() -> None:
+    """21:00 in New York on 2 June is 01:00 UTC on 3 June: the order's last day, 2 June, has not ended where it was
+    issued, and it is taken; 1 June has ended everywhere (at 12:00 UTC on 2 June), and it is refused."""
+    officer = approved_officer()
+    with time_machine.travel(datetime(2026, 6, 3, 1, 0, tzinfo=UTC), tick=False):
+        case = submit_case(officer, has_non_disclosure_instruction=True, non_disclosure_until=date(2026, 6, 2))
+        assert case.is_non_disclosure_in_force(timezone.now())
+        past = refusal(officer, has_non_disclosure_instruction=True, non_disclosure_until=date(2026, 6, 1))
+    assert "has passed everywhere" in past["non_disclosure_until"][0]
 
 
 # --- R8 at intake and what each type asks for -----------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import zoneinfo
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -433,7 +433,7 @@ def test_r6_the_notification_decision_comes_after_acceptance_and_only_on_user_in
 def test_r6_withheld_only_while_a_non_disclosure_instruction_is_in_force() -> None:
     until = timezone.now().date() + timedelta(days=30)
     cast = Cast(has_non_disclosure_instruction=True, non_disclosure_until=until).accepted()
-    day_after = timezone.now() + timedelta(days=31)
+    day_after = datetime.combine(until + timedelta(days=1), time(12), tzinfo=UTC)  # the last day ended everywhere
     with time_machine.travel(day_after, tick=False), pytest.raises(ValidationError) as refused:
         cast.notification(Case.NotificationDecision.WITHHELD, now=timezone.now())
     assert "non-disclosure instruction in force" in refused.value.message_dict["decision"][0]
@@ -465,14 +465,20 @@ def test_r6_notified_is_refused_while_the_non_disclosure_instruction_is_in_force
     assert case.notification_decision == "notified"
 
 
-def test_r6_the_last_day_of_a_non_disclosure_instruction_is_the_same_in_every_time_zone() -> None:
-    """A reviewer enters the time of a notification in their own zone; the same instant gets the same answer."""
+def test_r6_a_non_disclosure_instruction_lasts_until_its_last_day_has_ended_everywhere() -> None:
+    """The order's last day is its own, in a zone LEORS does not know: the user may not be notified until that day
+    has ended everywhere (UTC-12). A reviewer enters the time of a notification in their own zone; the same instant
+    gets the same answer."""
     case = Case(has_non_disclosure_instruction=True, non_disclosure_until=date(2026, 4, 30))
-    last_evening = datetime(2026, 4, 30, 20, 0, tzinfo=UTC)  # already 1 May in Auckland
-    after = datetime(2026, 5, 1, 0, 0, tzinfo=UTC)  # still 30 April in Los Angeles
+    auckland_next_day = datetime(2026, 4, 30, 20, 0, tzinfo=UTC)  # already 1 May in Auckland
+    los_angeles_last_evening = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)  # 30 April, 23:00, in Los Angeles
+    last_second = datetime(2026, 5, 1, 11, 59, 59, tzinfo=UTC)  # 30 April, 23:59:59, at UTC-12
+    ended = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
     for zone in ("UTC", "Pacific/Auckland", "America/Los_Angeles"):
-        assert case.is_non_disclosure_in_force(last_evening.astimezone(zoneinfo.ZoneInfo(zone))), zone
-        assert not case.is_non_disclosure_in_force(after.astimezone(zoneinfo.ZoneInfo(zone))), zone
+        for moment in (auckland_next_day, los_angeles_last_evening, last_second):
+            assert case.is_non_disclosure_in_force(moment.astimezone(zoneinfo.ZoneInfo(zone))), (zone, moment)
+        assert not case.is_non_disclosure_in_force(ended.astimezone(zoneinfo.ZoneInfo(zone))), zone
+    assert Case(has_non_disclosure_instruction=True, non_disclosure_until=date.max).is_non_disclosure_in_force(ended)
 
 
 @pytest.mark.django_db
@@ -556,7 +562,7 @@ def test_r6_release_is_blocked_again_when_the_withholding_instruction_has_ended(
     cast.notification(Case.NotificationDecision.WITHHELD)
     first, second = cast.upload(), cast.upload(name="ip-log.csv")
     four_eyes_release(production=first, actor=cast.staff, now=cast.now)
-    later = timezone.now() + timedelta(days=11)
+    later = datetime.combine(until + timedelta(days=1), time(12), tzinfo=UTC)  # the last day ended everywhere
     with time_machine.travel(later, tick=False):
         with pytest.raises(ActionRefused, match="Record a new notification decision"):
             four_eyes_release(production=second, actor=cast.staff, now=timezone.now())
