@@ -217,6 +217,13 @@ def case_decide(*, case: Case, decision: str, reasons: str, actor: Actor, now: d
             blockers = case_acceptance_blockers(locked)
             if blockers:
                 raise ActionRefused(" ".join(blockers))
+            if locked.request_type == RequestType.FREEZE:
+                from cases.services import clocks
+
+                # R8: a further order accepted before the end of the freeze it continues keeps that freeze. Locked
+                # until this acceptance commits, the freeze is skipped by a sweep running meanwhile (past its end),
+                # which would otherwise not see the acceptance and lift it.
+                clocks.freeze_continued(locked, lock=True)
         case_transition(locked, allowed_from=(Status.IN_REVIEW,), to=decision, refusal="The case changed meanwhile.",
                         decided_by=user, decided_at=now, decision_reasons=reasons)
         audit_record(actor=actor, action="case.decided", obj=locked,

@@ -58,6 +58,7 @@ from tests.factories import (
 SECOND = timedelta(seconds=1)
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 PASSAGE = "“The account shall remain frozen for a period of ninety (90) days from service of this order.” (para. 4)"
 COURT_NOTE = "Order of the Crown Court at Southwark of 12 March 2026, T20267781, discharging the freeze."
 
@@ -1003,3 +1004,47 @@ def test_r8_a_further_order_activated_past_its_bound_before_the_sweep_lifts_the_
     assert served.pk == freeze.pk and Freeze.objects.count() == 1  # its period was kept: nothing starts again
     webhooks = OutboxMessage.objects.filter(channel=OutboxMessage.Channel.WEBHOOK).order_by("id")
     assert [w.key for w in webhooks][-1:] == [f"webhook:freeze:{freeze.pk}:lifted"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r8_a_sweep_running_while_a_further_order_is_accepted_before_the_end_leaves_the_freeze_to_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reviewer accepts a further order a second before the freeze's end; the minute's sweep runs past the end
+    while that acceptance is being recorded. It skips the freeze the acceptance holds, and the next sweep sees the
+    order: the freeze is kept, and the account does not go free between its end and the order's activation."""
+    from cases.services import review
+
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(20)
+        end = freeze.expires_at
+        further = cast.freeze_request(10, further_order_of=freeze.case)
+        cast.assign(further)
+        review.case_checklist_update(case=further, data=FULL_CHECKLIST, actor=cast.staff, now=timezone.now())
+        traveller.move_to(end - SECOND)
+        tell, swept = review._tell_officer, []
+
+        def sweep_while_deciding(case: Case, **kwargs: Any) -> None:
+            def run() -> None:
+                try:
+                    swept.append(clocks.clocks_sweep(now=end + SECOND))
+                except Exception as error:  # surfaced by the assertions below
+                    swept.append(error)
+                finally:
+                    connection.close()  # this thread's own connection
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            thread.join(20)
+            assert not thread.is_alive(), "the sweep waited for the acceptance instead of skipping the freeze"
+            tell(case, **kwargs)
+
+        monkeypatch.setattr(review, "_tell_officer", sweep_while_deciding)
+        review.case_decide(case=further, decision=Case.Decision.ACCEPT, reasons=ACCEPT_REASONS, actor=cast.staff,
+                           now=timezone.now())
+        assert isinstance(swept[0], clocks.SweepResult) and swept[0].freezes_lifted == 0, swept
+        traveller.move_to(end + MINUTE)
+        assert sweep().freezes_lifted == 0
+        freeze.refresh_from_db()
+        assert freeze.status == Freeze.Status.ACTIVE and freeze.held_until(timezone.now()) == end + 10 * DAY
