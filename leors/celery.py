@@ -26,9 +26,9 @@ def _beat_schedule() -> dict[str, dict[str, object]]:
         "clocks-sweep": {"task": "cases.tasks.clocks_sweep", "schedule": every},
         # What a broker outage held back is delivered here.
         "outbox-deliver-due": {"task": "leors.core.tasks.outbox_deliver_due", "schedule": every},
-        # R2: one digest a day of applications due soon or overdue.
-        "access-review-digest": {"task": "cases.tasks.access_review_digest",
-                                 "schedule": crontab(hour=settings.LEORS_DIGEST_HOUR_UTC, minute=0)},
+        # R2: one digest a day of applications due soon or overdue, from LEORS_DIGEST_HOUR_UTC. Asked every ten
+        # minutes, not once at that hour: a beat or worker down then would lose the day's digest.
+        "access-review-digest": {"task": "cases.tasks.access_review_digest", "schedule": crontab(minute="*/10")},
     }
 
 

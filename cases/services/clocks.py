@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -657,7 +657,11 @@ def _remind(*, kind: str, model: type[PreservationHold] | type[Freeze], field: s
 # --- R2: the daily digest of the access-review clock ----------------------------------------------
 
 def access_review_digest(*, now: datetime) -> int:
-    """Once a day, if any application is due soon or overdue, each legal lead gets one e-mail."""
+    """Once a day, from `LEORS_DIGEST_HOUR_UTC`, if any application is due soon or overdue, each legal lead gets one
+    e-mail. Run often (beat every ten minutes, the cron command every run): a run missed at that hour (downtime) is
+    made up by the next one the same day, and a second run sends nothing more."""
+    if now.astimezone(UTC).hour < settings.LEORS_DIGEST_HOUR_UTC:
+        return 0
     open_applications = AccessApplication.objects.filter(status__in=AccessApplication.OPEN_STATUSES)
     due = open_applications.filter(Q(review_window_opens_at__lte=now)).exists()
     if not due:

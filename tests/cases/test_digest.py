@@ -34,6 +34,7 @@ DAY = timedelta(days=1)
 def _calendar(settings: Any) -> None:
     settings.LEORS_BUSINESS_CALENDAR = "SC"
     settings.LEORS_BUSINESS_TIME_ZONE = "UTC"
+    settings.LEORS_DIGEST_HOUR_UTC = 0  # from the first moment of the day: the day's boundaries are what is tested
 
 
 def digests(to: str | None = None) -> list[OutboxMessage]:
@@ -133,3 +134,23 @@ def test_r2_the_digest_email_carries_no_application_content() -> None:
     assert "due soon or overdue" in sent.body
     assert "LEORS-DIGEST-20260626" in sent.body  # the digest's own reference, verifiable on /verify/
     assert "password" in sent.body.lower()  # the never-ask notice (R12)
+
+
+@pytest.mark.django_db
+def test_r2_the_digest_goes_out_from_its_hour_and_a_run_missed_then_is_made_up_the_same_day(settings: Any) -> None:
+    """The beat asks for the digest every ten minutes: nothing before the configured hour, and a worker that was down
+    at that hour sends the day's digest when it is back."""
+    from celery.schedules import crontab
+
+    from leors.celery import _beat_schedule
+
+    settings.LEORS_DIGEST_HOUR_UTC = 7
+    schedule = _beat_schedule()["access-review-digest"]["schedule"]
+    assert isinstance(schedule, crontab) and schedule.minute == set(range(0, 60, 10)) and len(schedule.hour) == 24
+    lead = make_lead()
+    application()
+    with time_machine.travel(WINDOW_OPENS + timedelta(hours=7) - SECOND, tick=False) as traveller:
+        assert run_digest() == 0  # before the hour
+        traveller.move_to(WINDOW_OPENS + timedelta(hours=11, minutes=30))  # down from 07:00 until 11:30
+        assert [run_digest(), run_digest()] == [1, 0]
+    assert [m.recipient for m in digests()] == [lead.email]
