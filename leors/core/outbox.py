@@ -3,7 +3,7 @@
 `email_enqueue` writes the message in the caller's transaction and asks for delivery on commit;
 if the broker is down, the minute sweep `outbox_deliver_due` delivers it later. Delivery locks the
 row, so concurrent workers never send one message twice, and renders a queued e-mail on its first
-attempt, with its verification code.
+attempt, with its verification code, in a transaction committed before the send (R12).
 """
 
 from __future__ import annotations
@@ -102,11 +102,12 @@ def emails_enqueue(emails: Sequence[Email], *, now: datetime) -> list[OutboxMess
     ) for email in emails])
 
 
-def _email_render(message: OutboxMessage, *, now: datetime) -> None:
+def _email_render(message: OutboxMessage, *, now: datetime) -> bool:
     """Render a queued e-mail on its first delivery attempt: a verification code is issued for its
-    reference (R12) and the subject and body are kept on the row, so that a retry sends the same."""
-    if message.body or "template" not in message.payload:
-        return  # rendered before (or written rendered)
+    reference (R12) and the subject and body are kept on the row, so that a retry sends the same.
+    Returns whether it was rendered now (its caller must then commit before sending it)."""
+    if message.channel != OutboxMessage.Channel.EMAIL or message.body or "template" not in message.payload:
+        return False  # a webhook, or rendered before (or written rendered)
     template, reference = message.payload["template"], message.payload["reference"]
     context = {
         "reference": reference,
@@ -118,6 +119,7 @@ def _email_render(message: OutboxMessage, *, now: datetime) -> None:
     subject, body = (get_template(f"emails/{template}{suffix}.txt").render(context) for suffix in ("_subject", ""))
     message.subject, message.body = _subject_line(subject), body
     message.save(update_fields=["subject", "body"])
+    return True
 
 
 def outbox_email_write(*, key: str, to: str, subject: str, body: str, now: datetime) -> OutboxMessage:
@@ -211,7 +213,6 @@ def schedule_delivery(message_ids: list[int]) -> None:
 
 def _send(message: OutboxMessage, *, now: datetime) -> None:
     if message.channel == OutboxMessage.Channel.EMAIL:
-        _email_render(message, now=now)
         EmailMessage(
             subject=message.subject,
             body=message.body,
@@ -232,31 +233,64 @@ def outbox_deliver(*, message_id: int, now: datetime) -> bool:
 
     The row is locked (`skip_locked`) for the duration of the send: a second worker skips it
     rather than sending it again. A failure is recorded and retried later with backoff.
+
+    R12: an e-mail not yet rendered is rendered, and its verification code issued, in a transaction
+    of its own that commits before the send. Were the code issued in the transaction of the send, a
+    worker that died (or lost the database) after the relay accepted the e-mail would roll the code's
+    record back: the officer would hold a genuine e-mail whose code /verify/ denies, and the retry,
+    with a new code under the same Message-ID, would be dropped as a duplicate by mail systems.
     """
     with transaction.atomic():
-        message = (
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(pk=message_id, status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now)
-            .first()
-        )
+        message = _due_locked(message_id, now=now)
         if message is None:
             return False
-        message.attempts += 1
         try:
-            _send(message, now=now)
-        except Exception as error:
-            message.last_error = f"{type(error).__name__}: {error}"[:2000]
-            if message.attempts >= policy.outbox_max_attempts():
-                message.status = OutboxMessage.Status.FAILED
-            message.next_attempt_at = now + policy.outbox_retry_delay(message.attempts)
-            message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
-            logger.warning("Outbox message %s failed (attempt %s): %s", message.pk, message.attempts, error)
+            rendered_now = _email_render(message, now=now)
+        except Exception as error:  # a template that fails to render: an attempt that failed
+            message.attempts += 1
+            _attempt_failed(message, error, now=now)
             return False
-        message.status = OutboxMessage.Status.SENT
-        message.sent_at = now
-        message.last_error = ""
-        message.save(update_fields=["attempts", "status", "sent_at", "last_error"])
-        return True
+        if not rendered_now:
+            return _send_and_record(message, now=now)
+    # The code's record is committed; the lock was let go with it, so another worker may have sent
+    # the message meanwhile: it is taken again, and sent only if it is still pending.
+    with transaction.atomic():
+        message = _due_locked(message_id, now=now)
+        return message is not None and _send_and_record(message, now=now)
+
+
+def _due_locked(message_id: int, *, now: datetime) -> OutboxMessage | None:
+    """The message, locked, if it is pending and due and no other worker holds it."""
+    return (
+        OutboxMessage.objects.select_for_update(skip_locked=True)
+        .filter(pk=message_id, status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now)
+        .first()
+    )
+
+
+def _send_and_record(message: OutboxMessage, *, now: datetime) -> bool:
+    """Send the locked message and record the attempt; True when it was sent."""
+    message.attempts += 1
+    try:
+        _send(message, now=now)
+    except Exception as error:
+        _attempt_failed(message, error, now=now)
+        return False
+    message.status = OutboxMessage.Status.SENT
+    message.sent_at = now
+    message.last_error = ""
+    message.save(update_fields=["attempts", "status", "sent_at", "last_error"])
+    return True
+
+
+def _attempt_failed(message: OutboxMessage, error: Exception, *, now: datetime) -> None:
+    """Record a failed attempt (already counted in `attempts`) and when to try again."""
+    message.last_error = f"{type(error).__name__}: {error}"[:2000]
+    if message.attempts >= policy.outbox_max_attempts():
+        message.status = OutboxMessage.Status.FAILED
+    message.next_attempt_at = now + policy.outbox_retry_delay(message.attempts)
+    message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+    logger.warning("Outbox message %s failed (attempt %s): %s", message.pk, message.attempts, error)
 
 
 def outbox_deliver_many(*, message_ids: Sequence[int], now: datetime) -> int:
