@@ -234,29 +234,78 @@ def outbox_deliver(*, message_id: int, now: datetime) -> bool:
     The row is locked (`skip_locked`) for the duration of the send: a second worker skips it
     rather than sending it again. A failure is recorded and retried later with backoff.
 
+    R7, R8: a message with an ordering key (the events of one restriction) waits while an earlier one
+    of its key is pending, and is sent right after it (`_deliver_in_order`).
+
     R12: an e-mail not yet rendered is rendered, and its verification code issued, in a transaction
     of its own that commits before the send. Were the code issued in the transaction of the send, a
     worker that died (or lost the database) after the relay accepted the e-mail would roll the code's
     record back: the officer would hold a genuine e-mail whose code /verify/ denies, and the retry,
     with a new code under the same Message-ID, would be dropped as a duplicate by mail systems.
     """
+    return _deliver_in_order(message_id, now=now) > 0
+
+
+def _deliver_in_order(message_id: int, *, now: datetime) -> int:
+    """Send the message, then each message of its ordering key that waited for it; return how many were sent.
+
+    The one that waited is sent here, right after, rather than at the sweep: were it left to the sweep, the
+    exchange would be a minute behind. Were this worker to die in between, the sweep sends it: it waited
+    until the earlier one's next attempt (`_waits_for_earlier`), which has come.
+    """
+    sent = _deliver(message_id, now=now)
+    count = 0
+    while sent is not None:
+        count += 1
+        following = (OutboxMessage.objects.filter(ordering_key=sent.ordering_key, status=OutboxMessage.Status.PENDING,
+                                                  pk__gt=sent.pk).order_by("pk").values_list("pk", flat=True).first()
+                     if sent.ordering_key else None)
+        sent = _deliver(following, now=now) if following is not None else None
+    return count
+
+
+def _deliver(message_id: int, *, now: datetime) -> OutboxMessage | None:
+    """Send one due message (see `outbox_deliver`); return it if this call sent it."""
     with transaction.atomic():
         message = _due_locked(message_id, now=now)
-        if message is None:
-            return False
+        if message is None or _waits_for_earlier(message):
+            return None
         try:
             rendered_now = _email_render(message, now=now)
         except Exception as error:  # a template that fails to render: an attempt that failed
             message.attempts += 1
             _attempt_failed(message, error, now=now)
-            return False
+            return None
         if not rendered_now:
-            return _send_and_record(message, now=now)
+            return message if _send_and_record(message, now=now) else None
     # The code's record is committed; the lock was let go with it, so another worker may have sent
     # the message meanwhile: it is taken again, and sent only if it is still pending.
     with transaction.atomic():
         message = _due_locked(message_id, now=now)
-        return message is not None and _send_and_record(message, now=now)
+        return message if message is not None and _send_and_record(message, now=now) else None
+
+
+def _waits_for_earlier(message: OutboxMessage) -> bool:
+    """R7, R8: whether an earlier message of the same ordering key is still pending. If so, this one waits
+    (it is not attempted) until that one's next attempt, after which it is sent right after it: the exchange
+    never gets a restriction's lift before the activation it ends, however the retries of each fall.
+
+    Waiting until the earlier one's next attempt, not due every minute, keeps a restriction's later events
+    out of the sweep's batches while the exchange is down: they would fill them and hold up all else.
+    A worker sending the earlier one meanwhile holds its lock, and it reads as pending here until its
+    commit: this one then waits until the sweep, a minute at most.
+    """
+    if not message.ordering_key:
+        return False
+    earlier = (OutboxMessage.objects.filter(ordering_key=message.ordering_key, status=OutboxMessage.Status.PENDING,
+                                            pk__lt=message.pk).order_by("pk").values_list("next_attempt_at", flat=True)
+               .first())
+    if earlier is None:
+        return False
+    if earlier > message.next_attempt_at:
+        message.next_attempt_at = earlier
+        message.save(update_fields=["next_attempt_at"])
+    return True
 
 
 def _due_locked(message_id: int, *, now: datetime) -> OutboxMessage | None:
@@ -294,8 +343,9 @@ def _attempt_failed(message: OutboxMessage, error: Exception, *, now: datetime) 
 
 
 def outbox_deliver_many(*, message_ids: Sequence[int], now: datetime) -> int:
-    """Deliver the messages of one batch (each under its own lock, as `outbox_deliver`)."""
-    return sum(outbox_deliver(message_id=message_id, now=now) for message_id in message_ids)
+    """Deliver the messages of one batch (each under its own lock, as `outbox_deliver`); return how many were
+    sent, those that waited for one of them included."""
+    return sum(_deliver_in_order(message_id, now=now) for message_id in message_ids)
 
 
 def outbox_deliver_due(*, now: datetime, batch_size: int = 200) -> int:
