@@ -77,7 +77,7 @@ class OutboxMessage(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         SENT = "sent", "Sent"
-        FAILED = "failed", "Failed (gave up)"
+        FAILED = "failed", "Failed (gave up; e-mails only)"
 
     key = models.CharField(max_length=200, unique=True)
     channel = models.CharField(max_length=10, choices=Channel.choices)
@@ -102,6 +102,7 @@ class OutboxMessage(models.Model):
             # and the one that goes right after it.
             models.Index(fields=["ordering_key", "status", "id"], name="outbox_ordering_idx"),
         ]
+        permissions = [("requeue_outboxmessage", "Can queue again an e-mail given up as failed")]
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient} ({self.status})"

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import get_template
 
 from leors import policy
+from leors.core.audit import Actor, AuditEntry, audit_record_many
 from leors.core.bulk import rows_insert
 from leors.core.models import IssuedReference, OutboxMessage
 
@@ -333,13 +334,48 @@ def _send_and_record(message: OutboxMessage, *, now: datetime) -> bool:
 
 
 def _attempt_failed(message: OutboxMessage, error: Exception, *, now: datetime) -> None:
-    """Record a failed attempt (already counted in `attempts`) and when to try again."""
+    """Record a failed attempt (already counted in `attempts`) and when to try again.
+
+    An e-mail is given up (FAILED) after `policy.outbox_max_attempts()`; staff can re-queue it
+    (`outbox_requeue`). A webhook never is: it tells the exchange of a restriction's start or end (R7,
+    R8), which no outage of the exchange may lose, and the later events of its restriction wait for it.
+    It is retried every `LEORS_OUTBOX_MAX_RETRY_DELAY_MINUTES` for as long as it takes, and reported as
+    an error on each attempt past the e-mails' limit (the outbox admin lists it as failing)."""
     message.last_error = f"{type(error).__name__}: {error}"[:2000]
-    if message.attempts >= policy.outbox_max_attempts():
+    past_limit = message.attempts >= policy.outbox_max_attempts()
+    if past_limit and message.channel == OutboxMessage.Channel.EMAIL:
         message.status = OutboxMessage.Status.FAILED
     message.next_attempt_at = now + policy.outbox_retry_delay(message.attempts)
     message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
-    logger.warning("Outbox message %s failed (attempt %s): %s", message.pk, message.attempts, error)
+    if past_limit and message.channel == OutboxMessage.Channel.WEBHOOK:
+        logger.error("Webhook %s (%s) still failing after %s attempts since %s; retrying at %s: %s", message.pk,
+                     message.key, message.attempts, message.created_at.isoformat(),
+                     message.next_attempt_at.isoformat(), error)
+    else:
+        logger.warning("Outbox message %s failed (attempt %s): %s", message.pk, message.attempts, error)
+
+
+def outbox_requeue(*, message_ids: Sequence[int], actor: Actor, now: datetime) -> int:
+    """Queue again the e-mails among `message_ids` that were given up (FAILED), for a member of staff who
+    checked why they failed (the relay fixed, the address corrected upstream). Each is delivered as it was
+    rendered, with the same verification code (R12) and Message-ID, after a fresh count of attempts. Rows
+    are locked, so two staff re-queuing at once re-queue each once; each re-queue is audited with the
+    attempts and last error it ends. Returns how many were re-queued."""
+    with transaction.atomic():
+        messages = list(OutboxMessage.objects.select_for_update().filter(
+            pk__in=list(message_ids), status=OutboxMessage.Status.FAILED, channel=OutboxMessage.Channel.EMAIL)
+            .order_by("pk"))
+        if not messages:
+            return 0
+        ids = [message.pk for message in messages]
+        OutboxMessage.objects.filter(pk__in=ids).update(status=OutboxMessage.Status.PENDING, attempts=0,
+                                                       next_attempt_at=now)
+        audit_record_many(actor=actor, now=now, entries=[AuditEntry(
+            action="outbox.requeued", obj=message,
+            changes={"status": [OutboxMessage.Status.FAILED, OutboxMessage.Status.PENDING],
+                     "attempts": message.attempts, "last_error": message.last_error}) for message in messages])
+        transaction.on_commit(lambda: schedule_delivery(ids))
+    return len(ids)
 
 
 def outbox_deliver_many(*, message_ids: Sequence[int], now: datetime) -> int:

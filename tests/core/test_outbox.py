@@ -304,6 +304,13 @@ def test_backoff_doubles_and_is_capped_at_an_hour() -> None:
     assert delays[-1] == timedelta(hours=1)
 
 
+def test_the_backoffs_cap_is_a_setting_and_holds_after_any_number_of_attempts(settings: Any) -> None:
+    settings.LEORS_OUTBOX_MAX_RETRY_DELAY_MINUTES = 15
+    assert [policy.outbox_retry_delay(attempts) for attempts in (1, 4, 5, 6)] == [
+        timedelta(minutes=minutes) for minutes in (1, 8, 15, 15)]
+    assert policy.outbox_retry_delay(100_000) == timedelta(minutes=15)  # a webhook retried for weeks
+
+
 @pytest.mark.django_db(transaction=True)
 def test_enqueue_outside_a_transaction_raises(no_broker: list[int]) -> None:
     with pytest.raises(RuntimeError, match="inside the transaction"):

@@ -422,3 +422,33 @@ def test_r7_a_holds_events_reach_the_exchange_in_the_order_they_happened(receive
     assert receiver.events == ["hold.started", "hold.extended", "hold.lapsed"]
     assert [(payload["data"]["status"], payload["data"]["sequence"]) for payload in receiver.processed.values()] == [
         ("active", 1), ("active", 2), ("lapsed", 3)]
+
+
+@pytest.mark.django_db
+def test_r8_a_webhook_is_never_given_up_while_the_exchange_is_down_for_hours(
+        receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    """An e-mail is given up after LEORS_OUTBOX_MAX_ATTEMPTS (about two hours); an event of a restriction is
+    retried, at most an hour apart, until the exchange takes it, and reported as failing past that limit."""
+    receiver.answers = [503] * 11  # six hours down
+    with time_machine.travel(T0, tick=False) as traveller:
+        freeze = ClockCast().freeze(10)
+        [message] = webhooks()
+        deliver()
+        message.refresh_from_db()
+        while receiver.answers:
+            assert message.status == OutboxMessage.Status.PENDING, message.attempts
+            assert message.next_attempt_at - timezone.now() <= timedelta(hours=1)
+            traveller.move_to(message.next_attempt_at)
+            deliver()
+            message.refresh_from_db()
+        traveller.move_to(message.next_attempt_at)  # the exchange is back
+        deliver()
+        message.refresh_from_db()
+        assert timezone.now() - T0 > timedelta(hours=6)
+    assert (message.status, message.attempts) == (OutboxMessage.Status.SENT, 12)
+    assert message.attempts > policy.outbox_max_attempts()
+    assert receiver.events == ["freeze.activated"]
+    assert json.loads(receiver.requests[-1].body)["data"]["restriction"]["id"] == freeze.pk
+    # Reported as failing for long once past the e-mails' limit, on each attempt.
+    failing = [r for r in caplog.records if r.levelname == "ERROR" and "still failing" in r.getMessage()]
+    assert len(failing) == 11 - policy.outbox_max_attempts() + 1
