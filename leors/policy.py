@@ -120,9 +120,14 @@ def language_min_confidence() -> float:
 
 
 def outbox_max_attempts() -> int:
+    """The attempts after which an e-mail is given up (FAILED, for staff to re-queue). A webhook is never given
+    up: the exchange must learn of every lift and lapse (R7, R8), however long it is down; past this many
+    attempts it is reported as failing (logged as an error, listed as failing in the outbox admin)."""
     return settings.LEORS_OUTBOX_MAX_ATTEMPTS
 
 
 def outbox_retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff for outbox delivery: 1, 2, 4 … minutes, capped at an hour."""
-    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+    """Exponential backoff for outbox delivery: 1, 2, 4 … minutes, capped at
+    LEORS_OUTBOX_MAX_RETRY_DELAY_MINUTES (an hour)."""
+    cap = settings.LEORS_OUTBOX_MAX_RETRY_DELAY_MINUTES
+    return timedelta(minutes=min(cap, 2 ** min(max(0, attempts - 1), cap.bit_length())))

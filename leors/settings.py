@@ -293,7 +293,8 @@ if LEORS_EXCHANGE_WEBHOOK_URL and len(LEORS_EXCHANGE_WEBHOOK_SECRET) < 32:
     raise ImproperlyConfiguredEnv("LEORS_EXCHANGE_WEBHOOK_SECRET must be at least 32 characters when a webhook URL is set.")
 LEORS_WEBHOOK_TIMEOUT_SECONDS = env_int("LEORS_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 LEORS_WEBHOOK_REPLAY_WINDOW_SECONDS = env_int("LEORS_WEBHOOK_REPLAY_WINDOW_SECONDS", 300, minimum=1)
-LEORS_OUTBOX_MAX_ATTEMPTS = env_int("LEORS_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
+LEORS_OUTBOX_MAX_ATTEMPTS = env_int("LEORS_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)  # e-mails; webhooks never give up
+LEORS_OUTBOX_MAX_RETRY_DELAY_MINUTES = env_int("LEORS_OUTBOX_MAX_RETRY_DELAY_MINUTES", 60, minimum=1)
 
 # --- Files ----------------------------------------------------------------------------------
 # Private documents live outside the web root and are served only by permission-checked views.

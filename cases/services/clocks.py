@@ -75,6 +75,7 @@ class Claimed:
     case: ClaimedCase
     starts_at: datetime
     expires_at: datetime
+    extension_count: int
 
 
 def _active_freeze_claimed(freeze: Freeze) -> list[Claimed]:
@@ -87,12 +88,12 @@ def _claimed(clocks: ClockQuerySet[Any], *, wait: bool = False, limit: int | Non
     """Lock the clocks of `clocks` (only their own rows) and read them, soonest end first, the first `limit`
     of them. A row another transaction holds is skipped, unless `wait`."""
     rows = clocks.select_for_update(skip_locked=not wait, of=("self",)).in_end_order().values_list(
-        "pk", clocks.start_field, "expires_at", "case_id", "case__reference", "case__agency_id",
+        "pk", clocks.start_field, "expires_at", "extension_count", "case_id", "case__reference", "case__agency_id",
         "case__submitted_by__email", "case__assigned_to__email", "case__assigned_to__is_active")[:limit]
-    return [Claimed(pk=pk, starts_at=starts_at, expires_at=expires_at, case=ClaimedCase(
+    return [Claimed(pk=pk, starts_at=starts_at, expires_at=expires_at, extension_count=extensions, case=ClaimedCase(
                 pk=case_id, reference=reference, agency_id=agency_id, submitted_by=_Person(officer),
                 assigned_to=None if reviewer is None else _Person(reviewer, reviewer_active)))
-            for pk, starts_at, expires_at, case_id, reference, agency_id, officer, reviewer, reviewer_active in rows]
+            for pk, starts_at, expires_at, extensions, case_id, reference, agency_id, officer, reviewer, reviewer_active in rows]
 
 
 def _case_event(action: str, case: ClaimedCase, changes: dict[str, Any]) -> AuditEntry:
@@ -102,12 +103,25 @@ def _case_event(action: str, case: ClaimedCase, changes: dict[str, Any]) -> Audi
                       object_repr=case.reference, changes=changes)
 
 
+_STATUSES = {"freeze": (Freeze.Status.ACTIVE, Freeze.Status.LIFTED),
+             "preservation": (PreservationHold.Status.ACTIVE, PreservationHold.Status.LAPSED)}
+
+
 def _restriction_data(*, kind: str, restriction_id: int, case: Case | ClaimedCase, starts_at: datetime,
-                      ends_at: datetime, subjects: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    """What the exchange is told of a restriction; `subjects`: the case's, when a batch read them already."""
+                      ends_at: datetime, extensions: int, ended: bool = False,
+                      subjects: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """What the exchange is told of a restriction; `subjects`: the case's, when a batch read them already.
+
+    R7, R8: `status` is the restriction's status once this event happened, and `sequence` its place among
+    the restriction's events (1 for its start, one more for each extension, and one more for its end),
+    so that a receiver can discard an event older than one it has applied. `extensions`: how many
+    extensions it has had, this event's included; `ended`: whether this event ends it."""
+    in_force, ended_status = _STATUSES[kind]
+    status = ended_status if ended else in_force
     return {"restriction": {"type": kind, "id": restriction_id}, "case": case.reference, "agency": case.agency_id,
             "subjects": exchange_subjects(case.pk) if subjects is None else subjects,
-            "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()}
+            "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
+            "status": str(status), "sequence": 1 + extensions + int(ended)}
 
 
 def _officer_email(case: Case | ClaimedCase, *, what: str, now: datetime) -> Email:
@@ -144,7 +158,7 @@ def hold_start(*, case: Case, actor: Actor, now: datetime) -> PreservationHold:
                  changes={"hold": hold.pk, "expires_at": hold.expires_at})
     webhook_enqueue(event="hold.started", key=f"hold:{hold.pk}:started", now=now,
                     data=_restriction_data(kind="preservation", restriction_id=hold.pk, case=case,
-                                           starts_at=hold.started_at, ends_at=hold.expires_at))
+                                           starts_at=hold.started_at, ends_at=hold.expires_at, extensions=0))
     return hold
 
 
@@ -206,7 +220,8 @@ def hold_extend(*, extension: Case, actor: Actor, now: datetime) -> Preservation
                  changes={"hold": hold.pk, "expires_at": [previous, hold.expires_at], "extension": extension.reference})
     webhook_enqueue(event="hold.extended", key=f"hold:{hold.pk}:extended:{hold.extension_count}", now=now,
                     data=_restriction_data(kind="preservation", restriction_id=hold.pk, case=hold.case,
-                                           starts_at=hold.started_at, ends_at=hold.expires_at))
+                                           starts_at=hold.started_at, ends_at=hold.expires_at,
+                                           extensions=hold.extension_count))
     _tell_officer(hold.case, what=f"hold-extended-{hold.extension_count}", now=now)
     return hold
 
@@ -225,7 +240,8 @@ def hold_end_early(*, case: Case, reason: str, actor: Actor, now: datetime) -> N
     audit_record(actor=actor, action="hold.ended", obj=case, now=now, changes={"hold": hold.pk, "reason": reason})
     webhook_enqueue(event="hold.lapsed", key=f"hold:{hold.pk}:lapsed", now=now,
                     data={**_restriction_data(kind="preservation", restriction_id=hold.pk, case=case,
-                                              starts_at=hold.started_at, ends_at=ended), "reason": reason})
+                                              starts_at=hold.started_at, ends_at=ended,
+                                              extensions=hold.extension_count, ended=True), "reason": reason})
 
 
 def holds_lapse_due(*, now: datetime) -> int:
@@ -252,6 +268,7 @@ def _lapse(holds: list[Claimed], *, now: datetime) -> None:
     webhooks_enqueue([WebhookEvent(event="hold.lapsed", key=f"hold:{hold.pk}:lapsed",
                                    data=_restriction_data(kind="preservation", restriction_id=hold.pk, case=hold.case,
                                                           starts_at=hold.starts_at, ends_at=ended[hold.pk],
+                                                          extensions=hold.extension_count, ended=True,
                                                           subjects=subjects[hold.case.pk]))
                       for hold in holds], now=now)
     # Last: the chain's lock is held from here to the commit, so it is held as briefly as possible.
@@ -404,7 +421,8 @@ def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -
             webhook_enqueue(event="freeze.extended", key=f"freeze:{earlier.pk}:extended:{earlier.extension_count}",
                             now=now, data=_restriction_data(kind="freeze", restriction_id=earlier.pk,
                                                             case=earlier.case, starts_at=earlier.activated_at,
-                                                            ends_at=earlier.expires_at))
+                                                            ends_at=earlier.expires_at,
+                                                            extensions=earlier.extension_count))
         else:
             # Past this order's own period, nothing keeps the freeze it continued (unless another pending order
             # does): it ran out, and is lifted now rather than at the next sweep — while this order still counts
@@ -433,7 +451,8 @@ def freeze_activate(*, case: Case, approval: Any, actor: Actor, now: datetime) -
                     "approved_by": user.email, "already_kept": kept})
                 webhook_enqueue(event="freeze.activated", key=f"freeze:{freeze.pk}:activated", now=now,
                                 data=_restriction_data(kind="freeze", restriction_id=freeze.pk, case=locked,
-                                                       starts_at=freeze.activated_at, ends_at=freeze.expires_at))
+                                                       starts_at=freeze.activated_at, ends_at=freeze.expires_at,
+                                                       extensions=0))
                 transaction.on_commit(lambda: _further_orders_recontinued(locked))
         case_transition(locked, allowed_from=Case.ACCEPTED_STATUSES, to=Case.Status.FULFILLED,
                         refusal="The case changed meanwhile.")
@@ -489,6 +508,7 @@ def _lift(freezes: list[Claimed], *, reason: str, note: str, actor: Actor, user:
     webhooks_enqueue([WebhookEvent(event="freeze.lifted", key=f"freeze:{freeze.pk}:lifted",
                                    data={**_restriction_data(kind="freeze", restriction_id=freeze.pk, case=freeze.case,
                                                              starts_at=freeze.starts_at, ends_at=ended[freeze.pk],
+                                                             extensions=freeze.extension_count, ended=True,
                                                              subjects=subjects[freeze.case.pk]),
                                          "reason": reason})
                       for freeze in freezes], now=now)

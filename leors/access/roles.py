@@ -41,6 +41,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "access.renew_officer",
         "cases.review_case",
         "cases.assign_case",
+        "core.requeue_outboxmessage",
     ],
     # Sees the application list only as far as object permissions reach (assigned ones).
     GROUP_LEGAL_REVIEWER: [

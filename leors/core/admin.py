@@ -1,23 +1,30 @@
 """The audit trail and the outbox in the staff workspace: to read, never to edit.
 
 Both tables are written only by services (the audit chain also by a PostgreSQL trigger that refuses
-UPDATE and DELETE), so the admin offers no add, change or delete to anyone, superusers included.
+UPDATE and DELETE), so the admin offers no add, change or delete to anyone, superusers included. The
+one action is the outbox's re-queue of e-mails given up as failed, for legal leads (`outbox_requeue`,
+audited); auditors, who change nothing, are not offered it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.functional import cached_property
 
+from leors import policy
+from leors.core.audit import Actor
 from leors.core.db import quoted_column
 from leors.core.models import AuditEvent, OutboxMessage
+from leors.core.outbox import outbox_requeue
 
 
 class EstimatedCountPaginator(Paginator):
@@ -105,7 +112,7 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
     (which also removes Django's "delete selected"). Staff change things only through the
     workflow pages, which call the services."""
 
-    actions = None
+    actions: Sequence[Any] | None = None
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -148,6 +155,29 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
     list_select_related = ("actor",)
 
 
+class OutboxDeliveryFilter(admin.SimpleListFilter):
+    """What needs a person: messages still retried after failing (a webhook is retried for as long as the
+    exchange is down; past the e-mails' limit of attempts it is failing for long), and e-mails given up."""
+
+    title = "delivery"
+    parameter_name = "delivery"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
+        return [("failing", "Failing, still retried"),
+                ("failing_long", f"Failing after {policy.outbox_max_attempts()} attempts or more, still retried"),
+                ("given_up", "Given up (e-mails)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        pending = queryset.filter(status=OutboxMessage.Status.PENDING)
+        if self.value() == "failing":
+            return pending.filter(attempts__gt=0)
+        if self.value() == "failing_long":
+            return pending.filter(attempts__gte=policy.outbox_max_attempts())
+        if self.value() == "given_up":
+            return queryset.filter(status=OutboxMessage.Status.FAILED)
+        return queryset
+
+
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(ReadOnlyModelAdmin):
     # The body and payload are not shown: an e-mail body carries the verification code of its
@@ -155,7 +185,7 @@ class OutboxMessageAdmin(ReadOnlyModelAdmin):
     list_display = (
         "created_at", "about", "recipient", "channel", "status", "attempts", "next_attempt_at", "sent_at", "last_error",
     )
-    list_filter = ("status", "channel")
+    list_filter = (OutboxDeliveryFilter, "status", "channel")
     search_fields = ("recipient", "subject", "key")
     ordering = ("-id",)
     paginator = EstimatedCountPaginator
@@ -165,6 +195,19 @@ class OutboxMessageAdmin(ReadOnlyModelAdmin):
         "sent_at", "last_error",
     )
     readonly_fields = fields
+    # The only action; Django's "delete selected" stays away (no one has the delete permission).
+    actions = ["requeue_failed_emails"]
+
+    def has_requeue_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("core.requeue_outboxmessage"))
+
+    @admin.action(description="Queue the selected failed e-mails again", permissions=["requeue"])
+    def requeue_failed_emails(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> None:
+        count = outbox_requeue(message_ids=list(queryset.values_list("pk", flat=True)),
+                               actor=Actor.from_request(request), now=timezone.now())
+        level = messages.SUCCESS if count else messages.WARNING
+        self.message_user(request, f"{count} failed e-mail(s) queued again. Only e-mails given up as failed are "
+                          "queued again; webhooks are retried until delivered.", level)
 
     @admin.display(description="Subject")
     def about(self, message: OutboxMessage) -> str:

@@ -65,7 +65,9 @@ class OutboxMessage(models.Model):
     """Something to send outside (e-mail now, webhooks later), written in the transaction that causes it.
 
     `key` is unique: the same cause can never queue the same message twice. Delivery is done by a
-    task that locks the row, so two workers never send one message twice.
+    task that locks the row, so two workers never send one message twice. Messages that share an
+    `ordering_key` (the events of one restriction, "freeze:<id>" or "hold:<id>") are sent in the order
+    they were queued: one waits while an earlier one is pending, and goes right after it (R7, R8).
     """
 
     class Channel(models.TextChoices):
@@ -75,7 +77,7 @@ class OutboxMessage(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         SENT = "sent", "Sent"
-        FAILED = "failed", "Failed (gave up)"
+        FAILED = "failed", "Failed (gave up; e-mails only)"
 
     key = models.CharField(max_length=200, unique=True)
     channel = models.CharField(max_length=10, choices=Channel.choices)
@@ -89,10 +91,18 @@ class OutboxMessage(models.Model):
     next_attempt_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    ordering_key = models.CharField(max_length=100, blank=True, default="",
+                                    help_text="Messages with the same key are sent in the order queued.")
 
     class Meta:
         # Not a partial index on the pending rows: see cases.models.clocks (generic plans).
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_status_due_idx")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="outbox_status_due_idx"),
+            # The pending messages of one ordering key, in the order queued: the one a message waits for,
+            # and the one that goes right after it.
+            models.Index(fields=["ordering_key", "status", "id"], name="outbox_ordering_idx"),
+        ]
+        permissions = [("requeue_outboxmessage", "Can queue again an e-mail given up as failed")]
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient} ({self.status})"

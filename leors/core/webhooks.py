@@ -65,7 +65,8 @@ def webhooks_enqueue(events: Sequence[WebhookEvent], *, now: datetime) -> list[O
     """Queue events for the exchange in the caller's transaction, in one COPY (a sweep's batch).
 
     Idempotent by key: an event queued before is not queued again. Nothing is queued (and an empty
-    list returned) when no exchange endpoint is configured.
+    list returned) when no exchange endpoint is configured. The events of one restriction share an
+    ordering key (`webhook_ordering_key`): the outbox sends them in the order they were queued (R7, R8).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("webhook_enqueue must run inside the transaction of the change that causes it")
@@ -76,9 +77,21 @@ def webhooks_enqueue(events: Sequence[WebhookEvent], *, now: datetime) -> list[O
     keys = [f"webhook:{event.key}" for event in events]
     return outbox_write([OutboxMessage(
         key=key, channel=OutboxMessage.Channel.WEBHOOK, recipient=settings.LEORS_EXCHANGE_WEBHOOK_URL,
-        subject=event.event, created_at=now, next_attempt_at=now,
+        subject=event.event, created_at=now, next_attempt_at=now, ordering_key=webhook_ordering_key(event.data),
         payload={"event": event.event, "idempotency_key": key, "occurred_at": now.isoformat(), "data": event.data},
     ) for key, event in zip(keys, events, strict=True)])
+
+
+def webhook_ordering_key(data: dict[str, Any]) -> str:
+    """R7, R8: "freeze:<id>" or "hold:<id>" for an event of a restriction, whose events must reach the exchange
+    in the order they happened (a lift before the activation it ends would leave the account frozen for good);
+    "" for any other event. Each such event is queued under the restriction's row lock, so the order in which
+    they are queued (their ids) is the order in which they happened."""
+    restriction = data.get("restriction")
+    if not isinstance(restriction, dict):
+        return ""
+    kind = {"freeze": "freeze", "preservation": "hold"}.get(restriction.get("type", ""), restriction.get("type", ""))
+    return f"{kind}:{restriction['id']}"
 
 
 def webhook_send(message: OutboxMessage) -> None:

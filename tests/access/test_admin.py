@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import time_machine
 from django.contrib import admin
+from django.core import mail
+from django.db import transaction
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
@@ -16,7 +18,8 @@ from leors.access import services
 from leors.access.models import AccessApplication, ImpersonationReferral, Officer, User
 from leors.core.audit import Actor
 from leors.core.models import AuditEvent, OutboxMessage
-from leors.core.outbox import outbox_deliver_due
+from leors.core.outbox import email_enqueue, outbox_deliver, outbox_deliver_due
+from leors.core.webhooks import webhook_enqueue
 from tests.conftest import signed_in_client
 from tests.factories import (
     approved_officer,
@@ -484,7 +487,9 @@ def test_admins_offer_no_add_change_delete_or_bulk_action_even_to_a_superuser() 
     assert len(registered) == 7
     for model_admin in registered:
         name = type(model_admin).__name__
-        assert model_admin.get_actions(request) == {}, name
+        # The one bulk action: the outbox's re-queue of failed e-mails, through its audited service.
+        expected = {"requeue_failed_emails"} if model_admin.model is OutboxMessage else set()
+        assert set(model_admin.get_actions(request)) == expected, name
         assert not model_admin.has_add_permission(request), name
         assert not model_admin.has_change_permission(request), name
         assert not model_admin.has_delete_permission(request), name
@@ -522,6 +527,72 @@ def test_r12_outbox_admin_never_shows_an_email_body() -> None:
     assert message.recipient in page.content.decode()
     assert code_line not in listing.content.decode()
     assert code_line not in page.content.decode()
+
+
+class _RefusingRelay:
+    """A mail relay that refuses every connection (an e-mail backend, named in settings)."""
+
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    def send_messages(self, email_messages: Any) -> int:
+        raise ConnectionRefusedError("mail relay refused the connection")
+
+
+@pytest.mark.django_db
+def test_a_lead_queues_a_failed_email_again_audited_and_an_auditor_cannot(settings: Any) -> None:
+    """E-mails given up as failed are listed for staff and can be queued again, each re-queue audited; failing
+    webhooks (never given up) are listed too. The auditor reads the lists and is offered no action."""
+    lead, auditor, reviewer = make_lead(), make_auditor(), make_reviewer()
+    settings.LEORS_OUTBOX_MAX_ATTEMPTS = 1
+    settings.EMAIL_BACKEND = f"{__name__}._RefusingRelay"
+    settings.LEORS_EXCHANGE_WEBHOOK_URL = "http://127.0.0.1:9/unreachable"
+    settings.LEORS_EXCHANGE_WEBHOOK_SECRET = "w" * 40
+    now = timezone.now()
+    with transaction.atomic():
+        email = email_enqueue(key="requeue:1", to="officer@zephyr.police.example.uk", template="application_update",
+                              reference="LEORS-APP-2026-000001", link_path="/applications/", now=now)
+        webhook = webhook_enqueue(event="freeze.lifted", key="requeue:2", data={}, now=now)
+    assert webhook is not None
+    outbox_deliver(message_id=email.pk, now=now)
+    outbox_deliver(message_id=webhook.pk, now=now)
+    email.refresh_from_db()
+    webhook.refresh_from_db()
+    assert (email.status, webhook.status, webhook.attempts) == ("failed", "pending", 1)  # a webhook never gives up
+    rendered = email.body
+    listing = reverse("admin:core_outboxmessage_changelist")
+
+    auditor_client = signed_in_client(auditor)
+    given_up = auditor_client.get(f"{listing}?delivery=given_up").content.decode()
+    failing = auditor_client.get(f"{listing}?delivery=failing").content.decode()
+    assert "requeue:1" not in failing and "officer@zephyr.police.example.uk" in given_up
+    assert "127.0.0.1:9/unreachable" in failing and "127.0.0.1:9/unreachable" not in given_up
+    assert "ConnectionRefusedError" in given_up  # the last error, for staff to act on
+    assert 'name="action"' not in given_up  # nothing to do for an auditor
+    action = {"action": "requeue_failed_emails", "_selected_action": [email.pk, webhook.pk]}
+    auditor_client.post(listing, action)
+    assert OutboxMessage.objects.get(pk=email.pk).status == "failed"
+    assert signed_in_client(reviewer).post(listing, action).status_code in (302, 403)
+    assert OutboxMessage.objects.get(pk=email.pk).status == "failed"
+    assert not AuditEvent.objects.filter(action="outbox.requeued").exists()
+
+    lead_client = signed_in_client(lead)
+    assert "requeue_failed_emails" in lead_client.get(f"{listing}?delivery=given_up").content.decode()
+    assert "delete_selected" not in lead_client.get(listing).content.decode()
+    assert lead_client.post(listing, action).status_code == 302
+    email.refresh_from_db()
+    webhook.refresh_from_db()
+    assert (email.status, email.attempts, email.body) == ("pending", 0, rendered)  # the same e-mail, the same code
+    assert (webhook.status, webhook.attempts) == ("pending", 1)  # untouched: it is retried anyway
+    [event] = AuditEvent.objects.filter(action="outbox.requeued")
+    assert (event.actor_id, event.object_id) == (lead.pk, str(email.pk))
+    assert event.changes["attempts"] == 1 and "ConnectionRefusedError" in event.changes["last_error"]
+    assert lead_client.post(listing, action).status_code == 302  # again: nothing left to re-queue
+    assert AuditEvent.objects.filter(action="outbox.requeued").count() == 1
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert outbox_deliver(message_id=email.pk, now=timezone.now())
+    assert mail.outbox[-1].body == rendered
 
 
 @pytest.mark.django_db

@@ -3,16 +3,18 @@ lock, retried with backoff after a failure, given up as failed after the configu
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from leors import policy
@@ -42,6 +44,21 @@ class GatedBackend(LocmemBackend):
         type(self).entered.set()
         assert type(self).proceed.wait(10), "the test never opened the gate"
         return super().send_messages(email_messages)
+
+
+class DatabaseLostAfterSendBackend(LocmemBackend):
+    """The relay accepts the e-mail; then the worker loses its database connection (PostgreSQL ends its
+    session, as a failover or a network cut does) before it can record the send."""
+
+    def send_messages(self, email_messages: Any) -> int:
+        sent = super().send_messages(email_messages)
+        worker_pid = connection.connection.info.backend_pid
+        settings_dict = connection.settings_dict
+        with psycopg.connect(host=settings_dict["HOST"] or "127.0.0.1", port=settings_dict["PORT"] or 5432,
+                             user=settings_dict["USER"], password=settings_dict["PASSWORD"] or None,
+                             dbname=settings_dict["NAME"], autocommit=True) as outside:
+            outside.execute("SELECT pg_terminate_backend(%s)", [worker_pid])
+        return sent
 
 
 def enqueue(key: str = "test:1", to: str = "officer@zephyr.police.example.uk", now: datetime = NOW) -> OutboxMessage:
@@ -251,10 +268,47 @@ def test_delivery_gives_up_as_failed_after_the_configured_attempts(no_broker: li
     assert mail.outbox == []
 
 
+def _code_in(body: str) -> str:
+    found = re.search(r"^Verification code: (\S+)$", body, re.MULTILINE)
+    assert found is not None, body
+    return found.group(1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r12_the_code_of_an_email_that_went_out_verifies_though_its_send_was_never_recorded(
+        no_broker: list[int], settings: Any) -> None:
+    """The code is issued, and the e-mail rendered, in a transaction committed before the send: a worker
+    that loses the database after the relay accepted the e-mail loses only the record of the send."""
+    message = enqueue()
+    settings.EMAIL_BACKEND = f"{THIS_MODULE}.DatabaseLostAfterSendBackend"
+    with pytest.raises(DatabaseError):
+        outbox_deliver(message_id=message.pk, now=NOW)
+    connection.close()  # the worker reconnects
+    [genuine] = mail.outbox
+    # R12: the officer checks the genuine e-mail on /verify/.
+    assert reference_check(reference="LEORS-APP-2026-000001", code=_code_in(genuine.body)) is not None
+
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (OutboxMessage.Status.PENDING, 0)  # the send was never recorded
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert outbox_deliver_due(now=NOW + timedelta(minutes=1)) == 1
+    [_, again] = mail.outbox
+    # The same e-mail again, under the same Message-ID: whichever copy a mail system keeps, its code verifies.
+    assert (again.subject, again.body, again.extra_headers) == (genuine.subject, genuine.body, genuine.extra_headers)
+    assert IssuedReference.objects.count() == 1
+
+
 def test_backoff_doubles_and_is_capped_at_an_hour() -> None:
     delays = [policy.outbox_retry_delay(attempts) for attempts in range(1, 10)]
     assert delays[:4] == [timedelta(minutes=minutes) for minutes in (1, 2, 4, 8)]
     assert delays[-1] == timedelta(hours=1)
+
+
+def test_the_backoffs_cap_is_a_setting_and_holds_after_any_number_of_attempts(settings: Any) -> None:
+    settings.LEORS_OUTBOX_MAX_RETRY_DELAY_MINUTES = 15
+    assert [policy.outbox_retry_delay(attempts) for attempts in (1, 4, 5, 6)] == [
+        timedelta(minutes=minutes) for minutes in (1, 8, 15, 15)]
+    assert policy.outbox_retry_delay(100_000) == timedelta(minutes=15)  # a webhook retried for weeks
 
 
 @pytest.mark.django_db(transaction=True)

@@ -23,7 +23,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from cases.models import Case, Freeze, PreservationHold
+from cases.services import clocks
 from leors import policy
+from leors.core.audit import Actor
 from leors.core.models import OutboxMessage
 from leors.core.outbox import outbox_deliver_due
 from leors.core.webhooks import webhook_signature, webhook_signature_check
@@ -222,6 +224,10 @@ def test_every_clock_event_reaches_the_receiver_signed_and_once(receiver: Receiv
         assert (payload["event"], payload["occurred_at"]) == (message.subject, message.created_at.isoformat())
         message.refresh_from_db()
         assert (message.status, message.attempts) == (OutboxMessage.Status.SENT, 1)
+    # R7, R8: each event says the restriction's status after it, and its place among the restriction's events.
+    assert [(w.subject, w.payload["data"]["status"], w.payload["data"]["sequence"]) for w in queued] == [
+        ("hold.started", "active", 1), ("freeze.activated", "active", 1), ("freeze.extended", "active", 2),
+        ("freeze.lifted", "lifted", 3), ("hold.extended", "active", 2), ("hold.lapsed", "lapsed", 3)]
     lapsed = json.loads(by_key[queued[-1].key].body)["data"]
     hold = PreservationHold.objects.get(case=preservation)
     assert lapsed["restriction"] == {"type": "preservation", "id": hold.pk}
@@ -361,3 +367,88 @@ def test_a_redirect_is_not_a_delivery(settings: object) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.django_db
+def test_r8_a_lift_never_reaches_the_exchange_before_the_activation_it_ends(receiver: Receiver) -> None:
+    """An exchange that freezes on `freeze.activated` and releases only on `freeze.lifted` must get them in that
+    order, whatever the retries of each: the lift waits while the activation is retried, then goes right after."""
+    receiver.answers = [503]  # the exchange's endpoint hiccups once, when the freeze is activated
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(10)
+        deliver()  # freeze.activated: 503, retried in a minute
+        traveller.move_to(T0 + 30 * SECOND)
+        # Staff lift it early (a court decision) half a minute later.
+        clocks.freeze_lift(freeze=Freeze.objects.get(pk=freeze.pk), reason=Freeze.LiftReason.COURT_DECISION,
+                           note="Order set aside by the court on appeal, ref. A-2026-17.",
+                           actor=Actor(user=cast.lead), now=timezone.now())
+        deliver()
+        activated, lifted = webhooks()
+        # Not attempted, and not due again before the activation's retry: it stays out of the sweep's batches.
+        assert (lifted.subject, lifted.status, lifted.attempts) == ("freeze.lifted", OutboxMessage.Status.PENDING, 0)
+        assert lifted.ordering_key == activated.ordering_key == f"freeze:{freeze.pk}"
+        assert lifted.next_attempt_at == activated.next_attempt_at == T0 + timedelta(minutes=1)
+        assert len(receiver.requests) == 1
+
+        traveller.move_to(T0 + timedelta(minutes=1))
+        deliver()  # the activation, and the lift right after it
+    assert [r.status for r in receiver.requests] == [503, 200, 200]
+    assert receiver.events == ["freeze.activated", "freeze.lifted"]  # the last word is the lift
+    assert [(payload["data"]["status"], payload["data"]["sequence"]) for payload in receiver.processed.values()] == [
+        ("active", 1), ("lifted", 2)]
+
+
+@pytest.mark.django_db
+def test_r7_a_holds_events_reach_the_exchange_in_the_order_they_happened(receiver: Receiver) -> None:
+    receiver.answers = [503, 503]  # down when the hold starts, and at the first retry
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        preservation = cast.preservation()
+        deliver()  # hold.started: 503
+        traveller.move_to(T0 + 10 * SECOND)
+        cast.decide(cast.extension(preservation))  # hold.extended
+        traveller.move_to(T0 + 20 * SECOND)
+        cast.withdraw(preservation)  # hold.lapsed
+        deliver()  # both wait for the start
+        traveller.move_to(T0 + timedelta(minutes=1))
+        deliver()  # hold.started: 503 again; the others still wait, not attempted
+        assert [r.status for r in receiver.requests] == [503, 503]
+        assert [(w.subject, w.attempts) for w in webhooks()] == [
+            ("hold.started", 2), ("hold.extended", 0), ("hold.lapsed", 0)]
+        traveller.move_to(T0 + timedelta(minutes=3))
+        deliver()
+    assert [r.status for r in receiver.requests] == [503, 503, 200, 200, 200]
+    assert receiver.events == ["hold.started", "hold.extended", "hold.lapsed"]
+    assert [(payload["data"]["status"], payload["data"]["sequence"]) for payload in receiver.processed.values()] == [
+        ("active", 1), ("active", 2), ("lapsed", 3)]
+
+
+@pytest.mark.django_db
+def test_r8_a_webhook_is_never_given_up_while_the_exchange_is_down_for_hours(
+        receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    """An e-mail is given up after LEORS_OUTBOX_MAX_ATTEMPTS (about two hours); an event of a restriction is
+    retried, at most an hour apart, until the exchange takes it, and reported as failing past that limit."""
+    receiver.answers = [503] * 11  # six hours down
+    with time_machine.travel(T0, tick=False) as traveller:
+        freeze = ClockCast().freeze(10)
+        [message] = webhooks()
+        deliver()
+        message.refresh_from_db()
+        while receiver.answers:
+            assert message.status == OutboxMessage.Status.PENDING, message.attempts
+            assert message.next_attempt_at - timezone.now() <= timedelta(hours=1)
+            traveller.move_to(message.next_attempt_at)
+            deliver()
+            message.refresh_from_db()
+        traveller.move_to(message.next_attempt_at)  # the exchange is back
+        deliver()
+        message.refresh_from_db()
+        assert timezone.now() - T0 > timedelta(hours=6)
+    assert (message.status, message.attempts) == (OutboxMessage.Status.SENT, 12)
+    assert message.attempts > policy.outbox_max_attempts()
+    assert receiver.events == ["freeze.activated"]
+    assert json.loads(receiver.requests[-1].body)["data"]["restriction"]["id"] == freeze.pk
+    # Reported as failing for long once past the e-mails' limit, on each attempt.
+    failing = [r for r in caplog.records if r.levelname == "ERROR" and "still failing" in r.getMessage()]
+    assert len(failing) == 11 - policy.outbox_max_attempts() + 1

@@ -20,10 +20,14 @@ import time_machine
 from django.db import connection, transaction
 from django.utils import timezone
 
-from cases.models import Case, PreservationHold
+from cases.models import Case, Freeze, PreservationHold
 from cases.services import clocks
+from leors.core.audit import Actor
+from leors.core.bulk import rows_insert
+from leors.core.models import OutboxMessage
 from leors.core.outbox import email_enqueue, outbox_deliver_due
 from tests.cases.clock_cast import T0, ClockCast
+from tests.core.test_webhooks import Receiver, receiver  # noqa: F401  (the fixture)
 from tests.plans import generic_plan, nodes, sent_queries
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +91,49 @@ def test_the_outbox_sweep_finds_due_messages_through_an_index_under_a_generic_pl
         email_enqueue(key="plan:1", to="officer@zephyr.police.example.uk", template="case_update",
                       reference="LEO-TEST", link_path="/cases/", now=now)
     assert unindexed_status_reads(lambda: outbox_deliver_due(now=now)) == []
+
+
+def _outbox_history(*, restrictions: int, now: Any) -> None:
+    """Sent events of many restrictions, with the table's statistics gathered, as in production: the planner
+    then knows that an ordering key names a few rows (in a test's nearly empty outbox, reading every pending
+    message through the due index is as cheap, and it may choose that)."""
+    with transaction.atomic():
+        rows_insert(OutboxMessage, [OutboxMessage(
+            key=f"history:{n}", channel=OutboxMessage.Channel.WEBHOOK, recipient="https://exchange.example/",
+            ordering_key=f"freeze:{1_000_000 + n}", status=OutboxMessage.Status.SENT, created_at=now,
+            next_attempt_at=now, sent_at=now) for n in range(restrictions)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE core_outboxmessage")
+
+
+def ordering_reads(work: Callable[[], Any]) -> list[list[str]]:
+    """The indexes each query of the outbox by ordering key reads, planned generically."""
+    return [[name for scan in nodes(generic_plan(sql, params)) if scan.get("Relation Name") == "core_outboxmessage"
+             for name, _condition in index_reads(scan)]
+            for sql, params in sent_queries(work, ("core_outboxmessage",)) if '"ordering_key" =' in sql]
+
+
+def test_r7_r8_the_outbox_finds_a_restrictions_earlier_and_next_events_through_an_index_under_a_generic_plan(
+        receiver: Receiver) -> None:  # noqa: F811  (the fixture imported above)
+    """A restriction's event waits while an earlier one is pending, and goes right after it: the one it waits for
+    and the one after it are read from the ordering index (ordering_key, status, id), not from every pending
+    message (thousands, after an outage of the exchange) nor from the whole outbox."""
+    receiver.answers = [503]
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast = ClockCast()
+        freeze = cast.freeze(10)
+        outbox_deliver_due(now=timezone.now())  # freeze.activated: 503
+        _outbox_history(restrictions=3000, now=timezone.now())
+        traveller.move_to(T0 + timedelta(seconds=30))
+        clocks.freeze_lift(freeze=Freeze.objects.get(pk=freeze.pk), reason=Freeze.LiftReason.COURT_DECISION,
+                           note="Set aside on appeal.", actor=Actor(user=cast.lead), now=timezone.now())
+        # The lift waits for the activation (the earlier event is looked up).
+        assert ordering_reads(lambda: outbox_deliver_due(now=timezone.now())) == [["outbox_ordering_idx"]]
+        traveller.move_to(T0 + timedelta(minutes=1))
+        # The activation goes (nothing earlier), and the lift right after it (the next is looked up; nothing earlier
+        # for it, nothing after it).
+        assert ordering_reads(lambda: outbox_deliver_due(now=timezone.now())) == [["outbox_ordering_idx"]] * 4
+    assert receiver.events == ["freeze.activated", "freeze.lifted"]
 
 
 def test_r7_r8_a_clocks_end_is_indexed_only_after_its_status() -> None:
