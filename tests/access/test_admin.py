@@ -19,6 +19,7 @@ from leors.core.models import AuditEvent, OutboxMessage
 from leors.core.outbox import outbox_deliver_due
 from tests.conftest import signed_in_client
 from tests.factories import (
+    PASSWORD,
     approved_officer,
     complete_checklist,
     enrol_totp,
@@ -539,3 +540,34 @@ def test_user_admin_is_a_read_only_list_without_password_hashes() -> None:
     assert lead.password not in page.content.decode()
     assert client.post(reverse("admin:access_user_change", args=[lead.pk]), {"is_staff": ""}).status_code == 403
     assert User.objects.get(pk=lead.pk).is_staff
+
+
+@pytest.mark.django_db
+def test_r12_staff_password_changes_only_through_allauth_and_every_change_is_audited() -> None:
+    """Django's admin password form asks for no re-authentication, has no rate limit and sends no
+    allauth signal, so it would change a staff password with no audit event. Its pages only point to
+    allauth's; the header links there."""
+    lead = make_lead()
+    client = signed_in_client(lead)
+    new = "an entirely new passphrase 77"
+    allauth_page = reverse("account_change_password")
+
+    for url in (reverse("admin:password_change"), reverse("admin:password_change_done")):
+        response = client.post(url, {"old_password": PASSWORD, "new_password1": new, "new_password2": new})
+        assert (response.status_code, response["Location"]) == (302, allauth_page), url
+        assert client.get(url)["Location"] == allauth_page, url
+    lead.refresh_from_db()
+    assert lead.check_password(PASSWORD) and not lead.check_password(new)
+    assert not AuditEvent.objects.filter(object_id=str(lead.pk), action__startswith="auth.password").exists()
+
+    header = client.get(reverse("admin:index")).content.decode()
+    assert f'href="{allauth_page}"' in header
+    assert f'href="{reverse("admin:password_change")}"' not in header
+
+    # The page the header links to changes the password, and the change is audited.
+    response = client.post(allauth_page, {"oldpassword": PASSWORD, "password1": new, "password2": new})
+    assert response.status_code == 302
+    lead.refresh_from_db()
+    assert lead.check_password(new)
+    assert AuditEvent.objects.filter(object_type="access.user", object_id=str(lead.pk),
+                                     action="auth.password_changed").count() == 1
