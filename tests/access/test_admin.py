@@ -360,6 +360,33 @@ def test_r1_checklist_in_the_future_is_refused_on_its_field_and_keeps_the_rest()
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(("zone", "typed", "refusal"), [
+    # East of UTC, year 1 becomes a moment before year 1 in UTC: stored, but never readable again.
+    ("Asia/Tokyo", "0001-01-01T00:00", "The time of the supervisor's confirmation cannot be before 1 January 2000"),
+    # West of UTC, year 9999 overflows the conversion to UTC.
+    ("America/Los_Angeles", "9999-12-31T23:59", "The time of the supervisor's confirmation cannot be after"),
+])
+def test_r1_an_out_of_range_checklist_time_is_refused_on_its_field_and_the_application_still_opens(
+        zone: str, typed: str, refusal: str) -> None:
+    lead = make_lead(time_zone=zone)
+    application = verified_application()
+    client = signed_in_client(lead)
+
+    response = client.post(workflow_url(application, "checklist"), {
+        "check_body_exists": "on", "check_domain_belongs": "on",
+        "supervisor_confirmed_with": "Chief Inspector R. Hale", "supervisor_confirmation_method": "phone",
+        "supervisor_contact_source": "Switchboard on the official website", "supervisor_confirmed_at": typed,
+    })
+
+    assert response.status_code == 400
+    assert refusal in response.context["form"].errors["supervisor_confirmed_at"][0]
+    assert f'value="{typed}"' in response.content.decode()
+    application.refresh_from_db()
+    assert application.supervisor_confirmed_at is None and not application.check_body_exists
+    assert client.get(change_url(application)).status_code == 200
+
+
+@pytest.mark.django_db
 def test_r1_a_refused_transition_answers_400_not_500() -> None:
     lead = make_lead()
     reviewer = make_reviewer()
