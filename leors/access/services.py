@@ -39,6 +39,7 @@ from leors.access.models import (
 )
 from leors.core.audit import Actor, audit_record
 from leors.core.business_days import business_date, nth_business_day_after, start_of_day
+from leors.core.dates import is_before, moment_shown
 from leors.core.errors import ActionRefused
 from leors.core.files import InspectedFile, file_inspect, file_store, files_kept_only_if_committed
 from leors.core.outbox import email_enqueue
@@ -442,10 +443,15 @@ def application_checklist_update(
     *, application: AccessApplication, data: ChecklistData, actor: Actor, now: datetime
 ) -> AccessApplication:
     """Record the vetter's checklist: the body exists, the domain is the body's, and who confirmed
-    the applicant through a supervisor contact the vetter found independently (how, when)."""
+    the applicant through a supervisor contact the vetter found independently (how, when: not in the
+    future, nor before the application was made)."""
     user = staff_require(actor, "access.vet_accessapplication", application)
     if data.supervisor_confirmed_at is not None and data.supervisor_confirmed_at > now:
         raise ValidationError({"supervisor_confirmed_at": "The confirmation cannot be in the future."})
+    if data.supervisor_confirmed_at is not None and is_before(data.supervisor_confirmed_at, application.created_at):
+        raise ValidationError({"supervisor_confirmed_at": (
+            f"The confirmation cannot be before the application was made ({moment_shown(application.created_at)}): "
+            "check the date.")})
     with transaction.atomic():
         locked = AccessApplication.objects.select_for_update().get(pk=application.pk)
         if not locked.is_open:

@@ -1,4 +1,5 @@
-"""Dates people type (staff and officers): form fields with sane bounds.
+"""Dates people type (staff and officers): form fields with sane bounds, and the helpers the
+services use to check a typed moment against the stored time of what it is about.
 
 Django's own fields take any year from 1 to 9999. Year 1 typed in a time zone east of UTC becomes a
 moment before year 1 in UTC, which PostgreSQL stores but can never give back (every later read of
@@ -76,3 +77,14 @@ class BoundedDateTimeField(forms.DateTimeField):
             # The typed day, not the UTC one: converting year 1 or 9999 to UTC is what overflows.
             self.bounds.check(value.date())
 
+
+def is_before(moment: datetime, start: datetime) -> bool:
+    """Whether a moment staff typed (to the minute) is before `start`, a stored time with seconds:
+    a moment in the very minute of `start` is not before it."""
+    return moment < start.replace(second=0, microsecond=0)
+
+
+def moment_shown(moment: datetime) -> str:
+    """A stored time as a refusal names it: in the viewer's time zone (activated for each request), with its name."""
+    local = timezone.localtime(moment)
+    return f"{_day(local.date())} at {local:%H:%M} ({local:%Z})"

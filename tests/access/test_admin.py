@@ -236,7 +236,7 @@ def test_r1_domain_column_flags_a_domain_not_yet_confirmed_for_the_agency() -> N
 @pytest.mark.django_db
 def test_r1_assign_checklist_ask_answer_approve_through_the_admin() -> None:
     lead, reviewer = make_lead(), make_reviewer()
-    application = verified_application()
+    application = verified_application(now=timezone.now() - timedelta(hours=3))  # before the supervisor was called
     lead_client = signed_in_client(lead)
 
     response = lead_client.post(workflow_url(application, "assign"), {"reviewer": reviewer.pk})
@@ -357,6 +357,33 @@ def test_r1_checklist_in_the_future_is_refused_on_its_field_and_keeps_the_rest()
     application.refresh_from_db()
     assert not application.check_body_exists
     assert "application.checklist_updated" not in application_actions(application)
+
+
+@pytest.mark.django_db
+def test_r1_a_supervisor_confirmation_cannot_predate_the_application_and_the_refusal_shows_the_viewer_s_time() -> None:
+    lead = make_lead(time_zone="Asia/Tokyo")
+    with time_machine.travel(datetime(2026, 6, 3, 9, 0, 30, tzinfo=UTC), tick=False):
+        application = verified_application()  # made at 18:00:30 in Tokyo
+        client = signed_in_client(lead)
+        checklist = {"check_body_exists": "on", "check_domain_belongs": "on",
+                     "supervisor_confirmed_with": "Chief Inspector R. Hale", "supervisor_confirmation_method": "phone",
+                     "supervisor_contact_source": "Switchboard on the official website"}
+
+        response = client.post(workflow_url(application, "checklist"),
+                               {**checklist, "supervisor_confirmed_at": "2026-06-02T18:00"})
+
+        assert response.status_code == 400
+        assert response.context["form"].errors["supervisor_confirmed_at"] == [
+            "The confirmation cannot be before the application was made (3 June 2026 at 18:00 (JST)): check the date."]
+        assert 'value="2026-06-02T18:00"' in response.content.decode()
+        application.refresh_from_db()
+        assert application.supervisor_confirmed_at is None
+        # Typed to the minute, the minute the application was made in is not before it.
+        response = client.post(workflow_url(application, "checklist"),
+                               {**checklist, "supervisor_confirmed_at": "2026-06-03T18:00"})
+        assert response.status_code == 302
+        application.refresh_from_db()
+        assert application.supervisor_confirmed_at == datetime(2026, 6, 3, 9, 0, tzinfo=UTC)
 
 
 @pytest.mark.django_db
