@@ -19,7 +19,9 @@ from cases.models import Approval, Case, CaseDocument, ConfirmationMethod, Freez
 from cases.services.clocks import FreezeActivation
 from cases.services.recovery import Confirmation
 from cases.services.review import ReviewChecklist
+from leors import policy
 from leors.access.admin_forms import ReviewerAssignForm
+from leors.core.dates import BoundedDateTimeField
 
 TEXTAREA = {"rows": 6, "cols": 80}
 
@@ -184,7 +186,8 @@ class CaseNotificationForm(forms.Form):
     """R6: whether the user is told before disclosure."""
 
     decision = forms.ChoiceField(choices=Case.NotificationDecision.choices, widget=forms.RadioSelect)
-    notified_at = forms.DateTimeField(
+    notified_at = BoundedDateTimeField(
+        what="The time the user was notified", earliest=policy.EARLIEST_RECORDED_TIME,
         required=False,
         label="Notified when",
         help_text="Only if the user was notified. In your time zone.",
@@ -312,7 +315,8 @@ class ConfirmationFields(forms.Form):
         help_text="Found independently: an official directory or website — never a number or address the "
                   "request itself supplied.",
     )
-    confirmed_at = forms.DateTimeField(
+    confirmed_at = BoundedDateTimeField(
+        what="The time of the confirmation", earliest=policy.EARLIEST_RECORDED_TIME,
         required=False, label="When", help_text="In your time zone.",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )

@@ -19,6 +19,7 @@ from cases.models import Case, CaseDocument, RequestType, SubjectIdentifier
 from cases.services.intake import CaseInput, DocumentInput, IdentifierInput
 from leors import policy
 from leors.access.forms import MultipleFileField
+from leors.core.dates import BoundedDateField, by_tomorrow
 from leors.core.files import display_name
 
 SUBJECT_PREFIX = "subjects"
@@ -112,8 +113,10 @@ class CaseForm(forms.Form):
         label="Information requested", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
         help_text="E.g. identity (KYC) data, login IP addresses, deposits and withdrawals.",
     )
-    period_from = forms.DateField(label="Period from", required=False, widget=DateInput)
-    period_to = forms.DateField(label="Period to", required=False, widget=DateInput)
+    period_from = BoundedDateField(label="Period from", required=False, widget=DateInput,
+                                   what="The start of the period", earliest=policy.EARLIEST_DOCUMENT_DATE)
+    period_to = BoundedDateField(label="Period to", required=False, widget=DateInput,
+                                 what="The end of the period", earliest=policy.EARLIEST_DOCUMENT_DATE)
     has_non_disclosure_instruction = forms.ChoiceField(
         label="Does the legal process instruct us not to notify the user?",
         required=False,
@@ -122,8 +125,10 @@ class CaseForm(forms.Form):
         widget=forms.RadioSelect,
         help_text="Unless the legal process says otherwise, the user may be notified before disclosure.",
     )
-    non_disclosure_until = forms.DateField(label="Do not notify the user until", required=False, widget=DateInput,
-                                           help_text="As the legal process states it. Only if you answered yes.")
+    non_disclosure_until = BoundedDateField(label="Do not notify the user until", required=False, widget=DateInput,
+                                            help_text="As the legal process states it. Only if you answered yes.",
+                                            what="The end of the non-disclosure instruction",
+                                            earliest=policy.EARLIEST_DOCUMENT_DATE)
     # Preservation extension.
     extends_case_reference = forms.CharField(
         label="LEORS reference of the preservation to extend", max_length=40, required=False,
@@ -236,7 +241,9 @@ class DocumentForm(forms.Form):
     document_type = forms.ChoiceField(label="Type of document", required=False,
                                       choices=[("", "Choose…"), *CaseDocument.DocumentType.choices])
     issuing_authority = forms.CharField(label="Issuing authority", max_length=200, required=False)
-    issued_on = forms.DateField(label="Date of issue", required=False, widget=DateInput)
+    # Issued already: by tomorrow in UTC at the latest (the officer may be a day ahead of UTC).
+    issued_on = BoundedDateField(label="Date of issue", required=False, widget=DateInput, what="The date of issue",
+                                 earliest=policy.EARLIEST_DOCUMENT_DATE, latest=by_tomorrow)
     document_reference = forms.CharField(label="Its reference", max_length=120, required=False)
     translation_of = forms.TypedChoiceField(
         label="This is the certified English translation of", required=False, coerce=int, empty_value=None,

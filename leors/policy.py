@@ -5,7 +5,7 @@ Views, services and tasks ask this module; no duration appears as a literal anyw
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -36,6 +36,15 @@ NEVER_ASK_NOTICE = (
     "The only place to enter them is the LEORS sign-in page."
 )
 
+
+# The dates people type (leors/core/dates.py). Outside these bounds a date is a typing error,
+# and one near year 1 or 9999 breaks the conversion to UTC or the first date arithmetic.
+# When staff record something happening (a confirmation, a notification): nothing LEORS handles predates this.
+EARLIEST_RECORDED_TIME = date(2000, 1, 1)
+# A document's date of issue, the period of data requested, the end of a non-disclosure instruction.
+EARLIEST_DOCUMENT_DATE = date(1900, 1, 1)
+# The latest year a date may fall in, counted from this year (a non-disclosure instruction's end, say).
+LATEST_DATE_YEARS_AHEAD = 100
 
 # Public forms: how often one network address may post them.
 APPLY_RATE = "10/h"

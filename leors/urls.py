@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
 from django.urls import include, path
 
 from cases.api import restriction_feed
@@ -11,6 +12,18 @@ from leors.core import views as core_views
 
 # Staff sign in through allauth (with the second factor), never through the bare admin form.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
+
+
+def _password_change_through_allauth(request: HttpRequest, extra_context: dict[str, object] | None = None
+                                     ) -> HttpResponseRedirect:
+    return redirect("account_change_password")
+
+
+# A password changes only through allauth's page: it asks for the current password, is rate-limited
+# and sends the signal the audit trail hangs on (leors/core/signals.py). The admin's own form does
+# none of these, so its two pages only point there (templates/admin/base_site.html links there too).
+admin.site.password_change = _password_change_through_allauth  # type: ignore[method-assign,assignment]
+admin.site.password_change_done = _password_change_through_allauth  # type: ignore[method-assign,assignment]
 admin.site.site_header = "LEORS staff workspace"
 admin.site.site_title = "LEORS staff"
 admin.site.index_title = "Work queues"

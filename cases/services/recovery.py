@@ -35,6 +35,7 @@ from cases.models import (
 )
 from cases.services.common import case_transition, officer_case_path, require_staff
 from leors.core.audit import Actor, audit_record
+from leors.core.dates import is_before, moment_shown
 from leors.core.errors import ActionRefused
 from leors.core.files import PDF_OR_IMAGE, file_inspect, file_store, files_kept_only_if_committed
 from leors.core.outbox import email_enqueue
@@ -66,7 +67,9 @@ class Confirmation:
     confirmed_at: datetime | None
 
 
-def _check_confirmation(data: Confirmation, now: datetime) -> None:
+def _check_confirmation(data: Confirmation, case: Case, now: datetime) -> None:
+    """Who, how, where the contact came from, and when: not in the future, nor before the request
+    it confirms (or whose official it confirms) was received."""
     errors: dict[str, str] = {}
     if len(data.confirmed_with.strip()) < 3:
         errors["confirmed_with"] = "Name the person who confirmed, and their role."
@@ -77,6 +80,9 @@ def _check_confirmation(data: Confirmation, now: datetime) -> None:
                                     "website, never the request itself).")
     if data.confirmed_at is None or data.confirmed_at > now:
         errors["confirmed_at"] = "Give when it was confirmed (not in the future)."
+    elif is_before(data.confirmed_at, case.submitted_at):
+        errors["confirmed_at"] = (f"The confirmation cannot be before the request was received "
+                                  f"({moment_shown(case.submitted_at)}): check the date.")
     if errors:
         raise ValidationError(errors)
 
@@ -85,7 +91,7 @@ def case_out_of_band_confirm(*, case: Case, data: Confirmation, actor: Actor, no
     """Record that the agency confirmed this very request through an independently found contact.
     Freezes and recoveries need one before anything is done (forged-request resistance)."""
     user = require_staff(actor, case)
-    _check_confirmation(data, now)
+    _check_confirmation(data, case, now)
     if case.status in (Case.Status.DECLINED, Case.Status.WITHDRAWN, Case.Status.CLOSED):
         raise ActionRefused("This request is no longer open; there is nothing to confirm.")
     with transaction.atomic():
@@ -147,7 +153,7 @@ def recovery_official_confirm(*, official: RecoveryOfficial, data: Confirmation,
     """R9: the official's identity confirmed out of band (who, how, when, where the contact came from)."""
     user = require_staff(actor, official.case)
     _require_recovery(official.case)
-    _check_confirmation(data, now)
+    _check_confirmation(data, official.case, now)
     with transaction.atomic():
         _lock_recovery(official.case)
         if not RecoveryOfficial.objects.filter(pk=official.pk, id_checked_at__isnull=False).exists():

@@ -11,8 +11,10 @@ from typing import Any
 
 from django import forms
 
+from leors import policy
 from leors.access.models import AccessApplication, User
 from leors.access.services import ChecklistData, legal_team
+from leors.core.dates import BoundedDateTimeField
 
 
 class ReviewerAssignForm(forms.Form):
@@ -54,7 +56,8 @@ class ApplicationChecklistForm(forms.Form):
         label="Where the contact was found",
         help_text="The independent source of the contact (never one the applicant supplied).",
     )
-    supervisor_confirmed_at = forms.DateTimeField(
+    supervisor_confirmed_at = BoundedDateTimeField(
+        what="The time of the supervisor's confirmation", earliest=policy.EARLIEST_RECORDED_TIME,
         required=False,
         label="When",
         help_text="In your time zone.",

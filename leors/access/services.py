@@ -39,6 +39,7 @@ from leors.access.models import (
 )
 from leors.core.audit import Actor, audit_record
 from leors.core.business_days import business_date, nth_business_day_after, start_of_day
+from leors.core.dates import is_before, moment_shown
 from leors.core.errors import ActionRefused
 from leors.core.files import InspectedFile, file_inspect, file_store, files_kept_only_if_committed
 from leors.core.outbox import email_enqueue
@@ -319,20 +320,39 @@ def application_for_token(*, token: str) -> AccessApplication:
     application = AccessApplication.objects.filter(pk=payload["a"], official_email=payload["e"]).first()
     if application is None:
         raise ActionRefused("This verification link is not valid. Copy the whole link from the e-mail.")
-    if application.status != Status.EMAIL_UNVERIFIED:
-        raise ActionRefused("This application's e-mail address is already verified. Sign in to follow it.")
+    _verification_link_check(application, application.applicant)
     return application
+
+
+_LINK_NO_LONGER_USABLE = ("This verification link can no longer be used. If you need access to LEORS, contact "
+                          "the LEORS team through your agency.")
+
+
+def _verification_link_check(application: AccessApplication, account: User) -> None:
+    """R3: a link gives a password only to the account it was made for while that account has never
+    been verified. An account that was verified through an earlier link (and is active) keeps its
+    password; a suspended or deactivated one is never reopened by a link. The refusal reads the same
+    for a suspended account and a withdrawn application: it tells the link holder nothing more."""
+    if application.email_verified_at is not None:
+        raise ActionRefused("This application's e-mail address is already verified. Sign in to follow it.")
+    if application.status != Status.EMAIL_UNVERIFIED:
+        raise ActionRefused(_LINK_NO_LONGER_USABLE)
+    if not account.is_active and not _is_never_verified_applicant(account):
+        raise ActionRefused(_LINK_NO_LONGER_USABLE)
 
 
 def application_verify_email(*, token: str, password: str, actor: Actor, now: datetime) -> AccessApplication:
     """R1: the signed, expiring link proves the official e-mail; its owner chooses the password; the
-    application enters the queue and its R2 review window starts."""
+    application enters the queue and its R2 review window starts. R3: only a never-verified account
+    is given a password and activated; a suspended one is refused (_verification_link_check)."""
     found = application_for_token(token=token)
     with transaction.atomic():
+        # The account first, then the application: the order application_submit and the suspension
+        # services lock them in, so a suspension running meanwhile either comes first (and the link
+        # is refused here) or waits until this verification is done (and then suspends the account).
+        account = User.objects.select_for_update().get(pk=found.applicant_id)
         application = AccessApplication.objects.select_for_update().get(pk=found.pk)
-        if application.status != Status.EMAIL_UNVERIFIED:
-            raise ActionRefused("This application's e-mail address is already verified. Sign in to follow it.")
-        account = User.objects.select_for_update().get(pk=application.applicant_id)
+        _verification_link_check(application, account)
         if not account.is_active:  # an account verified through an earlier link keeps its password
             try:
                 password_validation.validate_password(password, account)
@@ -423,10 +443,15 @@ def application_checklist_update(
     *, application: AccessApplication, data: ChecklistData, actor: Actor, now: datetime
 ) -> AccessApplication:
     """Record the vetter's checklist: the body exists, the domain is the body's, and who confirmed
-    the applicant through a supervisor contact the vetter found independently (how, when)."""
+    the applicant through a supervisor contact the vetter found independently (how, when: not in the
+    future, nor before the application was made)."""
     user = staff_require(actor, "access.vet_accessapplication", application)
     if data.supervisor_confirmed_at is not None and data.supervisor_confirmed_at > now:
         raise ValidationError({"supervisor_confirmed_at": "The confirmation cannot be in the future."})
+    if data.supervisor_confirmed_at is not None and is_before(data.supervisor_confirmed_at, application.created_at):
+        raise ValidationError({"supervisor_confirmed_at": (
+            f"The confirmation cannot be before the application was made ({moment_shown(application.created_at)}): "
+            "check the date.")})
     with transaction.atomic():
         locked = AccessApplication.objects.select_for_update().get(pk=application.pk)
         if not locked.is_open:
@@ -645,12 +670,33 @@ def _officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Ac
         )
         held = cases_put_on_hold(officer=officer, reason=f"Officer suspended on suspicion of impersonation: {note}",
                                  actor=actor, now=now)
+        withdrawn = _unverified_applications_withdraw(account=account, actor=actor, now=now)
         audit_record(actor=actor, action="officer.suspended", obj=officer,
                      changes={"status": Officer.Status.SUSPENDED, "is_supervisor": False, "referral": referral.pk,
                               "note": note, "referred_to": referral.referred_to,
-                              "cases_on_hold": [case.reference for case in held]}, now=now)
+                              "cases_on_hold": [case.reference for case in held],
+                              "applications_withdrawn": withdrawn}, now=now)
     officer.refresh_from_db()
     return referral
+
+
+def _unverified_applications_withdraw(*, account: User, actor: Actor, now: datetime) -> list[str]:
+    """R3: a suspended account's verification links that were never used die with it. Its
+    applications still awaiting e-mail verification are withdrawn, each audited, so staff and the
+    trail see them closed (application_verify_email refuses a suspended account's links in any
+    case). Runs inside the caller's transaction, with the account locked. Returns the references
+    withdrawn."""
+    pending = AccessApplication.objects.select_for_update().filter(
+        applicant=account, status=Status.EMAIL_UNVERIFIED).order_by("pk")
+    withdrawn = []
+    for application in pending:
+        _transition(application, allowed_from=(Status.EMAIL_UNVERIFIED,), to=Status.WITHDRAWN,
+                    refusal="This application is no longer awaiting e-mail verification.", decided_at=now)
+        audit_record(actor=actor, action="application.withdrawn", obj=application, now=now,
+                     changes={"status": [Status.EMAIL_UNVERIFIED, Status.WITHDRAWN],
+                              "reason": "The applicant's account was suspended; the verification link is void."})
+        withdrawn.append(application.reference)
+    return withdrawn
 
 
 def officer_access_renew(*, officer: Officer, note: str, actor: Actor, now: datetime) -> Officer:
@@ -789,7 +835,8 @@ def sign_in_report(*, token: str, actor: Actor, now: datetime) -> User:
                 locked.is_active = False
                 locked.set_unusable_password()
                 locked.save(update_fields=["is_active", "password"])
+                withdrawn = _unverified_applications_withdraw(account=locked, actor=reporter, now=now)
                 audit_record(actor=reporter, action="account.suspended_on_report", obj=locked, now=now,
-                             changes={"note": note})
+                             changes={"note": note, "applications_withdrawn": withdrawn})
     account.refresh_from_db()
     return account

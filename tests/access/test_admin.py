@@ -22,6 +22,7 @@ from leors.core.outbox import email_enqueue, outbox_deliver, outbox_deliver_due
 from leors.core.webhooks import webhook_enqueue
 from tests.conftest import signed_in_client
 from tests.factories import (
+    PASSWORD,
     approved_officer,
     complete_checklist,
     enrol_totp,
@@ -238,7 +239,7 @@ def test_r1_domain_column_flags_a_domain_not_yet_confirmed_for_the_agency() -> N
 @pytest.mark.django_db
 def test_r1_assign_checklist_ask_answer_approve_through_the_admin() -> None:
     lead, reviewer = make_lead(), make_reviewer()
-    application = verified_application()
+    application = verified_application(now=timezone.now() - timedelta(hours=3))  # before the supervisor was called
     lead_client = signed_in_client(lead)
 
     response = lead_client.post(workflow_url(application, "assign"), {"reviewer": reviewer.pk})
@@ -359,6 +360,60 @@ def test_r1_checklist_in_the_future_is_refused_on_its_field_and_keeps_the_rest()
     application.refresh_from_db()
     assert not application.check_body_exists
     assert "application.checklist_updated" not in application_actions(application)
+
+
+@pytest.mark.django_db
+def test_r1_a_supervisor_confirmation_cannot_predate_the_application_and_the_refusal_shows_the_viewer_s_time() -> None:
+    lead = make_lead(time_zone="Asia/Tokyo")
+    with time_machine.travel(datetime(2026, 6, 3, 9, 0, 30, tzinfo=UTC), tick=False):
+        application = verified_application()  # made at 18:00:30 in Tokyo
+        client = signed_in_client(lead)
+        checklist = {"check_body_exists": "on", "check_domain_belongs": "on",
+                     "supervisor_confirmed_with": "Chief Inspector R. Hale", "supervisor_confirmation_method": "phone",
+                     "supervisor_contact_source": "Switchboard on the official website"}
+
+        response = client.post(workflow_url(application, "checklist"),
+                               {**checklist, "supervisor_confirmed_at": "2026-06-02T18:00"})
+
+        assert response.status_code == 400
+        assert response.context["form"].errors["supervisor_confirmed_at"] == [
+            "The confirmation cannot be before the application was made (3 June 2026 at 18:00 (JST)): check the date."]
+        assert 'value="2026-06-02T18:00"' in response.content.decode()
+        application.refresh_from_db()
+        assert application.supervisor_confirmed_at is None
+        # Typed to the minute, the minute the application was made in is not before it.
+        response = client.post(workflow_url(application, "checklist"),
+                               {**checklist, "supervisor_confirmed_at": "2026-06-03T18:00"})
+        assert response.status_code == 302
+        application.refresh_from_db()
+        assert application.supervisor_confirmed_at == datetime(2026, 6, 3, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("zone", "typed", "refusal"), [
+    # East of UTC, year 1 becomes a moment before year 1 in UTC: stored, but never readable again.
+    ("Asia/Tokyo", "0001-01-01T00:00", "The time of the supervisor's confirmation cannot be before 1 January 2000"),
+    # West of UTC, year 9999 overflows the conversion to UTC.
+    ("America/Los_Angeles", "9999-12-31T23:59", "The time of the supervisor's confirmation cannot be after"),
+])
+def test_r1_an_out_of_range_checklist_time_is_refused_on_its_field_and_the_application_still_opens(
+        zone: str, typed: str, refusal: str) -> None:
+    lead = make_lead(time_zone=zone)
+    application = verified_application()
+    client = signed_in_client(lead)
+
+    response = client.post(workflow_url(application, "checklist"), {
+        "check_body_exists": "on", "check_domain_belongs": "on",
+        "supervisor_confirmed_with": "Chief Inspector R. Hale", "supervisor_confirmation_method": "phone",
+        "supervisor_contact_source": "Switchboard on the official website", "supervisor_confirmed_at": typed,
+    })
+
+    assert response.status_code == 400
+    assert refusal in response.context["form"].errors["supervisor_confirmed_at"][0]
+    assert f'value="{typed}"' in response.content.decode()
+    application.refresh_from_db()
+    assert application.supervisor_confirmed_at is None and not application.check_body_exists
+    assert client.get(change_url(application)).status_code == 200
 
 
 @pytest.mark.django_db
@@ -610,3 +665,34 @@ def test_user_admin_is_a_read_only_list_without_password_hashes() -> None:
     assert lead.password not in page.content.decode()
     assert client.post(reverse("admin:access_user_change", args=[lead.pk]), {"is_staff": ""}).status_code == 403
     assert User.objects.get(pk=lead.pk).is_staff
+
+
+@pytest.mark.django_db
+def test_r12_staff_password_changes_only_through_allauth_and_every_change_is_audited() -> None:
+    """Django's admin password form asks for no re-authentication, has no rate limit and sends no
+    allauth signal, so it would change a staff password with no audit event. Its pages only point to
+    allauth's; the header links there."""
+    lead = make_lead()
+    client = signed_in_client(lead)
+    new = "an entirely new passphrase 77"
+    allauth_page = reverse("account_change_password")
+
+    for url in (reverse("admin:password_change"), reverse("admin:password_change_done")):
+        response = client.post(url, {"old_password": PASSWORD, "new_password1": new, "new_password2": new})
+        assert (response.status_code, response["Location"]) == (302, allauth_page), url
+        assert client.get(url)["Location"] == allauth_page, url
+    lead.refresh_from_db()
+    assert lead.check_password(PASSWORD) and not lead.check_password(new)
+    assert not AuditEvent.objects.filter(object_id=str(lead.pk), action__startswith="auth.password").exists()
+
+    header = client.get(reverse("admin:index")).content.decode()
+    assert f'href="{allauth_page}"' in header
+    assert f'href="{reverse("admin:password_change")}"' not in header
+
+    # The page the header links to changes the password, and the change is audited.
+    response = client.post(allauth_page, {"oldpassword": PASSWORD, "password1": new, "password2": new})
+    assert response.status_code == 302
+    lead.refresh_from_db()
+    assert lead.check_password(new)
+    assert AuditEvent.objects.filter(object_type="access.user", object_id=str(lead.pk),
+                                     action="auth.password_changed").count() == 1

@@ -7,25 +7,40 @@ plus another officer, an auditor and people who are not (or no longer) on the le
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from django.core import mail
 from django.core.exceptions import ValidationError
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import Case
 from cases.services import correspondence, review, suspension
 from leors.access import selectors, services
-from leors.access.models import ImpersonationReferral, Officer, User
+from leors.access.models import AccessApplication, ImpersonationReferral, Officer, User
 from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
 from leors.core.models import AuditEvent
+from leors.core.outbox import outbox_deliver_due
 from tests.cases.clock_cast import ClockCast, fresh
 from tests.conftest import signed_in_client
-from tests.factories import approved_officer, make_auditor, make_lead, make_reviewer, make_user, submit_case
+from tests.factories import (
+    PASSWORD,
+    approved_officer,
+    complete_checklist,
+    make_auditor,
+    make_lead,
+    make_reviewer,
+    make_user,
+    submit_application,
+    submit_case,
+    verification_token,
+)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 NOTE = "Forged court order sent from a hijacked police mailbox."
@@ -227,3 +242,102 @@ def test_r12_a_contact_s_name_is_found_only_among_listed_active_staff() -> None:
     # Leaving the team ends it at once, listed or not.
     User.objects.filter(pk=jane.pk).update(is_active=False)
     assert selectors.staff_contact_named(name="Jane Doe") is None
+
+
+# --- R3: a suspended account is never reopened by an unused verification link ------------------------------
+
+ATTACKER_PASSWORD = "attacker chosen passphrase 991"
+MAILBOX = "dana.detective@met.police.example.uk"
+
+
+def officer_with_a_second_unused_link(lead: User) -> tuple[Officer, AccessApplication]:
+    """Two applications from one never-verified address (the first link was lost, say): each has its own
+    link. The first is used, vetted and approved; the second link is still unused."""
+    first = submit_application(official_email=MAILBOX)
+    second = submit_application(official_email=MAILBOX)
+    services.application_verify_email(token=verification_token(first), password=PASSWORD, actor=Actor(user=None),
+                                      now=timezone.now())
+    first.refresh_from_db()
+    complete_checklist(first, by=lead)
+    officer = services.application_approve(application=first, actor=Actor(user=lead), now=timezone.now())
+    second.refresh_from_db()
+    assert second.status == AccessApplication.Status.EMAIL_UNVERIFIED
+    return officer, second
+
+
+def assert_account_stays_shut(officer: Officer, application: AccessApplication) -> None:
+    account = User.objects.get(pk=officer.user_id)
+    assert not account.is_active and not account.has_usable_password()
+    assert not account.check_password(ATTACKER_PASSWORD)
+    assert not AuditEvent.objects.filter(action="application.email_verified", object_id=str(application.pk)).exists()
+
+
+@pytest.mark.django_db
+def test_r3_suspension_withdraws_the_accounts_unused_verification_links() -> None:
+    lead = make_lead()
+    officer, pending = officer_with_a_second_unused_link(lead)
+
+    suspend(officer, Actor(user=lead))
+
+    pending.refresh_from_db()
+    assert pending.status == AccessApplication.Status.WITHDRAWN and pending.decided_at == T0
+    (event,) = AuditEvent.objects.filter(action="application.withdrawn", object_id=str(pending.pk))
+    assert event.actor == lead and "suspended" in event.changes["reason"]
+    suspended = AuditEvent.objects.get(action="officer.suspended", object_id=str(officer.pk))
+    assert suspended.changes["applications_withdrawn"] == [pending.reference]
+    # Whoever holds the mailbox now (the impersonator) opens the link: refused, the account stays shut.
+    link = reverse("portal:application_verify_email", args=[verification_token(pending)])
+    response = Client().post(link, {"password1": ATTACKER_PASSWORD, "password2": ATTACKER_PASSWORD})
+    assert response.status_code == 400 and "can no longer be used" in response.content.decode()
+    assert_account_stays_shut(officer, pending)
+
+
+@pytest.mark.django_db
+def test_r3_a_verification_link_never_reopens_a_suspended_account() -> None:
+    """Checked under the account's lock, whatever the application's state: here one left awaiting
+    verification (as a suspension made before such links were withdrawn left it)."""
+    lead = make_lead()
+    officer, pending = officer_with_a_second_unused_link(lead)
+    suspend(officer, Actor(user=lead))
+    AccessApplication.objects.filter(pk=pending.pk).update(status=AccessApplication.Status.EMAIL_UNVERIFIED,
+                                                           decided_at=None)
+    token = verification_token(pending)
+    link = reverse("portal:application_verify_email", args=[token])
+
+    page = Client().get(link)
+    assert page.status_code == 400
+    assert "can no longer be used" in page.content.decode() and 'name="password1"' not in page.content.decode()
+    response = Client().post(link, {"password1": ATTACKER_PASSWORD, "password2": ATTACKER_PASSWORD})
+    assert response.status_code == 400 and "can no longer be used" in response.content.decode()
+    with pytest.raises(ActionRefused, match="can no longer be used"):
+        services.application_verify_email(token=token, password=ATTACKER_PASSWORD, actor=Actor(user=None),
+                                          now=timezone.now())
+    assert_account_stays_shut(officer, pending)
+    pending.refresh_from_db()
+    assert pending.status == AccessApplication.Status.EMAIL_UNVERIFIED and pending.email_verified_at is None
+
+
+@pytest.mark.django_db
+def test_r3_an_account_suspended_on_its_holders_report_loses_its_unused_links_too() -> None:
+    """The applicant (not yet an officer) reports a sign-in that was not theirs."""
+    first = submit_application(official_email=MAILBOX)
+    second = submit_application(official_email=MAILBOX)
+    services.application_verify_email(token=verification_token(first), password=PASSWORD, actor=Actor(user=None),
+                                      now=timezone.now())
+    applicant = User.objects.get(pk=first.applicant_id)
+    for user_agent in ("Firefox/140", "Chrome/150"):
+        services.signin_device_record(user=applicant, ip="203.0.113.5", user_agent=user_agent, now=timezone.now())
+    outbox_deliver_due(now=timezone.now())
+    (message,) = [m for m in mail.outbox if "new sign-in" in m.subject]
+    report = re.search(r"/sign-in-report/(\S+)/$", message.body, re.MULTILINE).group(1)  # type: ignore[union-attr]
+
+    services.sign_in_report(token=report, actor=Actor(user=None), now=timezone.now())
+
+    second.refresh_from_db()
+    assert second.status == AccessApplication.Status.WITHDRAWN
+    assert AuditEvent.objects.filter(action="application.withdrawn", object_id=str(second.pk)).count() == 1
+    with pytest.raises(ActionRefused, match="can no longer be used"):
+        services.application_verify_email(token=verification_token(second), password=ATTACKER_PASSWORD,
+                                          actor=Actor(user=None), now=timezone.now())
+    applicant.refresh_from_db()
+    assert not applicant.is_active and not applicant.check_password(ATTACKER_PASSWORD)

@@ -623,6 +623,53 @@ def test_r6_withholding_is_possible_under_an_instruction_in_force() -> None:
     assert case.notification_decided_by == lead
 
 
+# --- Dates typed far outside any real one: refused on their field, never a 500 ---------------------
+
+CONFIRMATION = {"confirmed_with": "Duty officer, fraud squad", "method": "phone",
+                "contact_source": "Switchboard number on the force's official website"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("zone", "typed", "refusal"), [
+    # East of UTC, year 1 becomes a moment before year 1 in UTC: stored, but never readable again.
+    ("Asia/Tokyo", "0001-01-01T00:00", "The time of the confirmation cannot be before 1 January 2000"),
+    # West of UTC, year 9999 overflows the conversion to UTC.
+    ("America/Los_Angeles", "9999-12-31T23:59", "The time of the confirmation cannot be after 31 December"),
+])
+def test_r10_an_out_of_range_confirmation_time_is_refused_on_its_field_and_the_case_page_still_opens(
+        zone: str, typed: str, refusal: str) -> None:
+    lead = make_lead(time_zone=zone)
+    case = assign(submit_case(approved_officer(lead=lead)), reviewer=lead, by=lead)
+    client = signed_in_client(lead)
+
+    response = client.post(workflow_url(case, "confirm"), {**CONFIRMATION, "confirmed_at": typed})
+
+    assert response.status_code == 400
+    assert refusal in response.context["form"].errors["confirmed_at"][0]
+    assert f'value="{typed}"' in response.content.decode()  # what was typed is kept
+    assert 'value="Duty officer, fraud squad"' in response.content.decode()
+    assert not case.out_of_band_confirmations.exists()
+    assert client.get(change_url(case)).status_code == 200
+
+
+@pytest.mark.django_db
+def test_r6_a_year_one_notification_time_typed_east_of_utc_is_refused_and_the_case_page_still_opens() -> None:
+    lead = make_lead(time_zone="Pacific/Kiritimati")  # UTC+14
+    case = accepted_case(lead=lead)
+    client = signed_in_client(lead)
+
+    response = client.post(workflow_url(case, "notification"), {"decision": "notified",
+                                                                "notified_at": "0001-01-01T05:00"})
+
+    assert response.status_code == 400
+    assert ("The time the user was notified cannot be before 1 January 2000"
+            in response.context["form"].errors["notified_at"][0])
+    assert 'value="0001-01-01T05:00"' in response.content.decode()
+    case.refresh_from_db()
+    assert (case.notification_decision, case.notified_at) == ("", None)
+    assert client.get(change_url(case)).status_code == 200
+
+
 # --- Refusals answer 400 with the service's words -------------------------------------------------
 
 @pytest.mark.django_db

@@ -7,7 +7,6 @@ approves. Each refusal is checked to leave nothing behind (no freeze, no release
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -75,8 +74,9 @@ def listed(client: Client, query: dict[str, str]) -> list[str]:
 def confirmation_post(**overrides: str) -> dict[str, str]:
     data = {"confirmed_with": "Duty inspector, operations room", "method": "phone",
             "contact_source": "Switchboard number on the force's official website",
-            # The staff member's time zone is UTC: the datetime-local value is read in it.
-            "confirmed_at": (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")}
+            # The staff member's time zone is UTC: the datetime-local value is read in it. Now, to the
+            # minute: a confirmation cannot be before the request, which these tests make moments ago.
+            "confirmed_at": timezone.now().strftime("%Y-%m-%dT%H:%M")}
     data.update(overrides)
     return data
 

@@ -547,3 +547,38 @@ def test_htmx_adds_a_blank_subject_row_and_counts_it() -> None:
     html = response.content.decode()
     assert 'name="subjects-3-value"' in html and "Subject 4" in html
     assert re.search(r'name="subjects-TOTAL_FORMS" value="4"[^>]*hx-swap-oob="true"', html)
+
+
+def test_dates_outside_sane_bounds_are_refused_on_their_fields_keeping_what_was_typed() -> None:
+    """Year 1 or 9999 is a typing error, and year 9999 overflows the first date arithmetic done with it."""
+    officer = approved_officer()
+    client = signed_in_client(officer.user)
+    the_day_after_tomorrow = (timezone.now() + timedelta(days=2)).date().isoformat()
+    typed = {"period_from": "0001-01-01", "period_to": "9999-12-31", "has_non_disclosure_instruction": "yes",
+             "non_disclosure_until": "9999-12-31", "documents-0-issued_on": the_day_after_tomorrow}
+
+    response = post_new(client, form_data(**typed))
+
+    assert response.status_code == 400
+    assert not Case.objects.filter(submitted_by=officer.user).exists()
+    errors = response.context["form"].errors
+    assert "The start of the period cannot be before 1 January 1900" in errors["period_from"][0]
+    assert "The end of the period cannot be after 31 December" in errors["period_to"][0]
+    assert "The end of the non-disclosure instruction cannot be after" in errors["non_disclosure_until"][0]
+    assert "The date of issue cannot be after" in response.context["documents"].forms[0].errors["issued_on"][0]
+    html = response.content.decode()
+    for value in ('value="0001-01-01"', 'value="9999-12-31"', f'value="{the_day_after_tomorrow}"',
+                  'value="Account behind a romance-scam wallet"'):
+        assert value in html, value
+
+    response = post_new(client, form_data(**{"documents-0-issued_on": "1899-12-31"}))
+    assert "The date of issue cannot be before 1 January 1900" in (
+        response.context["documents"].forms[0].errors["issued_on"][0])
+    # A century-old document and a long instruction are dates a legal process can carry.
+    until = (timezone.now() + timedelta(days=365 * 50)).date()
+    assert post_new(client, form_data(**{"documents-0-issued_on": "1900-01-01", "period_from": "2009-01-03",
+                                         "has_non_disclosure_instruction": "yes",
+                                         "non_disclosure_until": until.isoformat()})).status_code == 302
+    case = Case.objects.get(submitted_by=officer.user)
+    assert (case.period_from.isoformat(), case.non_disclosure_until) == ("2009-01-03", until)  # type: ignore[union-attr]
+    assert client.get(reverse("cases:detail", args=[case.reference])).status_code == 200

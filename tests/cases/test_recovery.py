@@ -122,6 +122,34 @@ def test_r9_only_an_asset_recovery_request_has_recovery_steps() -> None:
 
 
 @pytest.mark.django_db
+def test_r9_a_confirmation_cannot_predate_the_request_it_confirms(_clock: time_machine.Coordinates) -> None:
+    """The official's identity and the request itself are confirmed once the request has arrived; a time
+    before it is a typing error. The minute the request arrived in counts (times are typed to the minute)."""
+    _clock.shift(timedelta(seconds=30))
+    cast = RecoveryCast().accepted()
+    official = cast.add_official()
+    recovery.recovery_official_id_check(official=official, actor=cast.staff, now=timezone.now())
+    cast.case.refresh_from_db()
+    assert cast.case.submitted_at == T0 + timedelta(seconds=30)
+    the_day_before = confirmation(confirmed_at=T0 - timedelta(days=1))
+
+    for confirm in (
+        lambda data: recovery.recovery_official_confirm(official=official, data=data, actor=cast.staff,
+                                                        now=timezone.now()),
+        lambda data: recovery.case_out_of_band_confirm(case=cast.case, data=data, actor=cast.staff,
+                                                       now=timezone.now()),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            confirm(the_day_before)
+        assert refused.value.message_dict == {"confirmed_at": [
+            "The confirmation cannot be before the request was received (2 March 2026 at 09:00 (UTC)): "
+            "check the date."]}
+        confirm(confirmation(confirmed_at=T0))  # 09:00, typed for a request that arrived at 09:00:30
+    official.refresh_from_db()
+    assert official.is_verified and cast.case.out_of_band_confirmations.count() == 1
+
+
+@pytest.mark.django_db
 def test_r9_instructions_wait_for_every_official_s_id_check_and_out_of_band_confirmation() -> None:
     cast = RecoveryCast().accepted()
     with pytest.raises(ActionRefused, match="Name the officials"):
