@@ -85,14 +85,17 @@ def approval_grant(*, approval: Approval, actor: Actor, now: datetime) -> Approv
             # taken over, and then no one answers for the request. Its row is locked until the commit, so a closure
             # (an UPDATE of that row) either committed before and is seen, or waits and comes after the grant. (Not a
             # join in the claim below: PostgreSQL re-checks a concurrently updated row against the UPDATE's own
-            # conditions only, and the claim would no longer be made exactly once.)
-            if not User.objects.select_for_update().filter(pk=approval.requested_by_id, is_active=True).exists():
+            # conditions only, and the claim would no longer be made exactly once.) FOR NO KEY UPDATE, as the closure's
+            # own UPDATE: a transaction that wrote rows naming the account (its own audit events) still commits.
+            asker = User.objects.select_for_update(no_key=True).filter(pk=approval.requested_by_id, is_active=True)
+            if not asker.exists():
                 raise ActionRefused(REQUESTER_LEFT)
             claimed = Approval.objects.filter(pk=approval.pk, status=Approval.Status.PENDING).update(
                 status=Approval.Status.APPROVED, decided_by=user, decided_at=now)
             if claimed != 1:
                 raise ActionRefused("This approval was already decided.")
             approval.refresh_from_db()
+            _lock_what_it_changes(approval)
             audit_record(actor=actor, action="approval.granted", obj=approval.case, now=now,
                          changes={"approval": approval.pk, "action": approval.action,
                                   "requested_by": approval.requested_by.email})
@@ -109,6 +112,18 @@ def approval_grant(*, approval: Approval, actor: Actor, now: datetime) -> Approv
         raise
     approval.outcome = outcome  # type: ignore[attr-defined]  # the freeze, production or return it carried out
     return approval
+
+
+def _lock_what_it_changes(approval: Approval) -> None:
+    """The rows the approved action changes, locked before the audit trail's lock is taken (by the grant's own event):
+    everywhere a case's row first, then its clock's, then the trail's. A freeze is also locked by the acceptance of a
+    further order continuing it, and by an early lift, each before its own event: taken the other way round here,
+    either would deadlock with the grant."""
+    from cases.services import clocks
+
+    case = Case.objects.select_for_update().get(pk=approval.case_id)
+    if approval.action in (Action.FREEZE_ACTIVATE, Action.RETURN_RECORD):
+        clocks.freeze_continued(case, lock=True)
 
 
 def approval_cancel(*, approval: Approval, actor: Actor, now: datetime) -> Approval:

@@ -1048,3 +1048,50 @@ def test_r8_a_sweep_running_while_a_further_order_is_accepted_before_the_end_lea
         assert sweep().freezes_lifted == 0
         freeze.refresh_from_db()
         assert freeze.status == Freeze.Status.ACTIVE and freeze.held_until(timezone.now()) == end + 10 * DAY
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r8_accepting_a_further_order_while_another_of_the_same_freeze_is_activated_deadlocks_neither(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The acceptance holds its case, then the freeze it continues, then takes the audit trail's lock; the approval of
+    another order's activation takes the same locks in the same order (the grant's own event comes after them)."""
+    from cases.services import approvals, review
+
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
+    cast = ClockCast()
+    freeze = cast.freeze(20)
+    activated = cast.freeze_request(10, further_order_of=freeze.case)
+    cast.decide(activated)
+    confirm_out_of_band(activated, actor=cast.staff, now=timezone.now())
+    asked = clocks.freeze_activation_request(case=activated, activation=clocks.FreezeActivation(), actor=cast.staff,
+                                             now=timezone.now())
+    approver = make_lead()
+    accepted = cast.freeze_request(10, further_order_of=freeze.case)
+    cast.assign(accepted)
+    review.case_checklist_update(case=accepted, data=FULL_CHECKLIST, actor=cast.staff, now=timezone.now())
+    results: dict[str, Any] = {}
+
+    def grant() -> None:
+        try:
+            results["grant"] = approvals.approval_grant(approval=asked, actor=Actor(user=approver),
+                                                        now=timezone.now()).outcome
+        except Exception as error:  # surfaced by the assertions below
+            results["grant"] = error
+        finally:
+            connection.close()  # this thread's own connection
+
+    transition = review.case_transition
+
+    def transition_while_the_grant_runs(*args: Any, **kwargs: Any) -> Any:
+        results["thread"] = thread = threading.Thread(target=grant)  # the freeze is held by the acceptance now
+        thread.start()
+        thread.join(1.0)  # the grant gets as far as it can
+        return transition(*args, **kwargs)
+
+    monkeypatch.setattr(review, "case_transition", transition_while_the_grant_runs)
+    decided = review.case_decide(case=accepted, decision=Case.Decision.ACCEPT, reasons=ACCEPT_REASONS,
+                                 actor=cast.staff, now=timezone.now())
+    results["thread"].join(30)
+    assert decided.status == Case.Status.ACCEPTED
+    assert isinstance(results["grant"], Freeze) and results["grant"].pk == freeze.pk, results
+    assert Freeze.objects.get(pk=freeze.pk).extension_count == 1

@@ -26,7 +26,16 @@ from leors.core import outbox
 from leors.core.audit import Actor
 from leors.core.errors import ActionRefused
 from leors.core.models import AuditEvent
-from tests.cases.clock_cast import T0, ClockCast, audit_actions, emails, sweep, webhook_data
+from tests.cases.clock_cast import (
+    ACCEPT_REASONS,
+    FULL_CHECKLIST,
+    T0,
+    ClockCast,
+    audit_actions,
+    emails,
+    sweep,
+    webhook_data,
+)
 from tests.conftest import signed_in_client
 
 SECOND = timedelta(seconds=1)
@@ -607,3 +616,41 @@ def test_r7_a_sweep_running_while_an_extension_is_filed_in_time_leaves_the_hold_
         cast.decide(extension)
         hold.refresh_from_db()
         assert hold.expires_at == end + policy.preservation_extension_period()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r7_filing_an_extension_while_another_of_the_same_hold_is_accepted_deadlocks_neither(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The filing holds the hold (checked again under its lock) and then takes the audit trail's lock; the acceptance of
+    an earlier extension takes the same two, in the same order. Taken the other way round, one of them was aborted."""
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
+    cast = ClockCast()
+    preservation = cast.preservation()
+    first = cast.extension(preservation)
+    cast.assign(first)
+    review.case_checklist_update(case=first, data=FULL_CHECKLIST, actor=cast.staff, now=timezone.now())
+    results: dict[str, Any] = {}
+
+    def accept() -> None:
+        try:
+            results["accept"] = review.case_decide(case=first, decision=Case.Decision.ACCEPT, reasons=ACCEPT_REASONS,
+                                                   actor=cast.staff, now=timezone.now())
+        except Exception as error:  # surfaced by the assertions below
+            results["accept"] = error
+        finally:
+            connection.close()  # this thread's own connection
+
+    locked_for_extension = intake._hold_locked_for_extension
+
+    def then_the_reviewer_accepts(preservation_case: Case, *, now: datetime) -> None:
+        locked_for_extension(preservation_case, now=now)  # this filing holds the hold now
+        results["thread"] = thread = threading.Thread(target=accept)
+        thread.start()
+        thread.join(1.0)  # the acceptance gets as far as it can
+
+    monkeypatch.setattr(intake, "_hold_locked_for_extension", then_the_reviewer_accepts)
+    second = cast.extension(preservation)
+    results["thread"].join(30)
+    assert isinstance(results["accept"], Case), results
+    assert second.extends_case_id == preservation.pk
+    assert hold_of(preservation).extension_count == 1

@@ -25,7 +25,14 @@ from leors.core.models import AuditEvent, OutboxMessage
 from leors.core.webhooks import webhook_signature_check
 from tests.cases.clock_cast import ClockCast
 from tests.documents import ENGLISH_WARRANT, pdf_with_text
-from tests.factories import approved_officer, document_input, four_eyes_activate, make_lead, submit_case
+from tests.factories import (
+    approved_officer,
+    confirm_out_of_band,
+    document_input,
+    four_eyes_activate,
+    make_lead,
+    submit_case,
+)
 from tests.processes import celery_processes
 
 SECRET = "a-shared-secret-of-the-exchange-and-leors-0123456789"
@@ -73,6 +80,7 @@ def test_r8_beat_and_worker_lift_a_freeze_at_its_end_and_tell_the_exchange(
                                  actor=staff, now=now)
     review.case_decide(case=case, decision="accepted", reasons="The freeze order is valid and explicit.",
                        actor=staff, now=now)
+    confirm_out_of_band(case, actor=staff, now=now)  # confirmed now (a confirmation cannot predate the request)
     # Activated ten days ago less a few seconds: its end comes while the processes run.
     activated = timezone.now() - timedelta(days=10) + timedelta(seconds=6)
     freeze = four_eyes_activate(case=case, activation=clocks.FreezeActivation(), actor=staff, now=activated)
