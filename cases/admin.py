@@ -1123,7 +1123,11 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             if form.cleaned_data["decision"] == ApprovalDecideForm.CANCEL:
                 approvals.approval_cancel(approval=approval, **self._actor_now(request))
                 return f"The request to {label} on {case.reference} is cancelled."
-            approvals.approval_grant(approval=approval, **self._actor_now(request))
+            outcome = approvals.approval_grant(approval=approval, **self._actor_now(request)).outcome  # type: ignore[attr-defined]
+            if isinstance(outcome, Freeze) and outcome.case_id != case.pk and outcome.status != Freeze.Status.ACTIVE:
+                # R8: the further order had kept that freeze for its whole period; nothing was frozen again.
+                return (f"Approved: {case.reference} is recorded as carried out. It kept the freeze of "
+                        f"{outcome.case.reference} in force for its whole period, and no new freeze was started.")
             return f"Approved: {label} on {case.reference} is carried out."
 
         return self._workflow_page(

@@ -91,7 +91,8 @@ class OutboxMessage(models.Model):
     next_attempt_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
-    ordering_key = models.CharField(max_length=100, blank=True, default="",
+    # db_default: the release before this column, still writing during a rolling deploy, names only its own columns.
+    ordering_key = models.CharField(max_length=100, blank=True, default="", db_default="",
                                     help_text="Messages with the same key are sent in the order queued.")
 
     class Meta:

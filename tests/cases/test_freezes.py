@@ -1095,3 +1095,18 @@ def test_r8_accepting_a_further_order_while_another_of_the_same_freeze_is_activa
     assert decided.status == Case.Status.ACCEPTED
     assert isinstance(results["grant"], Freeze) and results["grant"].pk == freeze.pk, results
     assert Freeze.objects.get(pk=freeze.pk).extension_count == 1
+
+
+@pytest.mark.django_db
+def test_r8_approving_the_activation_of_an_order_that_kept_its_freeze_for_its_whole_period_says_nothing_started() -> None:
+    with time_machine.travel(T0, tick=False) as traveller:
+        cast, _freeze, further, end = _awaiting_activation()
+        traveller.move_to(end + 10 * DAY + HOUR)  # past the order's own period: the freeze is lifted at its bound
+        confirm_out_of_band(further, actor=cast.staff, now=timezone.now())
+        approval = clocks.freeze_activation_request(case=further, activation=clocks.FreezeActivation(),
+                                                    actor=cast.staff, now=timezone.now())
+        page = signed_in_client(make_lead()).post(reverse("admin:cases_case_approvals", args=[further.pk]),
+                                                  {"approval": approval.pk, "decision": "approve"}, follow=True)
+    html = page.content.decode()
+    assert f"{further.reference} is recorded as carried out" in html and "no new freeze was started" in html
+    assert Freeze.objects.count() == 1

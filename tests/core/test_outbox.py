@@ -16,6 +16,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from leors import policy
 from leors.core import outbox
@@ -319,3 +320,39 @@ def test_enqueue_outside_a_transaction_raises(no_broker: list[int]) -> None:
     assert not OutboxMessage.objects.exists()
     assert not IssuedReference.objects.exists()
     assert no_broker == []
+
+
+# --- Migration core 0007: the ordering key ------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_the_release_before_the_ordering_key_can_still_queue_messages_during_a_rolling_deploy() -> None:
+    """It names only its own columns: the new column keeps its default in the database, so its inserts still work."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO core_outboxmessage (key, channel, recipient, subject, body, payload, status, attempts, "
+            "created_at, next_attempt_at, last_error) VALUES ('old-release:1', 'email', 'a@b.example', '', '', "
+            "'{}', 'pending', 0, now(), now(), '') RETURNING id")
+        row = cursor.fetchone()
+    assert row is not None and OutboxMessage.objects.get(pk=row[0]).ordering_key == ""
+
+
+@pytest.mark.django_db
+def test_r8_the_migration_sends_again_the_webhooks_the_release_before_gave_up_in_their_restrictions_order() -> None:
+    """Webhooks are never given up now: a lift the exchange never heard of, given up by the release before after
+    eight attempts, is pending again after the migration, with its restriction's key. E-mails given up stay so."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    now = timezone.now()
+    common = {"recipient": "", "subject": "", "body": "", "attempts": 8, "status": OutboxMessage.Status.FAILED,
+              "created_at": now, "next_attempt_at": now}
+    lifted = OutboxMessage.objects.create(key="webhook:freeze:7:lifted", channel=OutboxMessage.Channel.WEBHOOK,
+                                          payload={"data": {"restriction": {"type": "freeze", "id": 7}}}, **common)
+    email = OutboxMessage.objects.create(key="email:1", channel=OutboxMessage.Channel.EMAIL, payload={}, **common)
+    import_module("leors.core.migrations.0007_outbox_ordering_key").order_pending_webhooks(apps, None)
+    lifted.refresh_from_db()
+    email.refresh_from_db()
+    assert (lifted.status, lifted.ordering_key) == (OutboxMessage.Status.PENDING, "freeze:7")
+    assert lifted.next_attempt_at >= now
+    assert email.status == OutboxMessage.Status.FAILED
