@@ -6,10 +6,12 @@ so a test reads as a timeline: travel, act, travel, sweep.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from cases.models import Case, Freeze
@@ -101,6 +103,27 @@ class ClockCast:
 
 def sweep() -> clocks.SweepResult:
     return clocks.clocks_sweep(now=timezone.now())
+
+
+def sweep_meanwhile(now: datetime, *, waits: str) -> Any:
+    """The minute's sweep at `now`, run while the caller's transaction is under way: in a thread, on a connection of
+    its own, as the worker's would be. Its result, or its error; it must not wait for the caller's locks (`waits`
+    says what that would mean)."""
+    results: list[Any] = []
+
+    def run() -> None:
+        try:
+            results.append(clocks.clocks_sweep(now=now))
+        except Exception as error:  # returned, for the caller's assertions
+            results.append(error)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive(), waits
+    return results[0]
 
 
 def audit_actions(case: Case, prefix: str) -> list[str]:

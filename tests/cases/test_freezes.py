@@ -43,6 +43,7 @@ from tests.cases.clock_cast import (
     emails,
     order,
     sweep,
+    sweep_meanwhile,
     webhook_data,
 )
 from tests.conftest import signed_in_client
@@ -1026,18 +1027,8 @@ def test_r8_a_sweep_running_while_a_further_order_is_accepted_before_the_end_lea
         tell, swept = review._tell_officer, []
 
         def sweep_while_deciding(case: Case, **kwargs: Any) -> None:
-            def run() -> None:
-                try:
-                    swept.append(clocks.clocks_sweep(now=end + SECOND))
-                except Exception as error:  # surfaced by the assertions below
-                    swept.append(error)
-                finally:
-                    connection.close()  # this thread's own connection
-
-            thread = threading.Thread(target=run)
-            thread.start()
-            thread.join(20)
-            assert not thread.is_alive(), "the sweep waited for the acceptance instead of skipping the freeze"
+            swept.append(sweep_meanwhile(end + SECOND, waits="the sweep waited for the acceptance instead of "
+                                                              "skipping the freeze"))
             tell(case, **kwargs)
 
         monkeypatch.setattr(review, "_tell_officer", sweep_while_deciding)

@@ -34,6 +34,7 @@ from tests.cases.clock_cast import (
     audit_actions,
     emails,
     sweep,
+    sweep_meanwhile,
     webhook_data,
 )
 from tests.conftest import signed_in_client
@@ -50,6 +51,17 @@ def hold_of(case: Case) -> PreservationHold:
 def reminder_days(hold: PreservationHold, ends_at: datetime) -> list[int]:
     return sorted(Reminder.objects.filter(hold=hold, clock_ends_at=ends_at).values_list("days_before", flat=True),
                   reverse=True)
+
+
+def a_preservation_two_seconds_before_its_end(traveller: Any) -> tuple[ClockCast, Case, PreservationHold, datetime]:
+    """A preservation received and accepted now, then the moment two seconds before its hold's end: the cast, the
+    preservation, its hold and the hold's end."""
+    cast = ClockCast()
+    case = cast.preservation()
+    cast.decide(case)
+    hold = hold_of(case)
+    traveller.move_to(hold.expires_at - 2 * SECOND)
+    return cast, case, hold, hold.expires_at
 
 
 def extension_filed_a_day_before_the_end(traveller: Any, *, accepted: bool = True) -> tuple[
@@ -549,12 +561,7 @@ def test_r7_an_extension_whose_hold_lapsed_while_it_was_being_received_is_refuse
     """Filed two seconds before the end; while intake reads the request (seconds, for long documents), the sweep of
     the minute lapses the hold. The officer is told, not answered with an extension that keeps nothing."""
     with time_machine.travel(T0, tick=False) as traveller:
-        cast = ClockCast()
-        case = cast.preservation()
-        cast.decide(case)
-        hold = hold_of(case)
-        end = hold.expires_at
-        traveller.move_to(end - 2 * SECOND)
+        cast, case, hold, end = a_preservation_two_seconds_before_its_end(traveller)
         detect = intake.detect_text
 
         def sweep_while_reading(text: str) -> Any:
@@ -579,29 +586,14 @@ def test_r7_a_sweep_running_while_an_extension_is_filed_in_time_leaves_the_hold_
     skips the hold the filing holds, and the next sweep finds the extension pending. Nothing lapses."""
     monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
     with time_machine.travel(T0, tick=False) as traveller:
-        cast = ClockCast()
-        case = cast.preservation()
-        cast.decide(case)
-        hold = hold_of(case)
-        end = hold.expires_at
-        traveller.move_to(end - 2 * SECOND)
+        cast, case, hold, end = a_preservation_two_seconds_before_its_end(traveller)
         store = intake.file_store
         swept: list[Any] = []
 
         def sweep_while_storing(*args: Any, **kwargs: Any) -> Any:
             if not swept:  # the first document stored: the extension's transaction is under way
-                def run() -> None:
-                    try:
-                        swept.append(clocks.clocks_sweep(now=end + SECOND))
-                    except Exception as error:  # surfaced by the assertions below
-                        swept.append(error)
-                    finally:
-                        connection.close()  # this thread's own connection
-
-                thread = threading.Thread(target=run)
-                thread.start()
-                thread.join(20)
-                assert not thread.is_alive(), "the sweep waited for the filing instead of skipping its hold"
+                swept.append(sweep_meanwhile(end + SECOND, waits="the sweep waited for the filing instead of "
+                                                                  "skipping its hold"))
             return store(*args, **kwargs)
 
         monkeypatch.setattr(intake, "file_store", sweep_while_storing)
