@@ -659,7 +659,8 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
                 if case.is_open and extended_hold.status == PreservationHold.Status.ACTIVE:
                     # A review that outlasts the further period makes an acceptance extend the hold to a
                     # moment already past: the hold would lapse at the next sweep. The reviewer is told before.
-                    context["extension_would_end"] = clocks.hold_extended_end(extended_hold)
+                    context["extension_would_end"] = would_end = clocks.hold_extended_end(extended_hold)
+                    context["extension_would_end_passed"] = would_end <= now
             context["filed_in_time"] = _filed_before_hold_end(case, extended_hold)
         elif case.request_type == RequestType.FREEZE:
             context["freeze"] = freeze

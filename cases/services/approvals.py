@@ -121,9 +121,7 @@ def _lock_what_it_changes(approval: Approval) -> None:
     either would deadlock with the grant."""
     from cases.services import clocks
 
-    case = Case.objects.select_for_update().get(pk=approval.case_id)
-    if approval.action in (Action.FREEZE_ACTIVATE, Action.RETURN_RECORD):
-        clocks.freeze_continued(case, lock=True)
+    clocks.case_clock_lock(Case.objects.select_for_update().get(pk=approval.case_id))
 
 
 def approval_cancel(*, approval: Approval, actor: Actor, now: datetime) -> Approval:

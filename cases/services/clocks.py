@@ -319,6 +319,22 @@ def freeze_case_continued(named: Case) -> Case:
     return case
 
 
+def case_clock_lock(case: Case) -> None:
+    """Lock the clock row a change to `case` may change, before the audit trail's lock (the change's first event).
+
+    Everywhere the order is a case's row, then its clock's row, then the trail's lock; the sweep and a filing
+    extension take the clock first too. So none waits on another in a cycle, and a sweep running meanwhile skips the
+    locked clock (`SKIP LOCKED`) instead of acting on a state the change is about to alter. R7: a preservation's hold,
+    or the hold an extension extends; R8, R9: the freeze a further order continues, or a recovery's assets are held by.
+    """
+    if case.request_type == RequestType.PRESERVATION:
+        PreservationHold.objects.select_for_update().filter(case_id=case.pk).first()
+    elif case.request_type == RequestType.PRESERVATION_EXTENSION and case.extends_case_id is not None:
+        PreservationHold.objects.select_for_update().filter(case_id=case.extends_case_id).first()
+    elif case.request_type in (RequestType.FREEZE, RequestType.ASSET_RECOVERY):
+        freeze_continued(case, lock=True)
+
+
 def freeze_continued(case: Case, *, lock: bool = False) -> Freeze | None:
     """The freeze a further order continues (or would, activated now): the freeze of the request it
     names, or the one that request continues, and so on back along the chain. Locked for an activation."""
@@ -467,9 +483,11 @@ def further_order_kept(earlier: Freeze | None, *, order: Case, now: datetime) ->
     """R8: how long a further order, accepted before the end of the freeze it continues, kept that freeze in force
     past its end while it awaited activation (`further_order_held_until`): until it was lifted, or until now, and
     never past the order's own (capped) period."""
-    if earlier is None or order.decided_at is None or order.decided_at >= earlier.expires_at:
+    # The bound as everywhere (`further_order_held_until`); none for an order not accepted before the freeze's end.
+    bound = (further_orders_awaiting_activation(earlier).filter(pk=order.pk).values_list("held_until", flat=True)
+             .first() if earlier is not None else None)
+    if earlier is None or bound is None:
         return timedelta(0)
-    bound = earlier.expires_at + timedelta(days=min(order.freeze_duration_days or 0, policy.freeze_max_days()))
     stopped = now if earlier.status == Freeze.Status.ACTIVE else (earlier.ended or earlier.expires_at)
     return max(timedelta(0), min(stopped, bound) - earlier.expires_at)
 

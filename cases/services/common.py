@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from django.urls import get_script_prefix, get_urlconf, reverse
 
-from cases.models import Case, PreservationHold, RequestType
+from cases.models import Case
 from leors.access.models import User
 from leors.access.services import staff_require
 from leors.core.audit import Actor
@@ -77,12 +77,3 @@ def _path_with(name: str, value: object) -> str:
 def _path_pattern(name: str, urlconf: str | None, script_prefix: str) -> str:
     return reverse(name, args=[_SLOT], urlconf=urlconf)
 
-
-def hold_lock(case: Case) -> None:
-    """R7: lock the preservation hold a preservation or its extension changes, if any: a case's row first, then its
-    clock's row, then the audit trail's lock, the order of every writer (the sweep and a filing extension take the
-    hold first too), so that none waits on another in a cycle."""
-    if case.request_type == RequestType.PRESERVATION:
-        PreservationHold.objects.select_for_update().filter(case_id=case.pk).first()
-    elif case.request_type == RequestType.PRESERVATION_EXTENSION and case.extends_case_id is not None:
-        PreservationHold.objects.select_for_update().filter(case_id=case.extends_case_id).first()

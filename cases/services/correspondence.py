@@ -12,7 +12,7 @@ from guardian.shortcuts import assign_perm
 
 from cases.language import detect_document
 from cases.models import Case, CaseDocument, CaseMessage
-from cases.services.common import case_transition, hold_lock, officer_case_path, require_staff, staff_case_path
+from cases.services.common import case_transition, officer_case_path, require_staff, staff_case_path
 from cases.services.intake import language_name, language_status_of
 from leors import policy
 from leors.access.models import Officer, User
@@ -135,7 +135,7 @@ def case_withdraw(*, case: Case, actor: Actor, now: datetime) -> Withdrawal:
         raise ActionRefused("Only the officers of this case can withdraw it.")
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
-        hold_lock(locked)  # before the audit trail's lock, as every writer of a hold (R7)
+        clocks.case_clock_lock(locked)  # R7: a preservation's hold ends with it
         # In force as everywhere else: a freeze past its end that no sweep has lifted yet has ended (the
         # sweep records it as expired) unless a further order accepted in time keeps it.
         active_freeze = Freeze.objects.filter(case=locked).in_force(now).first()

@@ -18,7 +18,7 @@ from guardian.shortcuts import assign_perm
 
 from cases.identifiers import NormalizedIdentifier, identifier_normalize
 from cases.language import LanguageResult, detect_document, detect_text
-from cases.models import Case, CaseDocument, PreservationHold, RequestType, SubjectIdentifier
+from cases.models import Case, CaseDocument, RequestType, SubjectIdentifier
 from cases.models.requests import non_disclosure_in_force
 from cases.services import clocks
 from cases.services.common import officer_case_path, staff_case_path
@@ -306,10 +306,8 @@ def _hold_locked_for_extension(preservation: Case, *, now: datetime) -> None:
     Locked, the hold is skipped by the sweep (`SKIP LOCKED`) until the extension is committed, and the next sweep
     sees it pending: the hold stays in force. If the sweep lapsed it first, the officer is told, not answered with a
     case that keeps nothing."""
-    from cases.services.clocks import hold_extension_problem
-
-    PreservationHold.objects.select_for_update().filter(case=preservation).first()
-    problem = hold_extension_problem(preservation=preservation, now=now)
+    clocks.case_clock_lock(preservation)
+    problem = clocks.hold_extension_problem(preservation=preservation, now=now)
     if problem:
         raise ValidationError({"extends_case_reference": [problem]})
 

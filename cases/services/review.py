@@ -13,14 +13,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 
 from cases.models import CHECKLIST_FIELDS, Case, CaseDocument, CaseMessage, RequestType
-from cases.services.common import (
-    PERM_ASSIGN,
-    case_transition,
-    hold_lock,
-    officer_update_email,
-    require_staff,
-    staff_case_path,
-)
+from cases.services.common import PERM_ASSIGN, case_transition, officer_update_email, require_staff, staff_case_path
 from cases.services.suspension import refuse_if_on_hold
 from leors.access.models import User
 from leors.access.services import legal_reviewer_require, reviewer_hand_over
@@ -224,16 +217,11 @@ def case_decide(*, case: Case, decision: str, reasons: str, actor: Actor, now: d
             blockers = case_acceptance_blockers(locked)
             if blockers:
                 raise ActionRefused(" ".join(blockers))
-            if locked.request_type == RequestType.FREEZE:
-                from cases.services import clocks
+        # R7: the hold an extension extends, or a declined preservation ends; R8: the freeze a further order accepted
+        # before its end keeps (a sweep running meanwhile would not see the acceptance, and lift it).
+        from cases.services import clocks
 
-                # R8: a further order accepted before the end of the freeze it continues keeps that freeze. Locked
-                # until this acceptance commits, the freeze is skipped by a sweep running meanwhile (past its end),
-                # which would otherwise not see the acceptance and lift it.
-                clocks.freeze_continued(locked, lock=True)
-        # R7: the hold an extension extends, or a declined preservation ends, is locked before the audit trail's lock
-        # (the first event below), in the order every writer of a hold takes them — a filing extension included.
-        hold_lock(locked)
+        clocks.case_clock_lock(locked)
         case_transition(locked, allowed_from=(Status.IN_REVIEW,), to=decision, refusal="The case changed meanwhile.",
                         decided_by=user, decided_at=now, decision_reasons=reasons)
         audit_record(actor=actor, action="case.decided", obj=locked,

@@ -51,8 +51,9 @@ class _Bounds:
                                         code="too_late")
 
 
-class BoundedDateField(forms.DateField):
-    """A date between `earliest` and `latest()`; `what` names the field in the refusal ("The date of issue")."""
+class _Bounded(forms.Field):
+    """A typed date, or the day of a typed moment, between `earliest` and `latest()`; `what` names the field in
+    the refusal ("The date of issue")."""
 
     def __init__(self, *, what: str, earliest: date, latest: Callable[[], date] = latest_date, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -60,22 +61,17 @@ class BoundedDateField(forms.DateField):
 
     def validate(self, value: Any) -> None:
         super().validate(value)
-        if value is not None:
-            self.bounds.check(value)
+        if isinstance(value, date):
+            # A moment's typed day, not its UTC one: converting year 1 or 9999 to UTC is what overflows.
+            self.bounds.check(value.date() if isinstance(value, datetime) else value)
 
 
-class BoundedDateTimeField(forms.DateTimeField):
-    """A moment whose day, in the zone it was typed in, lies between `earliest` and `latest()`."""
+class BoundedDateField(_Bounded, forms.DateField):
+    """A date within bounds (`_Bounded`)."""
 
-    def __init__(self, *, what: str, earliest: date, latest: Callable[[], date] = latest_date, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.bounds = _Bounds(what=what, earliest=earliest, latest=latest)
 
-    def validate(self, value: Any) -> None:
-        super().validate(value)
-        if isinstance(value, datetime):
-            # The typed day, not the UTC one: converting year 1 or 9999 to UTC is what overflows.
-            self.bounds.check(value.date())
+class BoundedDateTimeField(_Bounded, forms.DateTimeField):
+    """A moment whose day, in the zone it was typed in, is within bounds (`_Bounded`)."""
 
 
 def is_before(moment: datetime, start: datetime) -> bool:
