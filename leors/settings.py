@@ -295,6 +295,11 @@ LEORS_WEBHOOK_TIMEOUT_SECONDS = env_int("LEORS_WEBHOOK_TIMEOUT_SECONDS", 10, min
 LEORS_WEBHOOK_REPLAY_WINDOW_SECONDS = env_int("LEORS_WEBHOOK_REPLAY_WINDOW_SECONDS", 300, minimum=1)
 LEORS_OUTBOX_MAX_ATTEMPTS = env_int("LEORS_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)  # e-mails; webhooks never give up
 LEORS_OUTBOX_MAX_RETRY_DELAY_MINUTES = env_int("LEORS_OUTBOX_MAX_RETRY_DELAY_MINUTES", 60, minimum=1)
+# /healthz/clocks answers 503 (for monitoring, not for a load balancer) when the clocks sweep has not finished for
+# this long (the worker or beat is down: no freeze is lifted at the exchange, no reminder goes out), or when a message of
+# the outbox has waited this long (the exchange refuses its webhooks, or the mail relay is down).
+LEORS_HEALTH_SWEEP_LATE_MINUTES = env_int("LEORS_HEALTH_SWEEP_LATE_MINUTES", 5, minimum=1)
+LEORS_HEALTH_OUTBOX_LATE_MINUTES = env_int("LEORS_HEALTH_OUTBOX_LATE_MINUTES", 15, minimum=1)
 
 # --- Files ----------------------------------------------------------------------------------
 # Private documents live outside the web root and are served only by permission-checked views.

@@ -43,6 +43,7 @@ urlpatterns = [
     # The official e-mail is the vetted identity of an officer: it is never changed by its user.
     path("accounts/email/", _not_offered),
     path("healthz", core_views.healthz, name="healthz"),
+    path("healthz/clocks", core_views.healthz_clocks, name="healthz_clocks"),
     path("api/v1/restrictions/", restriction_feed, name="restriction_feed"),
     path("api/v1/openapi.json", openapi_schema, name="openapi_schema"),
     path("verify/", core_views.verify, name="verify"),

@@ -109,6 +109,17 @@ class OutboxMessage(models.Model):
         return f"{self.channel} to {self.recipient} ({self.status})"
 
 
+class SweepHeartbeat(models.Model):
+    """When a scheduled sweep last finished (one row per sweep, overwritten each run): what
+    /healthz/clocks reads to tell that the worker and beat, or the cron job, still run."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    finished_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} finished at {self.finished_at.isoformat()}"
+
+
 class ApiToken(models.Model):
     """A machine's bearer token (the exchange platform reading its restriction feed).
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django_ratelimit.core import is_ratelimited
 
 from leors import policy
 from leors.access.forms import ReferenceCheckForm, StaffCheckForm
 from leors.access.selectors import staff_contact_named
+from leors.core.health import clocks_health
 from leors.core.outbox import reference_check
 
 
@@ -34,6 +36,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["broker"] = f"error: {type(error).__name__}"
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503)
+
+
+@never_cache
+def healthz_clocks(request: HttpRequest) -> JsonResponse:
+    """Whether the scheduled work is done (leors/core/health.py): 200 when the clocks sweep finished
+    lately and no outbox message has waited too long, 503 otherwise. For monitoring, not for a load
+    balancer: a web process serves well while the worker is down."""
+    health = clocks_health(now=timezone.now())
+    return JsonResponse(health.report, status=200 if health.healthy else 503)
 
 
 @never_cache

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.test import Client
 from django.utils import timezone
 
 from cases import tasks
@@ -109,6 +110,9 @@ def test_r8_beat_and_worker_lift_a_freeze_at_its_end_and_tell_the_exchange(
     assert lifted["data"]["case"] == case.reference
     assert lifted["data"]["subjects"][0]["value"] == "0x52908400098527886e0f7030069857d2e4169ee7"
     assert not OutboxMessage.objects.filter(channel="webhook").exclude(status="sent").exists()
+    # The beat's sweeps left their heartbeat: monitoring sees the clocks keep time.
+    health = Client().get("/healthz/clocks")
+    assert health.status_code == 200 and health.json()["clocks"] == "ok", health.json()
 
 
 @pytest.mark.worker

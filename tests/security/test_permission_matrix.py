@@ -79,6 +79,7 @@ CASE_PAGES = (
 URLS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # Public
     "healthz": (G, "/healthz", {}),
+    "healthz/clocks": (G, "/healthz/clocks", {}),
     "verify/": (G, "/verify/", {}),
     "": (G, "/", {}),
     "apply/": (G, "/apply/", {}),
@@ -212,6 +213,7 @@ CASE_NEW_ROW = {**CASE_NEW, **{role: "200" for role, value in CASE_NEW.items() i
 
 EXPECTED: dict[str, dict[str, str]] = {
     "healthz": EVERYONE,
+    "healthz/clocks": answers("503", unenrolled="503"),  # public; in this world no sweep has run
     "verify/": EVERYONE,
     "": answers("200", staff="302"),  # staff are sent to their workspace
     "apply/": EVERYONE,

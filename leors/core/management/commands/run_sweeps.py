@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from leors.core.health import CLOCKS_SWEEP, heartbeat_record
 from leors.core.outbox import outbox_deliver_due
 
 
@@ -16,6 +17,7 @@ class Command(BaseCommand):
 
         now = timezone.now()
         holds, freezes, reminders = clocks_sweep(now=now)
+        heartbeat_record(name=CLOCKS_SWEEP, now=timezone.now())  # /healthz/clocks: the cron job still runs
         digests = access_review_digest(now=now)
         sent = outbox_deliver_due(now=now)
         self.stdout.write(f"clocks: {holds} hold(s) lapsed, {freezes} freeze(s) lifted, {reminders} reminder(s); "
