@@ -50,10 +50,9 @@ def clocks_health(*, now: datetime) -> ClocksHealth:
     oldest = dict(OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING).values("channel")
                   .annotate(oldest=Min("created_at")).values_list("channel", "oldest"))
     for channel, label in ((OutboxMessage.Channel.WEBHOOK, "webhooks"), (OutboxMessage.Channel.EMAIL, "emails")):
-        waiting_since = oldest.get(channel)
-        late = waiting_since is not None and now - waiting_since > outbox_late
-        report[label] = "late" if late else "ok"
-        if late:
-            report[f"{label}_oldest_waiting_seconds"] = int((now - waiting_since).total_seconds())
+        waiting = now - oldest[channel] if channel in oldest else timedelta(0)
+        report[label] = "late" if waiting > outbox_late else "ok"
+        if waiting > outbox_late:
+            report[f"{label}_oldest_waiting_seconds"] = int(waiting.total_seconds())
     healthy = all(report[key] == "ok" for key in ("clocks", "webhooks", "emails"))
     return ClocksHealth(healthy=healthy, report={"status": "ok" if healthy else "late", **report})
