@@ -113,6 +113,11 @@ def sweep_interval_seconds() -> int:
     return settings.LEORS_SWEEP_INTERVAL_SECONDS
 
 
+def verification_code_valid_for() -> timedelta:
+    """R12: how long after sending a message /verify/ still confirms its reference and code."""
+    return timedelta(days=settings.LEORS_VERIFICATION_CODE_DAYS)
+
+
 def production_available_for() -> timedelta:
     """How long a released production can be downloaded by the officer."""
     return timedelta(days=settings.LEORS_PRODUCTION_AVAILABLE_DAYS)

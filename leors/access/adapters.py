@@ -48,7 +48,8 @@ class AccountAdapter(DefaultAccountAdapter):
         request = allauth_context.request
         with transaction.atomic():
             reference = f"LEORS-ACC-{now:%Y}-{secrets.token_hex(4).upper()}"
-            code = reference_issue(reference=reference, purpose=template_prefix.rsplit("/", 1)[-1], now=now)
+            code = reference_issue(reference=reference, purpose=template_prefix.rsplit("/", 1)[-1], recipient=email,
+                                   now=now)
             message = self.render_mail(
                 template_prefix,
                 email,

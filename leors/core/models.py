@@ -44,11 +44,17 @@ class AuditEvent(models.Model):
 class IssuedReference(models.Model):
     """R12: a reference and verification code LEORS put into a message it sent.
 
-    The public /verify/ page looks a pair up here. Only a keyed digest of the code is stored.
+    The public /verify/ page looks a pair up here, with the address the message was sent to: a pair
+    LEORS sent to someone else (a stranger can make LEORS send one to a mailbox of their own, with a
+    password reset) must not vouch for a message to an officer. Only keyed digests of the code and of
+    the address are stored.
     """
 
     reference = models.CharField(max_length=40, db_index=True)
     code_digest = models.CharField(max_length=64)
+    # db_default: the release before this column, still issuing codes during a rolling deploy, names only its own
+    # columns. A pair issued before it has no address, and is confirmed to no one.
+    recipient_digest = models.CharField(max_length=64, blank=True, default="", db_default="")
     purpose = models.CharField(max_length=60)
     issued_at = models.DateTimeField()
 

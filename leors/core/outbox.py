@@ -32,24 +32,37 @@ logger = logging.getLogger(__name__)
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 
+def _keyed_digest(kind: str, value: str) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
 def _code_digest(code: str) -> str:
     normalized = code.strip().upper().replace("-", "").replace(" ", "")
     return hmac.new(settings.SECRET_KEY.encode(), normalized.encode(), hashlib.sha256).hexdigest()
 
 
-def reference_issue(*, reference: str, purpose: str, now: datetime) -> str:
-    """Record a fresh verification code for `reference`; return it formatted as XXXX-XXXX."""
+def _recipient_digest(address: str) -> str:
+    return _keyed_digest("recipient", address.strip().lower())
+
+
+def reference_issue(*, reference: str, purpose: str, recipient: str, now: datetime) -> str:
+    """Record a fresh verification code for `reference` in a message to `recipient`; return it
+    formatted as XXXX-XXXX."""
     raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
-    IssuedReference.objects.create(
-        reference=reference, code_digest=_code_digest(raw), purpose=purpose, issued_at=now
-    )
+    IssuedReference.objects.create(reference=reference, code_digest=_code_digest(raw),
+                                   recipient_digest=_recipient_digest(recipient), purpose=purpose, issued_at=now)
     return f"{raw[:4]}-{raw[4:]}"
 
 
-def reference_check(*, reference: str, code: str) -> IssuedReference | None:
-    """R12: the issued record for this reference and code, or None if LEORS never issued them."""
+def reference_check(*, reference: str, code: str, recipient: str, now: datetime) -> IssuedReference | None:
+    """R12: the record of this reference and code, issued in a message to `recipient` within the
+    codes' validity (`policy.verification_code_valid_for`); None otherwise.
+
+    All three must match: a genuine pair sent to anyone else, and an old one, confirm nothing."""
     return (
-        IssuedReference.objects.filter(reference=reference.strip().upper(), code_digest=_code_digest(code))
+        IssuedReference.objects.filter(reference=reference.strip().upper(), code_digest=_code_digest(code),
+                                       recipient_digest=_recipient_digest(recipient),
+                                       issued_at__gte=now - policy.verification_code_valid_for())
         .order_by("-issued_at")
         .first()
     )
@@ -113,7 +126,7 @@ def _email_render(message: OutboxMessage, *, now: datetime) -> bool:
     context = {
         "reference": reference,
         "link": portal_url(message.payload["link_path"]),
-        "code": reference_issue(reference=reference, purpose=template, now=now),
+        "code": reference_issue(reference=reference, purpose=template, recipient=message.recipient, now=now),
         "verify_link": portal_url("/verify/"),
         "never_ask_notice": policy.NEVER_ASK_NOTICE,
     }

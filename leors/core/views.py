@@ -64,9 +64,11 @@ def verify(request: HttpRequest) -> HttpResponse:
             person = staff_contact_named(name=staff_form.cleaned_data["name"])
             staff_result = {"genuine": person is not None, "name": staff_form.cleaned_data["name"]}
         elif not checking_staff and form.is_valid():
-            issued = reference_check(reference=form.cleaned_data["reference"], code=form.cleaned_data["code"])
+            issued = reference_check(reference=form.cleaned_data["reference"], code=form.cleaned_data["code"],
+                                     recipient=form.cleaned_data["email"], now=timezone.now())
             result = {"genuine": issued is not None, "issued": issued}
     status = 429 if active.non_field_errors() else (400 if request.method == "POST" and active.errors else 200)
     return render(request, "core/verify.html",
-                  {"form": form, "result": result, "staff_form": staff_form, "staff_result": staff_result},
+                  {"form": form, "result": result, "staff_form": staff_form, "staff_result": staff_result,
+                   "code_valid_days": policy.verification_code_valid_for().days},
                   status=status)

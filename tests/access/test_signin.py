@@ -221,9 +221,62 @@ def test_r12_account_e_mails_carry_a_reference_and_verification_code() -> None:
     reference = re.search(r"^Reference: (\S+)$", message.body, re.MULTILINE)
     code = re.search(r"^Verification code: ([A-Z2-9]{4}-[A-Z2-9]{4})$", message.body, re.MULTILINE)
     assert reference and code
-    # ... and the public verification page confirms the pair.
-    response = Client().post(reverse("verify"), {"reference": reference.group(1), "code": code.group(1)})
+    # ... and the public verification page confirms the pair, to the address it was sent to.
+    response = Client().post(reverse("verify"), {"reference": reference.group(1), "code": code.group(1),
+                                                 "email": user.email})
     assert b"Genuine." in response.content
+
+
+def _pair_in(message: Any) -> tuple[str, str]:
+    reference = re.search(r"^Reference: (\S+)$", message.body, re.MULTILINE)
+    code = re.search(r"^Verification code: (\S+)$", message.body, re.MULTILINE)
+    assert reference and code, message.body
+    return reference.group(1), code.group(1)
+
+
+@pytest.mark.django_db
+def test_r12_a_pair_sent_to_a_stranger_does_not_vouch_for_a_forged_message_to_an_officer() -> None:
+    victim = approved_officer()
+    # The fraudster needs no account: a password reset asked for a mailbox of their own, which LEORS does not
+    # know, sends them a LEORS e-mail with a genuine reference and code.
+    Client().post(reverse("account_reset_password"), {"email": "fraudster@mailbox.example"})
+    outbox_deliver_due(now=timezone.now())
+    (harvested,) = [message for message in mail.outbox if message.to == ["fraudster@mailbox.example"]]
+    reference, code = _pair_in(harvested)
+    # They paste the pair into a forged "LEORS" e-mail to an officer. The officer checks it, as every LEORS
+    # e-mail tells them to, with their own address: LEORS never sent the pair there.
+    forged = Client().post(reverse("verify"), {"reference": reference, "code": code, "email": victim.user.email})
+    assert "Not confirmed by LEORS." in forged.content.decode() and "Genuine." not in forged.content.decode()
+    # To the address it was sent to (typed in capitals), the same pair is confirmed.
+    genuine = Client().post(reverse("verify"), {"reference": reference, "code": code,
+                                                "email": " Fraudster@Mailbox.Example "})
+    assert "Genuine." in genuine.content.decode()
+
+
+@pytest.mark.django_db
+def test_r12_a_reference_and_code_are_confirmed_for_their_validity_only(settings: Any) -> None:
+    settings.LEORS_VERIFICATION_CODE_DAYS = 90
+    user = make_user()
+    with time_machine.travel(T0, tick=False):
+        Client().post(reverse("account_reset_password"), {"email": user.email})
+        outbox_deliver_due(now=timezone.now())
+    reference, code = _pair_in(mail.outbox[0])
+    asked = {"reference": reference, "code": code, "email": user.email}
+    with time_machine.travel(T0 + timedelta(days=90), tick=False):
+        assert "Genuine." in Client().post(reverse("verify"), asked).content.decode()
+    with time_machine.travel(T0 + timedelta(days=90, seconds=1), tick=False):
+        page = Client().post(reverse("verify"), asked).content.decode()
+    assert "Not confirmed by LEORS." in page and "in the last 90 days" in page
+
+
+@pytest.mark.django_db
+def test_r12_verify_page_asks_for_the_address_and_keeps_what_was_typed() -> None:
+    response = Client().post(reverse("verify"), {"check": "message", "reference": "LEORS-APP-2026-000001",
+                                                 "code": "ABCD-EFGH", "email": "not an address"})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Enter a valid email address." in page
+    assert 'value="LEORS-APP-2026-000001"' in page and 'value="ABCD-EFGH"' in page and 'value="not an address"' in page
 
 
 # --- What e-mails carry, and checking that a message is genuine ---------------------------------------
@@ -321,20 +374,26 @@ def test_r12_verify_page_confirms_a_genuine_reference_and_refuses_a_wrong_code(
     assert page.status_code == 200
     assert not PASSWORD_INPUT.search(page.content.decode())
 
-    genuine = Client().post(reverse("verify"), {"reference": reference, "code": code})
-    assert genuine.status_code == 200
-    assert "Genuine." in genuine.content.decode()
-    # Typed by hand: lower case and without the dash still match.
-    typed = Client().post(reverse("verify"), {"reference": reference.lower(), "code": code.replace("-", "").lower()})
-    assert "Genuine." in typed.content.decode()
+    address = message.to[0]
+    with time_machine.travel(T0 + timedelta(days=10), tick=False):  # within the codes' validity
+        genuine = Client().post(reverse("verify"), {"reference": reference, "code": code, "email": address})
+        assert genuine.status_code == 200
+        assert "Genuine." in genuine.content.decode()
+        # Typed by hand: lower case and without the dash still match.
+        typed = Client().post(reverse("verify"), {"reference": reference.lower(),
+                                                  "code": code.replace("-", "").lower(), "email": address.upper()})
+        assert "Genuine." in typed.content.decode()
 
-    wrong_code = "ABCD-EFGH" if code != "ABCD-EFGH" else "HGFE-DCBA"
-    for reference_tried, code_tried in ((reference, wrong_code), ("LEORS-APP-2026-999999", code)):
-        refused = Client().post(reverse("verify"), {"reference": reference_tried, "code": code_tried})
-        assert refused.status_code == 200
-        body = refused.content.decode()
-        assert "Not issued by LEORS." in body and "Genuine." not in body
-        assert not PASSWORD_INPUT.search(body)
+        wrong_code = "ABCD-EFGH" if code != "ABCD-EFGH" else "HGFE-DCBA"
+        for reference_tried, code_tried, address_tried in (
+                (reference, wrong_code, address), ("LEORS-APP-2026-999999", code, address),
+                (reference, code, "someone.else@zephyr.police.example.uk")):
+            refused = Client(REMOTE_ADDR="198.51.100.30").post(
+                reverse("verify"), {"reference": reference_tried, "code": code_tried, "email": address_tried})
+            assert refused.status_code == 200
+            body = refused.content.decode()
+            assert "Not confirmed by LEORS." in body and "Genuine." not in body
+            assert not PASSWORD_INPUT.search(body)
 
 
 @pytest.mark.django_db
@@ -342,17 +401,20 @@ def test_r12_verify_page_rate_limits_guessing() -> None:
     with time_machine.travel(T0, tick=False) as traveller:
         client = Client()
         for attempt in range(10):
-            response = client.post(reverse("verify"), {"reference": "LEORS-APP-2026-000001", "code": f"AAAA-AAA{attempt}"})
+            response = client.post(reverse("verify"), {"reference": "LEORS-APP-2026-000001", "code": f"AAAA-AAA{attempt}",
+                                                            "email": "a@b.example"})
             assert response.status_code == 200, attempt
-        response = client.post(reverse("verify"), {"reference": "LEORS-APP-2026-000001", "code": "AAAA-BBBB"})
+        response = client.post(reverse("verify"), {"reference": "LEORS-APP-2026-000001", "code": "AAAA-BBBB",
+                                                        "email": "a@b.example"})
         assert response.status_code == 429
         assert "Too many checks" in response.content.decode()
-        assert "Not issued by LEORS" not in response.content.decode()  # no answer while limited
+        assert "Not confirmed by LEORS" not in response.content.decode()  # no answer while limited
         # Another address is not affected; the same one may try again a minute later.
         assert Client(REMOTE_ADDR="198.51.100.20").post(
-            reverse("verify"), {"reference": "LEORS-APP-2026-000001", "code": "AAAA-CCCC"}).status_code == 200
+            reverse("verify"), {"reference": "LEORS-APP-2026-000001", "code": "AAAA-CCCC",
+                                 "email": "a@b.example"}).status_code == 200
         traveller.shift(timedelta(minutes=1))
-        assert client.post(reverse("verify"), {"reference": "X", "code": "AAAA-DDDD"}).status_code == 200
+        assert client.post(reverse("verify"), {"reference": "X", "code": "AAAA-DDDD", "email": "a@b.example"}).status_code == 200
 
 
 @pytest.mark.django_db

@@ -168,7 +168,7 @@ def test_delivery_sends_once_even_when_the_sweep_runs_twice(no_broker: list[int]
         OutboxMessage.Status.SENT, 1, NOW, "")
     # The code printed in the message is one LEORS can confirm (R12).
     code = next(line.split(": ", 1)[1] for line in sent.body.splitlines() if line.startswith("Verification code: "))
-    assert reference_check(reference="LEORS-APP-2026-000001", code=code) is not None
+    assert reference_check(reference="LEORS-APP-2026-000001", code=code, recipient=sent.to[0], now=NOW) is not None
 
 
 @pytest.mark.django_db
@@ -287,7 +287,8 @@ def test_r12_the_code_of_an_email_that_went_out_verifies_though_its_send_was_nev
     connection.close()  # the worker reconnects
     [genuine] = mail.outbox
     # R12: the officer checks the genuine e-mail on /verify/.
-    assert reference_check(reference="LEORS-APP-2026-000001", code=_code_in(genuine.body)) is not None
+    assert reference_check(reference="LEORS-APP-2026-000001", code=_code_in(genuine.body), recipient=genuine.to[0],
+                           now=NOW) is not None
 
     message.refresh_from_db()
     assert (message.status, message.attempts) == (OutboxMessage.Status.PENDING, 0)  # the send was never recorded
