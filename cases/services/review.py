@@ -4,6 +4,7 @@ an e-mail that carries no case content (R12)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -182,16 +183,38 @@ def case_acceptance_blockers(case: Case) -> list[str]:
     return blockers
 
 
-# R9: words by which an issuing authority names itself a court (the reviewer verifies the rest).
-# ("justice" is not among them: a Ministry or Department of Justice is not a court.)
-JUDICIAL_WORDS = ("court", "tribunal", "judge", "judicial", "magistrat", "juge", "juzgado", "gericht",
-                  "tribunale", "corte", "rechtbank", "sąd", "суд", "法院", "裁判所")
+# R9: the words by which an issuing authority names itself a court, matched as whole words (a police force
+# in Courtenay is no court), with the German compounds (Amtsgericht, Bundesgerichtshof) and the names written
+# without spaces. "justice" is not among them: a Ministry or Department of Justice is not a court.
+COURT_WORDS = frozenset({
+    "court", "courts", "cour", "tribunal", "tribunals", "tribunale", "judge", "judges", "judicial", "juge",
+    "juzgado", "corte", "rechtbank", "gerechtshof", "magistrate", "magistrates", "sąd", "суд",
+})
+COURT_WORD_ENDINGS = ("gericht", "gerichtshof")
+COURT_NAMES_UNSPACED = ("法院", "裁判所")
+# Prosecutors, police forces and ministries are named after the court they sit at or after the judiciary
+# ("Procura della Repubblica presso il Tribunale", "Federal Judicial Police"): any of these words, and the
+# authority is not a court, whatever else its name says.
+NOT_COURT_WORDS = frozenset({
+    "prosecutor", "prosecutors", "prosecution", "procura", "procuratore", "procureur", "procuraduría", "parquet",
+    "fiscalía", "fiscal", "staatsanwalt", "prokuratura", "prokurator", "прокуратура", "attorney", "attorneys",
+    "police", "polizei", "policía", "polizia", "politie", "policja", "полиция", "gendarmerie", "carabinieri", "rcmp",
+    "constabulary", "ministry", "ministère", "ministerio", "ministero", "ministerie", "ministerium",
+})
+NOT_COURT_WORD_ENDINGS = ("staatsanwaltschaft", "polizei", "ministerium")
+NOT_COURT_NAMES_UNSPACED = ("检察", "検察", "警察")
 
 
 def is_judicial_body(issuing_authority: str) -> bool:
-    """R9: a return rests on the decision of a judicial body; a police force or ministry is not one."""
+    """R9: a return rests on the decision of a judicial body; a police force, a prosecutor's office or a
+    ministry is not one, even where its name names a court. (The reviewer verifies the order itself.)"""
     name = issuing_authority.lower()
-    return bool(name.strip()) and any(word in name for word in JUDICIAL_WORDS)
+    words = re.findall(r"\w+", name)
+    if any(word in NOT_COURT_WORDS or word.endswith(NOT_COURT_WORD_ENDINGS) for word in words) \
+            or any(unspaced in name for unspaced in NOT_COURT_NAMES_UNSPACED):
+        return False
+    return (any(word in COURT_WORDS or word.endswith(COURT_WORD_ENDINGS) for word in words)
+            or any(unspaced in name for unspaced in COURT_NAMES_UNSPACED))
 
 
 def case_decide(*, case: Case, decision: str, reasons: str, actor: Actor, now: datetime) -> Case:

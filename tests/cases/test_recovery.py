@@ -421,3 +421,47 @@ def test_r9_only_a_judicial_body_counts_as_the_issuer_of_the_court_order() -> No
     assert not is_judicial_body("Metropolitan Police Service")
     assert not is_judicial_body("Ministry of the Interior")
     assert not is_judicial_body("")
+
+
+COURTS = [
+    "Cour d'appel de Paris", "Bundesgerichtshof", "Landgericht Berlin", "Rechtbank Amsterdam",
+    "Sąd Rejonowy dla Warszawy", "Westminster Magistrates' Court", "Juzgado Central de Instrucción nº 5",
+    "Tribunale di Milano", "Edinburgh Sheriff Court", "東京地方裁判所", "北京市第一中级人民法院",
+]
+# Prosecutors' offices named after the court they sit at, a municipal administration, police forces
+# named after a town or after the judiciary, and a ministry: none of them is a court (review finding).
+NOT_COURTS = [
+    "Procura della Repubblica presso il Tribunale di Milano", "Staatsanwaltschaft bei dem Landgericht Berlin",
+    "Generalstaatsanwaltschaft Frankfurt am Main", "Prosecutor's Office attached to the Court of Appeal of Bucharest",
+    "Parquet près le Tribunal judiciaire de Paris", "Magistrat der Stadt Wien", "Courtenay RCMP Detachment",
+    "Federal Judicial Police, Brussels", "Ministerio de Justicia, Tribunal Supremo liaison office",
+    "District Attorney, New York County Court", "北京市人民检察院",
+]
+
+
+@pytest.mark.parametrize("authority", COURTS)
+def test_r9_a_court_is_recognised_by_its_name_in_its_own_language(authority: str) -> None:
+    from cases.services.review import is_judicial_body
+
+    assert is_judicial_body(authority)
+
+
+@pytest.mark.parametrize("authority", NOT_COURTS)
+def test_r9_a_prosecutor_police_force_or_administration_named_after_a_court_is_not_one(authority: str) -> None:
+    from cases.services.review import is_judicial_body
+
+    assert not is_judicial_body(authority)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("authority", ["Procura della Repubblica presso il Tribunale di Milano",
+                                       "Federal Judicial Police, Brussels"])
+def test_r9_a_prosecutors_or_police_order_alone_cannot_be_accepted_for_a_return(authority: str) -> None:
+    with time_machine.travel(T0, tick=False):
+        cast = RecoveryCast(documents=court_order(issuing_authority=authority))
+        cast.review()
+        with pytest.raises(ActionRefused, match="competent judicial body"):
+            cast.decide()
+    cast.case.refresh_from_db()
+    assert cast.case.status == Case.Status.IN_REVIEW
+    assert not AssetReturn.objects.filter(case=cast.case).exists()
