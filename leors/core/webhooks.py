@@ -45,7 +45,9 @@ def webhook_signature_check(*, secret: str, timestamp: str, body: bytes, signatu
         return False
     if abs(now - sent) > window_seconds:
         return False
-    return hmac.compare_digest(webhook_signature(secret=secret, timestamp=sent, body=body), signature)
+    # As bytes: a forged header may hold any character, and compare_digest refuses non-ASCII text.
+    return hmac.compare_digest(webhook_signature(secret=secret, timestamp=sent, body=body).encode(),
+                               signature.encode("utf-8", "replace"))
 
 
 @dataclass(frozen=True)

@@ -258,6 +258,9 @@ def test_the_receiver_refuses_a_tampered_body_a_wrong_secret_and_an_old_timestam
         assert not check(secret="another-secret-of-at-least-32-characters")
         assert not check(timestamp=str(sent + 1))  # the timestamp is signed with the body
         assert not check(timestamp="yesterday")
+        # A forged signature header with a character outside ASCII is refused, not an error at the receiver.
+        assert not webhook_signature_check(secret=SECRET, timestamp=stamp, body=body, signature="v1=\u00e9",
+                                           now=sent, window_seconds=window)
         assert check(now=sent + window)
         assert not check(now=sent + window + 1)  # outside the replay window
         assert not check(now=sent - window - 1)  # from the future, too
