@@ -18,8 +18,9 @@ from leors.core.audit import Actor, audit_record
 from leors.core.errors import ActionRefused
 
 # Statuses in which something may still be done or used for the officer: every one of them waits —
-# including fulfilled requests, whose freeze may still be in force or production still downloadable.
-HOLDABLE_STATUSES = (*Case.OPEN_STATUSES, *Case.ACCEPTED_STATUSES, Case.Status.FULFILLED)
+# including fulfilled requests, whose freeze may still be in force or production still downloadable, and
+# closed ones, which staff may close while a production is still in its download window.
+HOLDABLE_STATUSES = (*Case.OPEN_STATUSES, *Case.ACCEPTED_STATUSES, Case.Status.FULFILLED, Case.Status.CLOSED)
 
 
 def cases_put_on_hold(*, officer: Officer, reason: str, actor: Actor, now: datetime) -> list[Case]:

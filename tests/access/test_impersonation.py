@@ -15,12 +15,13 @@ import pytest
 import time_machine
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import Case
-from cases.services import correspondence, review, suspension
+from cases.services import correspondence, productions, review, suspension
 from leors.access import selectors, services
 from leors.access.models import AccessApplication, ImpersonationReferral, Officer, User
 from leors.core.audit import Actor
@@ -31,8 +32,10 @@ from tests.cases.clock_cast import ClockCast, fresh
 from tests.conftest import signed_in_client
 from tests.factories import (
     PASSWORD,
+    accept_case,
     approved_officer,
     complete_checklist,
+    four_eyes_release,
     make_auditor,
     make_lead,
     make_reviewer,
@@ -98,8 +101,9 @@ def test_r3_suspension_puts_open_and_accepted_cases_on_hold_but_not_finished_one
 
     referral = suspend(cast.officer, cast.staff)
     assert (referral.note, referral.referred_to, referral.created_by) == (NOTE, "National Crime Agency", cast.reviewer)
-    # Fulfilled ones too: a freeze may still be in force, a production still downloadable.
-    live = {"submitted", "in_review", "information_requested", "accepted", "partly_accepted", "fulfilled"}
+    # Fulfilled and closed ones too: a freeze may still be in force, a production still downloadable (staff may close
+    # a case within its productions' download window).
+    live = {"submitted", "in_review", "information_requested", "accepted", "partly_accepted", "fulfilled", "closed"}
     for name, case in cases.items():
         case.refresh_from_db()
         if name in live:
@@ -195,6 +199,32 @@ def test_r3_a_case_on_hold_is_frozen_from_the_officers_view_until_a_lead_lifts_t
 
 
 # --- R12: who may contact agencies ------------------------------------------------------------------------
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("closed", [False, True], ids=["fulfilled", "closed"])
+def test_r3_a_production_of_a_suspended_officers_case_reaches_no_colleague_or_supervisor(closed: bool) -> None:
+    officer, colleague, supervisor, lead = approved_officer(), approved_officer(), approved_officer(), make_lead()
+    assert officer.agency == colleague.agency == supervisor.agency
+    services.officer_supervisor_set(officer=supervisor, is_supervisor=True, actor=Actor(user=lead), now=timezone.now())
+    case = submit_case(officer)
+    correspondence.case_share(case=case, colleague_email=colleague.user.email, actor=Actor(user=fresh(officer.user)),
+                              now=timezone.now())
+    accept_case(case, lead)
+    production = productions.production_upload(case=case, upload=SimpleUploadedFile("kyc.csv", b"uid,name\nU-1,A\n"),
+                                               description="KYC", actor=Actor(user=lead), now=timezone.now())
+    production = four_eyes_release(production=production, actor=Actor(user=lead), now=timezone.now())
+    review.case_fulfil(case=case, actor=Actor(user=lead), now=timezone.now())
+    if closed:  # staff may close it at once; the production stays downloadable for its window
+        review.case_close(case=case, actor=Actor(user=lead), now=timezone.now())
+    for reader in (colleague, supervisor):
+        assert signed_in_client(fresh(reader.user)).get(reverse("cases:production", args=[production.pk])).status_code == 200
+
+    services.officer_suspend(officer=officer, note=NOTE, referred_to="", actor=Actor(user=lead), now=timezone.now())
+    for reader in (colleague, supervisor):
+        client = signed_in_client(fresh(reader.user))
+        assert client.get(reverse("cases:production", args=[production.pk])).status_code == 404
+        assert client.get(reverse("cases:detail", args=[case.reference])).status_code == 404
+
 
 @pytest.mark.django_db
 def test_r12_only_active_staff_with_a_full_name_are_listed_as_contacts() -> None:
