@@ -465,3 +465,18 @@ def test_r9_a_prosecutors_or_police_order_alone_cannot_be_accepted_for_a_return(
     cast.case.refresh_from_db()
     assert cast.case.status == Case.Status.IN_REVIEW
     assert not AssetReturn.objects.filter(case=cast.case).exists()
+
+
+@pytest.mark.django_db
+def test_r9_an_accepted_recovery_offers_no_shortcut_past_the_recorded_return() -> None:
+    from django.urls import reverse
+
+    from tests.conftest import signed_in_client
+
+    with time_machine.travel(T0, tick=False):
+        cast = RecoveryCast().accepted()
+        page = signed_in_client(cast.reviewer).get(reverse("admin:cases_case_change", args=[cast.case.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Add an official" in text  # the recovery's own steps are offered
+    assert "Mark fulfilled" not in text  # the service refuses it: a recovery is fulfilled by its recorded return
