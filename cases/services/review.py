@@ -121,18 +121,17 @@ def case_document_verify(*, document: CaseDocument, actor: Actor, now: datetime)
 
 def case_document_language_clear(*, document: CaseDocument, language_status: str, reason: str, actor: Actor,
                                  now: datetime) -> CaseDocument:
-    """R4: a reviewer records the language of a scan (the manual check), or overrides a detection.
+    """R4: a reviewer records the language of a scan (the manual check), or overrides a finding.
 
-    An override (anything other than confirming a scan) needs a reason; it is audited with the
-    detector's result, so the record shows who decided what against which evidence.
+    An override needs a reason: going against the detector (anything other than confirming a scan),
+    or changing what a person already recorded (a scan recorded as not English, now English). It is
+    audited with the detector's result and the finding it replaces, so the record shows who decided
+    what against which evidence, and why.
     """
     user = require_staff(actor, document.case)
     if language_status not in (CaseDocument.LanguageStatus.ENGLISH, CaseDocument.LanguageStatus.NOT_ENGLISH):
         raise ValidationError({"language_status": "Choose English or not English."})
     reason = reason.strip()
-    is_override = document.language_status not in CaseDocument.MANUAL_CHECK_STATUSES
-    if (is_override or language_status == CaseDocument.LanguageStatus.NOT_ENGLISH) and len(reason) < 10:
-        raise ValidationError({"reason": "Record why (at least a sentence): it goes into the audit trail."})
     with transaction.atomic():
         # The case row is locked first (as case_decide locks it), so a decision cannot slip in between.
         case_is_open = Case.objects.select_for_update().filter(pk=document.case_id,
@@ -140,13 +139,21 @@ def case_document_language_clear(*, document: CaseDocument, language_status: str
         locked = CaseDocument.objects.select_for_update().get(pk=document.pk)
         if not case_is_open:
             raise ActionRefused("The language can only be recorded while the case is under review.")
+        # Judged on the locked row, not the caller's copy: a finding recorded meanwhile (another tab,
+        # a colleague) is one this call would change, and so needs the reason too.
+        previously_recorded_as = locked.language_cleared_as
+        is_override = (locked.language_status not in CaseDocument.MANUAL_CHECK_STATUSES
+                       or previously_recorded_as not in ("", language_status))
+        if (is_override or language_status == CaseDocument.LanguageStatus.NOT_ENGLISH) and len(reason) < 10:
+            raise ValidationError({"reason": "Record why (at least a sentence): it goes into the audit trail."})
         CaseDocument.objects.filter(pk=locked.pk).update(language_cleared_by=user, language_cleared_at=now,
                                                          language_cleared_as=language_status,
                                                          language_override_reason=reason)
         audit_record(actor=actor, action="case.document_language_recorded", obj=locked.case, now=now, changes={
             "document": locked.pk, "name": locked.original_name, "detected": locked.language_status,
             "detected_language": locked.language, "confidence": locked.language_confidence,
-            "recorded_as": language_status, "override": is_override, "reason": reason,
+            "previously_recorded_as": previously_recorded_as, "recorded_as": language_status,
+            "override": is_override, "reason": reason,
         })
     document.refresh_from_db()
     return document

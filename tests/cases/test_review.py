@@ -346,7 +346,7 @@ def test_r4_acceptance_waits_for_the_manual_language_check_of_a_scan() -> None:
     with pytest.raises(ActionRefused, match="is not in English and has no English translation"):
         cast.decide()
 
-    # Read again by the reviewer: it is English after all.
+    # Read again by the reviewer: it is English after all. Changing a recorded finding is an override (with a reason).
     review.case_document_language_clear(document=scan, language_status="english",
                                         reason="Second reading: English, with a Spanish letterhead only.",
                                         actor=cast.staff, now=cast.now)
@@ -356,7 +356,7 @@ def test_r4_acceptance_waits_for_the_manual_language_check_of_a_scan() -> None:
     assert scan.language_status == CaseDocument.LanguageStatus.NO_TEXT  # the detector's finding is kept
     events = AuditEvent.objects.filter(action="case.document_language_recorded", object_id=str(cast.case.pk))
     assert [(e.actor_id, e.changes["recorded_as"], e.changes["override"]) for e in events] == [
-        (cast.reviewer.pk, "not_english", False), (cast.reviewer.pk, "english", False)]
+        (cast.reviewer.pk, "not_english", False), (cast.reviewer.pk, "english", True)]
     assert events.last().changes["reason"] == "Second reading: English, with a Spanish letterhead only."
     assert cast.decide().status == Status.ACCEPTED
 
@@ -368,6 +368,42 @@ def test_r4_a_scan_confirmed_as_english_needs_no_reason() -> None:
                                                    reason="", actor=cast.staff, now=cast.now)
     assert document.language_cleared_as == "english"
     assert not document.needs_manual_language_check
+
+
+@pytest.mark.django_db
+def test_r4_reversing_a_recorded_not_english_finding_needs_a_reason() -> None:
+    cast = Cast(documents=[document_input(scanned_pdf(), name="scanned-order.pdf")])
+    cast.assign().checklist().verify()
+    scan = cast.case.documents.get()
+    stale = cast.case.documents.get()  # read before the finding below, as by a page opened in another tab
+    review.case_document_language_clear(document=scan, language_status="not_english",
+                                        reason="The scan is a Spanish court order.", actor=cast.staff, now=cast.now)
+    # Turning a person's recorded "not English" into "English" is an override, though the detector only said "no
+    # text": without a reason it is refused, and the R4 blocker stays. Judged on the finding on record, not on
+    # the caller's copy.
+    for document, reason in ((scan, ""), (scan, "ok"), (stale, "")):
+        with pytest.raises(ValidationError) as refused:
+            review.case_document_language_clear(document=document, language_status="english", reason=reason,
+                                                actor=cast.staff, now=cast.now)
+        assert "reason" in refused.value.message_dict
+    scan.refresh_from_db()
+    assert scan.effective_language_status == CaseDocument.LanguageStatus.NOT_ENGLISH
+    with pytest.raises(ActionRefused, match=re.escape("“scanned-order.pdf” is not in English and has no English translation")):
+        cast.decide()
+
+    # With a reason it is taken, and the audit shows who changed which finding, and why.
+    colleague_lead = Actor(user=fresh(cast.lead))
+    review.case_document_language_clear(document=scan, language_status="english",
+                                        reason="Read again: an English order; only the court's stamp is Spanish.",
+                                        actor=colleague_lead, now=cast.now)
+    event = AuditEvent.objects.filter(action="case.document_language_recorded").latest("pk")
+    assert (event.actor_id, event.changes["previously_recorded_as"], event.changes["recorded_as"],
+            event.changes["override"], event.changes["reason"]) == (
+        cast.lead.pk, "not_english", "english", True,
+        "Read again: an English order; only the court's stamp is Spanish.")
+    # Recording the same finding again is no change: confirming a scan as English still needs no reason.
+    review.case_document_language_clear(document=scan, language_status="english", reason="", actor=cast.staff,
+                                        now=cast.now)
 
 
 @pytest.mark.django_db
