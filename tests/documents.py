@@ -78,3 +78,37 @@ def docx_with_text(text: str) -> bytes:
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
+
+
+# A text box as Word 2010+ writes it: the box for new readers (mc:Choice) and again for old ones (mc:Fallback).
+_TEXT_BOX = """<w:r xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+ xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"
+ xmlns:wps="http://schemas.microsoft.com/office/word/2010/wordprocessingShape"
+ xmlns:v="urn:schemas-microsoft-com:vml"><mc:AlternateContent>
+<mc:Choice Requires="wps"><wps:wsp><wps:txbx><w:txbxContent><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:txbxContent>
+</wps:txbx></wps:wsp></mc:Choice>
+<mc:Fallback><w:pict><v:shape><v:textbox><w:txbxContent><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:txbxContent>
+</v:textbox></v:shape></w:pict></mc:Fallback></mc:AlternateContent></w:r>"""
+
+
+def docx_laid_out(cover: str, *, table: str = "", header: str = "", footer: str = "", text_box: str = "") -> bytes:
+    """A DOCX as courts make them: a one-line cover paragraph, the order itself in a table, a text box, a
+    header or a footer (python-docx's paragraphs list sees none of these)."""
+    from xml.sax.saxutils import escape
+
+    import docx
+    from docx.oxml import parse_xml
+
+    document = docx.Document()
+    document.add_paragraph(cover)
+    if table:
+        document.add_table(rows=1, cols=1).cell(0, 0).text = table
+    if text_box:
+        document.add_paragraph()._p.append(parse_xml(_TEXT_BOX.format(text=escape(text_box))))
+    if header:
+        document.sections[0].header.paragraphs[0].text = header
+    if footer:
+        document.sections[0].footer.paragraphs[0].text = footer
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()

@@ -37,6 +37,7 @@ from tests.documents import (
     FRENCH_WARRANT,
     FRENCH_WARRANT_TRANSLATION,
     GERMAN_ORDER,
+    docx_laid_out,
     docx_with_text,
     pdf_with_text,
     scanned_pdf,
@@ -189,6 +190,20 @@ def test_r4_docx_and_plain_text_documents_are_read_for_their_language() -> None:
     ])
     assert any("“beschluss.docx” is in German" in m for m in errors["documents"])
     assert any("“requisition.txt” is in French" in m for m in errors["documents"])
+
+
+@pytest.mark.django_db
+def test_r4_a_german_order_laid_out_in_a_docx_table_is_not_taken_as_english() -> None:
+    # A court's DOCX as many are made: a one-line English cover paragraph, the order itself in a table.
+    officer = approved_officer()
+    order = docx_laid_out("Court order attached; please see the details in the table below.", table=GERMAN_ORDER)
+    errors = refusal(officer, documents=[
+        document_input(pdf_with_text(ENGLISH_WARRANT), name="warrant.pdf"),
+        document_input(order, name="beschluss-tiergarten.docx", document_type="court_order"),
+    ])
+    [message] = errors["documents"]
+    assert "“beschluss-tiergarten.docx” is in German" in message
+    assert "certified English translation" in message
 
 
 @pytest.mark.django_db

@@ -17,6 +17,7 @@ from tests.documents import (
     FRENCH_REQUEST,
     FRENCH_WARRANT,
     GERMAN_ORDER,
+    docx_laid_out,
     docx_with_text,
     pdf_with_text,
     scanned_pdf,
@@ -105,3 +106,24 @@ def test_r4_invalid_utf8_in_plain_text_does_not_raise() -> None:
     content = ENGLISH_WARRANT.encode() + b"\xff\xfe\xfd"
     assert extract_text(io.BytesIO(content), TXT).startswith("SEARCH WARRANT")
     assert detect_document(io.BytesIO(content), TXT).language == "en"
+
+
+COVER = "Court order attached; please see the details below."
+
+
+@pytest.mark.parametrize("where", ["table", "text_box", "header", "footer"])
+def test_r4_all_of_a_docx_is_read_not_only_its_body_paragraphs(where: str) -> None:
+    # One English line in the body, the German order where courts often put it: nothing of it may be skipped.
+    stream = io.BytesIO(docx_laid_out(COVER, **{where: GERMAN_ORDER}))
+    text = " ".join(extract_text(stream, DOCX).split())
+    assert text.startswith(COVER)
+    assert text.count("Das Amtsgericht Berlin-Tiergarten") == 1  # a text box's fallback copy is not read twice
+    result = detect_document(stream, DOCX)
+    assert (result.language, result.is_english) == ("de", False)
+
+
+def test_r4_a_docx_is_read_in_order_body_then_header_and_footer() -> None:
+    stream = io.BytesIO(docx_laid_out("Body first.", table="Then the table.", text_box="A box.",
+                                      header="The header.", footer="The footer."))
+    assert extract_text(stream, DOCX).split() == [
+        "Body", "first.", "Then", "the", "table.", "A", "box.", "The", "header.", "The", "footer."]
