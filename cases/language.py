@@ -19,6 +19,7 @@ from typing import IO
 from lxml import etree
 
 from leors import policy
+from leors.core.files import archive_unpacked_size
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,11 @@ def _docx_text(stream: IO[bytes]) -> str:
     pieces: list[str] = []
     length = 0
     with zipfile.ZipFile(stream) as archive:
+        unpacked = archive_unpacked_size(archive)
+        if unpacked > policy.docx_max_unpacked_bytes():
+            # Refused at intake already (file_inspect); whoever else asks gets "no text", not a zip bomb.
+            logger.warning("A DOCX declaring %d bytes unpacked was not read", unpacked)
+            return ""
         for name in _docx_text_parts(archive):
             in_fallback = 0
             with archive.open(name) as member:

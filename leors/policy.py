@@ -86,6 +86,11 @@ def upload_max_files() -> int:
     return settings.LEORS_UPLOAD_MAX_FILES
 
 
+def docx_max_unpacked_bytes() -> int:
+    """What a DOCX may declare its members unpack to, together; beyond it the file is refused."""
+    return settings.LEORS_DOCX_MAX_UNPACKED_BYTES
+
+
 def preservation_period() -> timedelta:
     """R7: a hold runs this long from receipt of the formal request."""
     return timedelta(days=settings.LEORS_PRESERVATION_DAYS)

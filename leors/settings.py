@@ -271,6 +271,9 @@ LEORS_FREEZE_MAX_DAYS = env_int("LEORS_FREEZE_MAX_DAYS", 30, minimum=1)
 LEORS_FREEZE_REMINDER_DAYS = env_int_list("LEORS_FREEZE_REMINDER_DAYS", [5, 1])
 LEORS_UPLOAD_MAX_BYTES = env_int("LEORS_UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 LEORS_UPLOAD_MAX_FILES = env_int("LEORS_UPLOAD_MAX_FILES", 10, minimum=1)
+# A DOCX (a zip archive) whose members declare more than this once unpacked is refused: what a word
+# processor writes unpacks to a few times its size (images barely compress), a "zip bomb" to thousands.
+LEORS_DOCX_MAX_UNPACKED_BYTES = env_int("LEORS_DOCX_MAX_UNPACKED_BYTES", 5 * LEORS_UPLOAD_MAX_BYTES, minimum=1024)
 LEORS_PRODUCTION_AVAILABLE_DAYS = env_int("LEORS_PRODUCTION_AVAILABLE_DAYS", 30, minimum=1)
 # R12: how long /verify/ confirms the reference and code of a message LEORS sent.
 LEORS_VERIFICATION_CODE_DAYS = env_int("LEORS_VERIFICATION_CODE_DAYS", 90, minimum=1)

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import re
 import uuid
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -100,12 +101,43 @@ def _scan(upload: UploadedFile, *, name: str) -> None:
         raise ValidationError(f"“{name}” contains malware ({signature}) and was refused.")
 
 
+def archive_unpacked_size(archive: zipfile.ZipFile) -> int:
+    """What a zip archive's members declare they unpack to, together, read from its directory alone.
+
+    Nothing is unpacked to know it, and it bounds what unpacking can cost: zipfile never gives more
+    of a member than its declared size (a member that lies fails its CRC check instead).
+    """
+    return sum(member.file_size for member in archive.infolist())
+
+
+def _refuse_a_zip_bomb(upload: UploadedFile, *, name: str) -> None:
+    """A DOCX is read at intake for its language (R4): refuse one that would unpack to far more than a
+    word processor ever writes, before anything parses it. A DOCX that is not a readable archive is
+    left alone: it has no text, and a person checks its language."""
+    limit = policy.docx_max_unpacked_bytes()
+    upload.seek(0)
+    try:
+        with zipfile.ZipFile(upload) as archive:
+            size = archive_unpacked_size(archive)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError):
+        return
+    finally:
+        upload.seek(0)
+    if size > limit:
+        logger.warning("Upload %r refused: it declares %d bytes unpacked", name, size)
+        raise ValidationError(
+            f"“{name}” would unpack to {filesizeformat(size)}, more than the {filesizeformat(limit)} a Word document "
+            "may hold. Save it again from the word processor, or send it as a PDF."
+        )
+
+
 def file_inspect(upload: UploadedFile, *, allowed: dict[str, str] = PDF_OR_IMAGE) -> InspectedFile:
     """Check one upload; raise ValidationError naming the file and what is wrong with it.
 
     Steps: not empty, within LEORS_UPLOAD_MAX_BYTES, clean by clamd (when LEORS_CLAMD is set), of an
-    allowed type judged by its content (never its name or the browser's claim); then hash it. Nothing
-    is written anywhere: callers inspect every file before they store any (file_store).
+    allowed type judged by its content (never its name or the browser's claim), a DOCX within
+    LEORS_DOCX_MAX_UNPACKED_BYTES once unpacked; then hash it. Nothing is written anywhere: callers
+    inspect every file before they store any (file_store).
     """
     name = display_name(upload.name or "")
     limit = policy.upload_max_bytes()
@@ -127,6 +159,8 @@ def file_inspect(upload: UploadedFile, *, allowed: dict[str, str] = PDF_OR_IMAGE
             f"“{name}” is not a file type we accept (its content is {content_type}, whatever its name). "
             f"Accepted: {accepted}."
         )
+    if content_type == DOCX:
+        _refuse_a_zip_bomb(upload, name=name)
     digest = hashlib.sha256()
     upload.seek(0)
     for chunk in upload.chunks():

@@ -7,6 +7,7 @@ manual check, never an exception at intake.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 
@@ -127,3 +128,11 @@ def test_r4_a_docx_is_read_in_order_body_then_header_and_footer() -> None:
                                       header="The header.", footer="The footer."))
     assert extract_text(stream, DOCX).split() == [
         "Body", "first.", "Then", "the", "table.", "A", "box.", "The", "header.", "The", "footer."]
+
+
+def test_r4_a_docx_declaring_more_than_the_bound_once_unpacked_is_not_read(settings: Any) -> None:
+    # Intake refuses such a file (tests/security/test_uploads.py); any other reader gets "no text", unparsed.
+    content = docx_with_text(ENGLISH_WARRANT)
+    settings.LEORS_DOCX_MAX_UNPACKED_BYTES = 1024
+    assert extract_text(io.BytesIO(content), DOCX) == ""
+    assert detect_document(io.BytesIO(content), DOCX).has_text is False

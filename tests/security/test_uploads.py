@@ -37,7 +37,7 @@ from leors import policy
 from leors.access.models import AccessApplication, User
 from leors.core import antivirus
 from leors.core.audit import Actor
-from tests.documents import ENGLISH_WARRANT, pdf_with_text
+from tests.documents import ENGLISH_WARRANT, docx_with_text, pdf_with_text
 from tests.factories import PDF_BYTES, accept_case, approved_officer, document_input, make_lead, submit_case
 from tests.processes import stop
 
@@ -295,6 +295,50 @@ def test_a_refusal_among_several_documents_leaves_no_file_behind() -> None:
     assert not any("warrant.pdf" in error or "annex-a.pdf" in error for error in errors)
     assert not Case.objects.exists() and not CaseDocument.objects.exists()
     assert private_tree() == before
+
+
+def _docx_declaring(unpacked: int) -> bytes:
+    """An English DOCX with one more member whose directory entry claims `unpacked` bytes: a zip bomb as
+    LEORS sees it before unpacking anything (the claim is all a bomb shows; its bytes stay small)."""
+    source = zipfile.ZipFile(io.BytesIO(docx_with_text(ENGLISH_WARRANT)))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member in source.infolist():
+            archive.writestr(member, source.read(member))
+        archive.writestr("word/media/image1.png", b"\x00" * 64)
+    content = bytearray(buffer.getvalue())
+    entry = content.rindex(b"PK\x01\x02")  # the last member's central-directory entry
+    assert content[entry + 46:entry + 46 + 21] == b"word/media/image1.png"
+    content[entry + 24:entry + 28] = unpacked.to_bytes(4, "little")  # its declared uncompressed size
+    return bytes(content)
+
+
+def test_intake_refuses_a_docx_zip_bomb_naming_it_and_stores_nothing(settings: Any) -> None:
+    # R4 reads every DOCX for its language at intake; one declaring gigabytes is refused before it is parsed.
+    officer = approved_officer()
+    bomb = _docx_declaring(4_000_000_000)
+    assert len(bomb) < 64 * 1024
+    before = private_tree()
+    with pytest.raises(ValidationError) as refused:
+        submit_case(officer, documents=[document_input(pdf_with_text(ENGLISH_WARRANT), name="warrant.pdf"),
+                                        document_input(bomb, name="order.docx", document_type="court_order")])
+    assert errors_of(refused, "documents") == [
+        "“order.docx” would unpack to 3.7\xa0GB, more than the 100.0\xa0MB a Word document may hold. Save it again "
+        "from the word processor, or send it as a PDF."]
+    assert not Case.objects.exists()
+    assert private_tree() == before
+
+    # The bound is LEORS_DOCX_MAX_UNPACKED_BYTES (default five times the upload limit); at the bound a DOCX is taken.
+    assert policy.docx_max_unpacked_bytes() == 5 * policy.upload_max_bytes()
+    plain = docx_with_text(ENGLISH_WARRANT)
+    unpacked = sum(member.file_size for member in zipfile.ZipFile(io.BytesIO(plain)).infolist())
+    settings.LEORS_DOCX_MAX_UNPACKED_BYTES = unpacked - 1
+    with pytest.raises(ValidationError) as refused:
+        submit_case(officer, documents=[document_input(plain, name="warrant.docx")])
+    assert "“warrant.docx” would unpack to" in errors_of(refused, "documents")[0]
+    settings.LEORS_DOCX_MAX_UNPACKED_BYTES = unpacked
+    document = submit_case(officer, documents=[document_input(plain, name="warrant.docx")]).documents.get()
+    assert (document.original_name, document.language_status) == ("warrant.docx", CaseDocument.LanguageStatus.ENGLISH)
 
 
 # --- Message attachments ----------------------------------------------------------------------
