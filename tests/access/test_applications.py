@@ -244,6 +244,26 @@ def test_r1_missing_document_is_refused() -> None:
     assert not AccessApplication.objects.exists()
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["official_email", "supervisor_email"])
+def test_r1_an_e_mail_longer_than_its_column_is_refused_on_its_field_keeping_the_rest(field: str) -> None:
+    # 255 to 320 characters pass a bare forms.EmailField but not the 254-character columns: a 500 before.
+    too_long = ("a" * 250) + "@zephyr.police.example.uk"
+    client = Client(raise_request_exception=False)
+    response = post_application(client, **{field: too_long})
+
+    assert response.status_code == 400
+    (error,) = response.context["form"].errors[field]
+    assert "at most 254 characters" in error and escape(error) in html(response)
+    # What was typed is shown again, the long address too, for the person to correct.
+    page = html(response)
+    assert f'value="{too_long}"' in page
+    for other in ("body_name", "jurisdiction", "applicant_name", "rank_title", "phone", "supervisor_name"):
+        assert f'value="{escape(form_payload()[other])}"' in page, other
+    assert not AccessApplication.objects.exists()
+    assert not User.objects.exists()
+
+
 # --- R1: verifying the official e-mail -------------------------------------------------------------
 
 @pytest.mark.django_db
