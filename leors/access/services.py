@@ -549,12 +549,23 @@ def application_withdraw(*, application: AccessApplication, actor: Actor, now: d
 def application_approve(*, application: AccessApplication, actor: Actor, now: datetime) -> Officer:
     """R1/R2: a legal lead approves a vetted application; never automatic.
 
-    Requires a complete checklist. Creates (or reuses) the agency, records the e-mail domain as
-    the agency's, creates the officer in that agency only, with access until the re-verification date.
+    Requires an active applicant account and a complete checklist. R3: an account suspended (on its
+    holder's report of a sign-in that was not theirs, or by the team) is never made an officer's.
+    Creates (or reuses) the agency, records the e-mail domain as the agency's, creates the officer in
+    that agency only, with access until the re-verification date.
     """
     user = staff_require(actor, "access.decide_accessapplication", application)
     with transaction.atomic():
+        # The account first, then the application: the order verification and the suspension services
+        # lock them in, so a suspension running meanwhile either comes first (and is refused here) or
+        # waits until this approval is done (and then suspends the officer it made).
+        account = User.objects.select_for_update().get(pk=application.applicant_id)
         locked = AccessApplication.objects.select_for_update().get(pk=application.pk)
+        if not account.is_active:
+            raise ActionRefused(
+                f"The applicant's account ({account.email}) is suspended, so this application cannot be approved. "
+                "Its audit trail says why; reject the application with a reason."
+            )
         if not locked.is_checklist_complete:
             raise ActionRefused(
                 "Complete the checklist first: the body exists, the e-mail domain is the body's, and the "
@@ -655,12 +666,14 @@ def _officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Ac
     from cases.services.suspension import cases_put_on_hold
 
     with transaction.atomic():
+        # The account before the officer row: the order every service touching an account locks in
+        # (verification, approval, a report of a sign-in), so two of them never wait on each other.
+        account = User.objects.select_for_update().get(pk=officer.user_id)
         updated = Officer.objects.filter(pk=officer.pk, status=Officer.Status.ACTIVE).update(
             status=Officer.Status.SUSPENDED, suspended_at=now, is_supervisor=False
         )
         if updated != 1:
             raise ActionRefused("This officer is already suspended.")
-        account = User.objects.select_for_update().get(pk=officer.user_id)
         account.groups.remove(agency_supervisors_group(officer.agency))
         account.is_active = False
         account.set_unusable_password()
@@ -670,7 +683,7 @@ def _officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Ac
         )
         held = cases_put_on_hold(officer=officer, reason=f"Officer suspended on suspicion of impersonation: {note}",
                                  actor=actor, now=now)
-        withdrawn = _unverified_applications_withdraw(account=account, actor=actor, now=now)
+        withdrawn = _open_applications_withdraw(account=account, actor=actor, now=now)
         audit_record(actor=actor, action="officer.suspended", obj=officer,
                      changes={"status": Officer.Status.SUSPENDED, "is_supervisor": False, "referral": referral.pk,
                               "note": note, "referred_to": referral.referred_to,
@@ -680,21 +693,23 @@ def _officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Ac
     return referral
 
 
-def _unverified_applications_withdraw(*, account: User, actor: Actor, now: datetime) -> list[str]:
-    """R3: a suspended account's verification links that were never used die with it. Its
-    applications still awaiting e-mail verification are withdrawn, each audited, so staff and the
-    trail see them closed (application_verify_email refuses a suspended account's links in any
-    case). Runs inside the caller's transaction, with the account locked. Returns the references
-    withdrawn."""
+def _open_applications_withdraw(*, account: User, actor: Actor, now: datetime) -> list[str]:
+    """R3: a suspended account's applications die with it. Those still awaiting e-mail verification
+    (their links were never used) and those in the review queue are withdrawn, each audited, so staff
+    and the trail see them closed and none can be approved for whoever took the account over
+    (application_verify_email and application_approve refuse a suspended account in any case). Runs
+    inside the caller's transaction, with the account locked. Returns the references withdrawn."""
     pending = AccessApplication.objects.select_for_update().filter(
-        applicant=account, status=Status.EMAIL_UNVERIFIED).order_by("pk")
+        applicant=account, status__in=AccessApplication.WITHDRAWABLE_STATUSES).order_by("pk")
     withdrawn = []
     for application in pending:
-        _transition(application, allowed_from=(Status.EMAIL_UNVERIFIED,), to=Status.WITHDRAWN,
-                    refusal="This application is no longer awaiting e-mail verification.", decided_at=now)
+        was = application.status
+        _transition(application, allowed_from=(was,), to=Status.WITHDRAWN,
+                    refusal="This application is no longer open.", decided_at=now)
+        reason = ("The applicant's account was suspended; the verification link is void." if was == Status.EMAIL_UNVERIFIED
+                  else "The applicant's account was suspended; the application cannot be approved.")
         audit_record(actor=actor, action="application.withdrawn", obj=application, now=now,
-                     changes={"status": [Status.EMAIL_UNVERIFIED, Status.WITHDRAWN],
-                              "reason": "The applicant's account was suspended; the verification link is void."})
+                     changes={"status": [was, Status.WITHDRAWN], "reason": reason})
         withdrawn.append(application.reference)
     return withdrawn
 
@@ -818,25 +833,28 @@ def sign_in_report_device(*, token: str) -> KnownDevice:
 
 
 def sign_in_report(*, token: str, actor: Actor, now: datetime) -> User:
-    """The account holder says a sign-in was not theirs: the account is suspended at once (every
-    session ends), an officer's open cases go on hold, and a referral is recorded for the lead."""
+    """R3: the account holder says a sign-in was not theirs: the account is suspended at once (every
+    session ends), its open applications are withdrawn, an officer's open cases go on hold, and a
+    referral is recorded for the lead."""
     device = sign_in_report_device(token=token)
     account = device.user
     note = (f"The account holder reported a sign-in they did not make (network {device.network}, "
             f"first seen {device.first_seen_at:%Y-%m-%d %H:%M} UTC).")
     reporter = Actor(user=None, ip=actor.ip, user_agent=actor.user_agent, label_override=f"account-holder:{account.email}")
-    officer = Officer.objects.filter(user=account).first()
-    if officer is not None and officer.status == Officer.Status.ACTIVE:
-        _officer_suspend(officer=officer, note=note, referred_to="", actor=reporter, recorded_by=account, now=now)
-    else:
-        with transaction.atomic():
-            locked = User.objects.select_for_update().get(pk=account.pk)
-            if locked.is_active:
-                locked.is_active = False
-                locked.set_unusable_password()
-                locked.save(update_fields=["is_active", "password"])
-                withdrawn = _unverified_applications_withdraw(account=locked, actor=reporter, now=now)
-                audit_record(actor=reporter, action="account.suspended_on_report", obj=locked, now=now,
-                             changes={"note": note, "applications_withdrawn": withdrawn})
+    with transaction.atomic():
+        # The account is locked before its officer is looked for: an approval running meanwhile (it
+        # locks the account too) has either made the officer already, suspended here as an officer, or
+        # waits and then finds the account suspended and refuses.
+        locked = User.objects.select_for_update().get(pk=account.pk)
+        officer = Officer.objects.filter(user=locked, status=Officer.Status.ACTIVE).first()
+        if officer is not None:
+            _officer_suspend(officer=officer, note=note, referred_to="", actor=reporter, recorded_by=account, now=now)
+        elif locked.is_active:
+            locked.is_active = False
+            locked.set_unusable_password()
+            locked.save(update_fields=["is_active", "password"])
+            withdrawn = _open_applications_withdraw(account=locked, actor=reporter, now=now)
+            audit_record(actor=reporter, action="account.suspended_on_report", obj=locked, now=now,
+                         changes={"note": note, "applications_withdrawn": withdrawn})
     account.refresh_from_db()
     return account
