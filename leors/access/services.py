@@ -343,8 +343,11 @@ def _verification_link_check(application: AccessApplication, account: User) -> N
 
 def application_verify_email(*, token: str, password: str, actor: Actor, now: datetime) -> AccessApplication:
     """R1: the signed, expiring link proves the official e-mail; its owner chooses the password; the
-    application enters the queue and its R2 review window starts. R3: only a never-verified account
-    is given a password and activated; a suspended one is refused (_verification_link_check)."""
+    application enters the queue and its R2 review window starts. The account's other applications
+    still awaiting verification (made when an earlier link was lost or late) are withdrawn, audited:
+    one application per account reaches the queue, and their links can no longer be used. R3: only a
+    never-verified account is given a password and activated; a suspended one is refused
+    (_verification_link_check)."""
     found = application_for_token(token=token)
     with transaction.atomic():
         # The account first, then the application: the order application_submit and the suspension
@@ -372,11 +375,21 @@ def application_verify_email(*, token: str, password: str, actor: Actor, now: da
         )
         account.is_active = True
         account.save(update_fields=["password", "is_active"])
+        applicant = Actor(user=application.applicant, ip=actor.ip, user_agent=actor.user_agent)
+        # Withdrawn rather than left with a live link: a second verified application of the same account
+        # would only wait in the queue to be refused (an account is approved once), and a link left
+        # usable is one more way into an account that already has its password.
+        superseded = _applications_withdraw(
+            account=account, statuses=(Status.EMAIL_UNVERIFIED,), actor=applicant, now=now,
+            reason=lambda was: (f"Superseded: the applicant verified the official e-mail through {application.reference}; "
+                                "one application per account is reviewed."),
+        )
         audit_record(
-            actor=Actor(user=application.applicant, ip=actor.ip, user_agent=actor.user_agent),
+            actor=applicant,
             action="application.email_verified",
             obj=application,
-            changes={"status": [Status.EMAIL_UNVERIFIED, Status.SUBMITTED], "review_due_at": due},
+            changes={"status": [Status.EMAIL_UNVERIFIED, Status.SUBMITTED], "review_due_at": due,
+                     **({"applications_withdrawn": superseded} if superseded else {})},
             now=now,
         )
         email_enqueue(
@@ -566,6 +579,14 @@ def application_approve(*, application: AccessApplication, actor: Actor, now: da
                 f"The applicant's account ({account.email}) is suspended, so this application cannot be approved. "
                 "Its audit trail says why; reject the application with a reason."
             )
+        existing = Officer.objects.filter(user=account).select_related("agency", "application").first()
+        if existing is not None:
+            # One officer record per account (access_officer_user_id_key): a second approval would fail there.
+            approved_through = f" through {existing.application.reference}" if existing.application else ""
+            raise ActionRefused(
+                f"{account.email} is already an officer of {existing.agency}, approved{approved_through}: an account "
+                "is approved once. Reject this application with a reason (for example, that it repeats the approved one)."
+            )
         if not locked.is_checklist_complete:
             raise ActionRefused(
                 "Complete the checklist first: the body exists, the e-mail domain is the body's, and the "
@@ -699,17 +720,26 @@ def _open_applications_withdraw(*, account: User, actor: Actor, now: datetime) -
     and the trail see them closed and none can be approved for whoever took the account over
     (application_verify_email and application_approve refuse a suspended account in any case). Runs
     inside the caller's transaction, with the account locked. Returns the references withdrawn."""
-    pending = AccessApplication.objects.select_for_update().filter(
-        applicant=account, status__in=AccessApplication.WITHDRAWABLE_STATUSES).order_by("pk")
+    return _applications_withdraw(
+        account=account, statuses=AccessApplication.WITHDRAWABLE_STATUSES, actor=actor, now=now,
+        reason=lambda was: ("The applicant's account was suspended; the verification link is void."
+                            if was == Status.EMAIL_UNVERIFIED
+                            else "The applicant's account was suspended; the application cannot be approved."),
+    )
+
+
+def _applications_withdraw(*, account: User, statuses: tuple[str, ...], reason: Callable[[str], str], actor: Actor,
+                           now: datetime) -> list[str]:
+    """Withdraw the account's applications in `statuses`, each audited with `reason(the status it had)`.
+    Runs inside the caller's transaction, with the account locked. Returns the references withdrawn."""
+    pending = AccessApplication.objects.select_for_update().filter(applicant=account, status__in=statuses).order_by("pk")
     withdrawn = []
     for application in pending:
         was = application.status
         _transition(application, allowed_from=(was,), to=Status.WITHDRAWN,
                     refusal="This application is no longer open.", decided_at=now)
-        reason = ("The applicant's account was suspended; the verification link is void." if was == Status.EMAIL_UNVERIFIED
-                  else "The applicant's account was suspended; the application cannot be approved.")
         audit_record(actor=actor, action="application.withdrawn", obj=application, now=now,
-                     changes={"status": [was, Status.WITHDRAWN], "reason": reason})
+                     changes={"status": [was, Status.WITHDRAWN], "reason": reason(was)})
         withdrawn.append(application.reference)
     return withdrawn
 

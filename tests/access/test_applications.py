@@ -805,6 +805,63 @@ def test_r1_applying_again_after_an_unused_link_gets_a_new_link_and_changes_noth
 
 
 @pytest.mark.django_db
+def test_r1_verifying_one_of_an_accounts_applications_withdraws_the_others_awaiting_verification() -> None:
+    email = "twice@met.police.example.uk"
+    first = submit_application(official_email=email)
+    second = submit_application(official_email=email)  # the first link not used yet: a second link is sent
+
+    services.application_verify_email(token=verification_token(second), password=PASSWORD, actor=Actor(user=None),
+                                      now=timezone.now())
+
+    first.refresh_from_db()
+    assert first.status == Status.WITHDRAWN and first.email_verified_at is None
+    (event,) = AuditEvent.objects.filter(action="application.withdrawn", object_id=str(first.pk))
+    assert event.actor_id == first.applicant_id and event.changes["status"] == ["email_unverified", "withdrawn"]
+    assert second.reference in event.changes["reason"]
+    verified = AuditEvent.objects.get(action="application.email_verified", object_id=str(second.pk))
+    assert verified.changes["applications_withdrawn"] == [first.reference]
+    # The other link no longer verifies: one application of the account is in the queue, and nothing else changes.
+    with pytest.raises(ActionRefused, match="can no longer be used"):
+        services.application_verify_email(token=verification_token(first), password="another password 12345",
+                                          actor=Actor(user=None), now=timezone.now())
+    assert list(AccessApplication.objects.filter(applicant__email=email, status__in=AccessApplication.OPEN_STATUSES)
+                ) == [second]
+    assert User.objects.get(email=email).check_password(PASSWORD)
+
+
+@pytest.mark.django_db
+def test_r1_an_account_already_an_officer_is_not_approved_again_and_the_page_says_why() -> None:
+    """As two verified applications of one account (possible before verifying one withdrew the others) left it."""
+    email = "twice@met.police.example.uk"
+    first = submit_application(official_email=email)
+    second = submit_application(official_email=email)
+    now = timezone.now()
+    services.application_verify_email(token=verification_token(first), password=PASSWORD, actor=Actor(user=None),
+                                      now=now)
+    AccessApplication.objects.filter(pk=second.pk).update(status=Status.SUBMITTED, email_verified_at=now,
+                                                          submitted_at=now, decided_at=None)
+    lead = make_lead()
+    complete_checklist(first, by=lead, now=now)
+    complete_checklist(second, by=lead, now=now)
+    officer = services.application_approve(application=first, actor=Actor(user=lead), now=now)
+    client = signed_in_client(lead)
+    client.raise_request_exception = False
+
+    response = client.post(reverse("admin:access_accessapplication_approve", args=[second.pk]), {})
+
+    assert response.status_code == 400
+    page = html(response)
+    assert f"{email} is already an officer of {escape(str(officer.agency))}, approved through {first.reference}" in page
+    assert "Reject this application with a reason" in page
+    with pytest.raises(ActionRefused, match="already an officer"):
+        services.application_approve(application=second, actor=Actor(user=lead), now=now)
+    second.refresh_from_db()
+    assert second.status == Status.SUBMITTED
+    assert list(Officer.objects.filter(user__email=email)) == [officer]
+    assert not AuditEvent.objects.filter(action="application.approved", object_id=str(second.pk)).exists()
+
+
+@pytest.mark.django_db
 def test_r3_a_suspended_officer_cannot_reapply_to_take_the_account_back() -> None:
     officer = approved_officer()
     services.officer_suspend(officer=officer, note="Forged warrant submitted from this account.", referred_to="",

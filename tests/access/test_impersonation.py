@@ -250,6 +250,15 @@ ATTACKER_PASSWORD = "attacker chosen passphrase 991"
 MAILBOX = "dana.detective@met.police.example.uk"
 
 
+def second_link_left_unused(second: AccessApplication) -> None:
+    """Verifying an application now withdraws the account's others awaiting verification; put one back as
+    verification left it before (its link unused), to show that a suspension still closes such a link."""
+    second.refresh_from_db()
+    assert second.status == AccessApplication.Status.WITHDRAWN
+    AccessApplication.objects.filter(pk=second.pk).update(status=AccessApplication.Status.EMAIL_UNVERIFIED,
+                                                          decided_at=None)
+
+
 def officer_with_a_second_unused_link(lead: User) -> tuple[Officer, AccessApplication]:
     """Two applications from one never-verified address (the first link was lost, say): each has its own
     link. The first is used, vetted and approved; the second link is still unused."""
@@ -257,6 +266,7 @@ def officer_with_a_second_unused_link(lead: User) -> tuple[Officer, AccessApplic
     second = submit_application(official_email=MAILBOX)
     services.application_verify_email(token=verification_token(first), password=PASSWORD, actor=Actor(user=None),
                                       now=timezone.now())
+    second_link_left_unused(second)
     first.refresh_from_db()
     complete_checklist(first, by=lead)
     officer = services.application_approve(application=first, actor=Actor(user=lead), now=timezone.now())
@@ -281,8 +291,9 @@ def test_r3_suspension_withdraws_the_accounts_unused_verification_links() -> Non
 
     pending.refresh_from_db()
     assert pending.status == AccessApplication.Status.WITHDRAWN and pending.decided_at == T0
-    (event,) = AuditEvent.objects.filter(action="application.withdrawn", object_id=str(pending.pk))
-    assert event.actor == lead and "suspended" in event.changes["reason"]
+    # The last withdrawal on its trail (the first was verification's, undone by second_link_left_unused).
+    event = AuditEvent.objects.filter(action="application.withdrawn", object_id=str(pending.pk)).last()
+    assert event is not None and event.actor == lead and "suspended" in event.changes["reason"]
     suspended = AuditEvent.objects.get(action="officer.suspended", object_id=str(officer.pk))
     assert suspended.changes["applications_withdrawn"] == [pending.reference]
     # Whoever holds the mailbox now (the impersonator) opens the link: refused, the account stays shut.
@@ -324,6 +335,7 @@ def test_r3_an_account_suspended_on_its_holders_report_loses_its_unused_links_to
     second = submit_application(official_email=MAILBOX)
     services.application_verify_email(token=verification_token(first), password=PASSWORD, actor=Actor(user=None),
                                       now=timezone.now())
+    second_link_left_unused(second)
     applicant = User.objects.get(pk=first.applicant_id)
     for user_agent in ("Firefox/140", "Chrome/150"):
         services.signin_device_record(user=applicant, ip="203.0.113.5", user_agent=user_agent, now=timezone.now())
@@ -335,7 +347,10 @@ def test_r3_an_account_suspended_on_its_holders_report_loses_its_unused_links_to
 
     second.refresh_from_db()
     assert second.status == AccessApplication.Status.WITHDRAWN
-    assert AuditEvent.objects.filter(action="application.withdrawn", object_id=str(second.pk)).count() == 1
+    assert AuditEvent.objects.filter(action="application.withdrawn", object_id=str(second.pk)).count() == 2
+    report = AuditEvent.objects.get(action="account.suspended_on_report", object_id=str(applicant.pk))
+    # The verified one awaiting review goes too: nobody can be approved on a reported account.
+    assert report.changes["applications_withdrawn"] == [first.reference, second.reference]
     with pytest.raises(ActionRefused, match="can no longer be used"):
         services.application_verify_email(token=verification_token(second), password=ATTACKER_PASSWORD,
                                           actor=Actor(user=None), now=timezone.now())
