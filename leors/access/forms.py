@@ -9,7 +9,7 @@ from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField  # type: ignore[attr-defined]
 
 from leors import policy
-from leors.access.models import BodyKind
+from leors.access.models import AccessApplication, BodyKind
 from leors.access.services import ApplicationData, official_email_problem
 
 PRIVATE_PARTY_CHOICES = [
@@ -46,6 +46,11 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)] if data else []
 
 
+# The e-mail columns' own length (254, RFC 5321's limit on a path): forms.EmailField alone allows 320, and a longer
+# address would reach the database and fail there (a 500) instead of being refused on its field.
+_EMAIL_MAX_LENGTH = AccessApplication._meta.get_field("official_email").max_length
+
+
 class ApplicationForm(forms.Form):
     applying_as = forms.ChoiceField(
         label="You are applying as",
@@ -57,10 +62,10 @@ class ApplicationForm(forms.Form):
     jurisdiction = forms.CharField(max_length=200, help_text="The area or matters your body has authority over.")
     applicant_name = forms.CharField(label="Your full name", max_length=200)
     rank_title = forms.CharField(label="Rank or title", max_length=120)
-    official_email = forms.EmailField(label="Official e-mail", help_text="The address your body issued to you. We send a verification link to it.")
+    official_email = forms.EmailField(label="Official e-mail", max_length=_EMAIL_MAX_LENGTH, help_text="The address your body issued to you. We send a verification link to it.")
     phone = forms.CharField(label="Official phone", max_length=40)
     supervisor_name = forms.CharField(label="Your supervisor's name", max_length=200)
-    supervisor_email = forms.EmailField(label="Your supervisor's e-mail")
+    supervisor_email = forms.EmailField(label="Your supervisor's e-mail", max_length=_EMAIL_MAX_LENGTH)
     documents = MultipleFileField(
         label="Proof of authority",
         help_text="Warrant card, letter of appointment or similar: PDF, PNG or JPEG. "

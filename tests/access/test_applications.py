@@ -33,6 +33,7 @@ from leors.access import selectors, services
 from leors.access.forms import PRIVATE_PARTY_EXPLANATION
 from leors.access.models import (
     AccessApplication,
+    Agency,
     AgencyDomain,
     ApplicationDocument,
     ApplicationMessage,
@@ -244,6 +245,26 @@ def test_r1_missing_document_is_refused() -> None:
     assert not AccessApplication.objects.exists()
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["official_email", "supervisor_email"])
+def test_r1_an_e_mail_longer_than_its_column_is_refused_on_its_field_keeping_the_rest(field: str) -> None:
+    # 255 to 320 characters pass a bare forms.EmailField but not the 254-character columns: a 500 before.
+    too_long = ("a" * 250) + "@zephyr.police.example.uk"
+    client = Client(raise_request_exception=False)
+    response = post_application(client, **{field: too_long})
+
+    assert response.status_code == 400
+    (error,) = response.context["form"].errors[field]
+    assert "at most 254 characters" in error and escape(error) in html(response)
+    # What was typed is shown again, the long address too, for the person to correct.
+    page = html(response)
+    assert f'value="{too_long}"' in page
+    for other in ("body_name", "jurisdiction", "applicant_name", "rank_title", "phone", "supervisor_name"):
+        assert f'value="{escape(form_payload()[other])}"' in page, other
+    assert not AccessApplication.objects.exists()
+    assert not User.objects.exists()
+
+
 # --- R1: verifying the official e-mail -------------------------------------------------------------
 
 @pytest.mark.django_db
@@ -388,6 +409,102 @@ def test_r1_unknown_domain_is_flagged_and_known_after_one_approval_for_the_same_
     reviewer = User.objects.get(pk=reviewer.pk)
     seen = {a.pk: a.is_domain_known for a in selectors.application_list_for(user=reviewer)}
     assert seen == {same_body_same_domain.pk: True, same_body_other_domain.pk: False}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("second_spelling", ["Newforce Police", "NEWFORCE POLICE"])
+def test_r1_two_leads_approving_two_applications_of_one_new_body_at_once_share_one_agency(
+        monkeypatch: pytest.MonkeyPatch, second_spelling: str) -> None:
+    """Two officers of a body LEORS does not know yet, approved by two leads at the same moment: the second
+    approval waits for the agency the first is making, then joins it (it failed on the unique index: a 500)."""
+    import threading
+
+    from django.db import connection
+
+    from leors.core import outbox
+
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
+    lead_a, lead_b = make_lead(), make_lead()
+    now = timezone.now()
+    first = verified_application(official_email="one@newforce.police.example.uk", body_name="Newforce Police")
+    second = verified_application(official_email="two@newforce.police.example.uk", body_name=second_spelling)
+    for application in (first, second):
+        complete_checklist(application, by=lead_a, now=now)
+    agency_made, release = threading.Event(), threading.Event()
+    audit_record = services.audit_record
+
+    def audit_then_wait(**kwargs: Any) -> Any:
+        result = audit_record(**kwargs)
+        if kwargs.get("action") == "agency.created" and threading.current_thread().name == "A":
+            agency_made.set()
+            release.wait(10)
+        return result
+
+    monkeypatch.setattr(services, "audit_record", audit_then_wait)
+    outcome: dict[str, Any] = {}
+
+    def approve(name: str, application: AccessApplication, lead: User) -> None:
+        try:
+            outcome[name] = services.application_approve(application=application, actor=Actor(user=lead), now=now)
+        except Exception as error:  # surfaced by the assertions below
+            outcome[name] = error
+        finally:
+            connection.close()  # this thread's own connection
+
+    a = threading.Thread(target=approve, args=("A", first, lead_a), name="A")
+    a.start()
+    assert agency_made.wait(10)
+    b = threading.Thread(target=approve, args=("B", second, lead_b), name="B")
+    b.start()
+    b.join(1.5)  # B now waits on the unique index for the agency A inserted
+    release.set()
+    a.join(10)
+    b.join(10)
+
+    assert isinstance(outcome["A"], Officer) and isinstance(outcome["B"], Officer), outcome
+    (agency,) = Agency.objects.all()
+    assert agency.name == "Newforce Police"
+    assert outcome["A"].agency == outcome["B"].agency == agency
+    assert AuditEvent.objects.filter(action="agency.created").count() == 1
+    assert AuditEvent.objects.filter(action="application.approved").count() == 2
+    assert list(AgencyDomain.objects.values_list("agency", "domain")) == [(agency.pk, "newforce.police.example.uk")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r1_an_agency_name_is_unique_per_country_whatever_the_case_and_existing_clashes_are_renamed() -> None:
+    """access.0004 compares names as the approval's look-up does (case aside); agencies that clash so are kept,
+    renamed (the oldest keeps its name) rather than merged or lost."""
+    from django.db import IntegrityError, connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("access", "0003_knowndevice")], [("access", "0004_agency_name_unique_whatever_the_case")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    OldAgency = executor.loader.project_state(before).apps.get_model("access", "Agency")
+    made = [OldAgency.objects.create(name=name, kind="police", country=country, jurisdiction="Somewhere",
+                                     created_at=timezone.now()).pk
+            for name, country in [("Newforce Police", "GB"), ("NEWFORCE POLICE", "GB"), ("newforce police", "GB"),
+                                  ("Newforce Police", "IE"), ("Oldforce Police", "GB")]]
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+
+    assert [Agency.objects.get(pk=pk).name for pk in made] == [
+        "Newforce Police", f"NEWFORCE POLICE (agency #{made[1]})", f"newforce police (agency #{made[2]})",
+        "Newforce Police", "Oldforce Police"]
+    assert services.agency_named(country="GB", name="NEWFORCE police") == Agency.objects.get(pk=made[0])
+    with pytest.raises(IntegrityError):
+        Agency.objects.create(name="OLDFORCE POLICE", kind="police", country="GB", jurisdiction="England")
+    # A run stopped after its index took the constraint's name (not yet recorded) is simply run again.
+    from django.apps import apps
+
+    migration = importlib.import_module("leors.access.migrations.0004_agency_name_unique_whatever_the_case")
+    with connection.schema_editor(atomic=False) as editor:
+        migration.constraint_made_case_blind(apps, editor)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'access_agency' AND indexdef ILIKE "
+                       "'%%lower(%%'")
+        assert [row[0] for row in cursor.fetchall()] == ["agency_unique_name_per_country"]
 
 
 @pytest.mark.django_db
@@ -782,6 +899,63 @@ def test_r1_applying_again_after_an_unused_link_gets_a_new_link_and_changes_noth
                                                      actor=Actor(user=None), now=timezone.now())
         assert verified.status == AccessApplication.Status.SUBMITTED
         assert User.objects.get(pk=first.applicant_id).check_password(PASSWORD)
+
+
+@pytest.mark.django_db
+def test_r1_verifying_one_of_an_accounts_applications_withdraws_the_others_awaiting_verification() -> None:
+    email = "twice@met.police.example.uk"
+    first = submit_application(official_email=email)
+    second = submit_application(official_email=email)  # the first link not used yet: a second link is sent
+
+    services.application_verify_email(token=verification_token(second), password=PASSWORD, actor=Actor(user=None),
+                                      now=timezone.now())
+
+    first.refresh_from_db()
+    assert first.status == Status.WITHDRAWN and first.email_verified_at is None
+    (event,) = AuditEvent.objects.filter(action="application.withdrawn", object_id=str(first.pk))
+    assert event.actor_id == first.applicant_id and event.changes["status"] == ["email_unverified", "withdrawn"]
+    assert second.reference in event.changes["reason"]
+    verified = AuditEvent.objects.get(action="application.email_verified", object_id=str(second.pk))
+    assert verified.changes["applications_withdrawn"] == [first.reference]
+    # The other link no longer verifies: one application of the account is in the queue, and nothing else changes.
+    with pytest.raises(ActionRefused, match="can no longer be used"):
+        services.application_verify_email(token=verification_token(first), password="another password 12345",
+                                          actor=Actor(user=None), now=timezone.now())
+    assert list(AccessApplication.objects.filter(applicant__email=email, status__in=AccessApplication.OPEN_STATUSES)
+                ) == [second]
+    assert User.objects.get(email=email).check_password(PASSWORD)
+
+
+@pytest.mark.django_db
+def test_r1_an_account_already_an_officer_is_not_approved_again_and_the_page_says_why() -> None:
+    """As two verified applications of one account (possible before verifying one withdrew the others) left it."""
+    email = "twice@met.police.example.uk"
+    first = submit_application(official_email=email)
+    second = submit_application(official_email=email)
+    now = timezone.now()
+    services.application_verify_email(token=verification_token(first), password=PASSWORD, actor=Actor(user=None),
+                                      now=now)
+    AccessApplication.objects.filter(pk=second.pk).update(status=Status.SUBMITTED, email_verified_at=now,
+                                                          submitted_at=now, decided_at=None)
+    lead = make_lead()
+    complete_checklist(first, by=lead, now=now)
+    complete_checklist(second, by=lead, now=now)
+    officer = services.application_approve(application=first, actor=Actor(user=lead), now=now)
+    client = signed_in_client(lead)
+    client.raise_request_exception = False
+
+    response = client.post(reverse("admin:access_accessapplication_approve", args=[second.pk]), {})
+
+    assert response.status_code == 400
+    page = html(response)
+    assert f"{email} is already an officer of {escape(str(officer.agency))}, approved through {first.reference}" in page
+    assert "Reject this application with a reason" in page
+    with pytest.raises(ActionRefused, match="already an officer"):
+        services.application_approve(application=second, actor=Actor(user=lead), now=now)
+    second.refresh_from_db()
+    assert second.status == Status.SUBMITTED
+    assert list(Officer.objects.filter(user__email=email)) == [officer]
+    assert not AuditEvent.objects.filter(action="application.approved", object_id=str(second.pk)).exists()
 
 
 @pytest.mark.django_db

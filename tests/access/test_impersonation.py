@@ -280,6 +280,15 @@ ATTACKER_PASSWORD = "attacker chosen passphrase 991"
 MAILBOX = "dana.detective@met.police.example.uk"
 
 
+def second_link_left_unused(second: AccessApplication) -> None:
+    """Verifying an application now withdraws the account's others awaiting verification; put one back as
+    verification left it before (its link unused), to show that a suspension still closes such a link."""
+    second.refresh_from_db()
+    assert second.status == AccessApplication.Status.WITHDRAWN
+    AccessApplication.objects.filter(pk=second.pk).update(status=AccessApplication.Status.EMAIL_UNVERIFIED,
+                                                          decided_at=None)
+
+
 def officer_with_a_second_unused_link(lead: User) -> tuple[Officer, AccessApplication]:
     """Two applications from one never-verified address (the first link was lost, say): each has its own
     link. The first is used, vetted and approved; the second link is still unused."""
@@ -287,6 +296,7 @@ def officer_with_a_second_unused_link(lead: User) -> tuple[Officer, AccessApplic
     second = submit_application(official_email=MAILBOX)
     services.application_verify_email(token=verification_token(first), password=PASSWORD, actor=Actor(user=None),
                                       now=timezone.now())
+    second_link_left_unused(second)
     first.refresh_from_db()
     complete_checklist(first, by=lead)
     officer = services.application_approve(application=first, actor=Actor(user=lead), now=timezone.now())
@@ -311,8 +321,9 @@ def test_r3_suspension_withdraws_the_accounts_unused_verification_links() -> Non
 
     pending.refresh_from_db()
     assert pending.status == AccessApplication.Status.WITHDRAWN and pending.decided_at == T0
-    (event,) = AuditEvent.objects.filter(action="application.withdrawn", object_id=str(pending.pk))
-    assert event.actor == lead and "suspended" in event.changes["reason"]
+    # The last withdrawal on its trail (the first was verification's, undone by second_link_left_unused).
+    event = AuditEvent.objects.filter(action="application.withdrawn", object_id=str(pending.pk)).last()
+    assert event is not None and event.actor == lead and "suspended" in event.changes["reason"]
     suspended = AuditEvent.objects.get(action="officer.suspended", object_id=str(officer.pk))
     assert suspended.changes["applications_withdrawn"] == [pending.reference]
     # Whoever holds the mailbox now (the impersonator) opens the link: refused, the account stays shut.
@@ -354,6 +365,7 @@ def test_r3_an_account_suspended_on_its_holders_report_loses_its_unused_links_to
     second = submit_application(official_email=MAILBOX)
     services.application_verify_email(token=verification_token(first), password=PASSWORD, actor=Actor(user=None),
                                       now=timezone.now())
+    second_link_left_unused(second)
     applicant = User.objects.get(pk=first.applicant_id)
     for user_agent in ("Firefox/140", "Chrome/150"):
         services.signin_device_record(user=applicant, ip="203.0.113.5", user_agent=user_agent, now=timezone.now())
@@ -365,9 +377,132 @@ def test_r3_an_account_suspended_on_its_holders_report_loses_its_unused_links_to
 
     second.refresh_from_db()
     assert second.status == AccessApplication.Status.WITHDRAWN
-    assert AuditEvent.objects.filter(action="application.withdrawn", object_id=str(second.pk)).count() == 1
+    assert AuditEvent.objects.filter(action="application.withdrawn", object_id=str(second.pk)).count() == 2
+    report = AuditEvent.objects.get(action="account.suspended_on_report", object_id=str(applicant.pk))
+    # The verified one awaiting review goes too: nobody can be approved on a reported account.
+    assert report.changes["applications_withdrawn"] == [first.reference, second.reference]
     with pytest.raises(ActionRefused, match="can no longer be used"):
         services.application_verify_email(token=verification_token(second), password=ATTACKER_PASSWORD,
                                           actor=Actor(user=None), now=timezone.now())
     applicant.refresh_from_db()
     assert not applicant.is_active and not applicant.check_password(ATTACKER_PASSWORD)
+
+
+def applicant_in_the_queue(email: str, lead: User) -> tuple[AccessApplication, User]:
+    """An applicant (not an officer yet) whose verified application is vetted, ready for a lead to approve."""
+    application = submit_application(official_email=email)
+    services.application_verify_email(token=verification_token(application), password=PASSWORD,
+                                      actor=Actor(user=None), now=timezone.now())
+    complete_checklist(application, by=lead, now=timezone.now())
+    application.refresh_from_db()
+    return application, User.objects.get(pk=application.applicant_id)
+
+
+def sign_in_report_token(account: User) -> str:
+    """The token of the "this was not me" link in the e-mail about a sign-in from an unseen device."""
+    for user_agent in ("Firefox/140", "Chrome/150"):
+        services.signin_device_record(user=account, ip="203.0.113.5", user_agent=user_agent, now=timezone.now())
+    outbox_deliver_due(now=timezone.now())
+    message = [m for m in mail.outbox if "new sign-in" in m.subject and account.email in m.to][-1]
+    return re.search(r"/sign-in-report/(\S+)/$", message.body, re.MULTILINE).group(1)  # type: ignore[union-attr]
+
+
+@pytest.mark.django_db
+def test_r3_an_account_suspended_on_its_holders_report_withdraws_its_application_awaiting_review() -> None:
+    lead = make_lead()
+    application, applicant = applicant_in_the_queue("queued@met.police.example.uk", lead)
+
+    services.sign_in_report(token=sign_in_report_token(applicant), actor=Actor(user=None), now=timezone.now())
+
+    application.refresh_from_db()
+    assert application.status == AccessApplication.Status.WITHDRAWN and application.decided_at == T0
+    (event,) = AuditEvent.objects.filter(action="application.withdrawn", object_id=str(application.pk))
+    assert event.changes["status"] == ["submitted", "withdrawn"]
+    assert "suspended" in event.changes["reason"] and "cannot be approved" in event.changes["reason"]
+    report = AuditEvent.objects.get(action="account.suspended_on_report", object_id=str(applicant.pk))
+    assert report.changes["applications_withdrawn"] == [application.reference]
+    with pytest.raises(ActionRefused):
+        services.application_approve(application=application, actor=Actor(user=lead), now=timezone.now())
+    assert not Officer.objects.filter(user=applicant).exists()
+
+
+@pytest.mark.django_db
+def test_r3_a_suspended_account_is_never_approved_even_with_its_application_still_in_the_queue() -> None:
+    """As a report made before suspension withdrew the queue left it: the application awaits review, its
+    account is suspended. The lead is refused, told why and what to do instead; nothing changes."""
+    lead = make_lead()
+    application, applicant = applicant_in_the_queue("left.queued@met.police.example.uk", lead)
+    services.sign_in_report(token=sign_in_report_token(applicant), actor=Actor(user=None), now=timezone.now())
+    AccessApplication.objects.filter(pk=application.pk).update(status=AccessApplication.Status.SUBMITTED,
+                                                               decided_at=None)
+    approve_url = reverse("admin:access_accessapplication_approve", args=[application.pk])
+
+    response = signed_in_client(lead).post(approve_url, {})
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "left.queued@met.police.example.uk) is suspended" in page and "reject the application" in page
+    with pytest.raises(ActionRefused, match="is suspended"):
+        services.application_approve(application=application, actor=Actor(user=lead), now=timezone.now())
+    application.refresh_from_db()
+    assert application.status == AccessApplication.Status.SUBMITTED
+    assert not Officer.objects.filter(user=applicant).exists()
+    assert not AuditEvent.objects.filter(action="application.approved").exists()
+    # What the refusal says to do can be done.
+    services.application_reject(application=application, reason="The account holder reported it was taken over.",
+                                actor=Actor(user=lead), now=timezone.now())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r3_a_report_arriving_while_the_application_is_approved_suspends_the_new_officer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The holder reports the sign-in at the moment a lead approves: whichever comes first, the account ends
+    suspended with no active officer on it. Here the approval has made the officer and not yet committed."""
+    import threading
+
+    from django.db import connection
+
+    from leors.core import outbox
+
+    monkeypatch.setattr(outbox, "schedule_delivery", lambda message_ids: None)  # no broker needed
+    lead = make_lead()
+    application, applicant = applicant_in_the_queue("racing@met.police.example.uk", lead)
+    token = sign_in_report_token(applicant)
+    officer_made, release = threading.Event(), threading.Event()
+    audit_record = services.audit_record
+
+    def audit_then_wait(**kwargs: object) -> object:
+        result = audit_record(**kwargs)  # type: ignore[arg-type]
+        if kwargs.get("action") == "officer.created":
+            officer_made.set()
+            release.wait(10)
+        return result
+
+    monkeypatch.setattr(services, "audit_record", audit_then_wait)
+    outcome: dict[str, object] = {}
+
+    def run(name: str, action: object) -> None:
+        try:
+            outcome[name] = action()  # type: ignore[operator]
+        except Exception as error:  # surfaced by the assertions below
+            outcome[name] = error
+        finally:
+            connection.close()  # this thread's own connection
+
+    approving = threading.Thread(target=run, args=("approve", lambda: services.application_approve(
+        application=application, actor=Actor(user=lead), now=timezone.now())))
+    reporting = threading.Thread(target=run, args=("report", lambda: services.sign_in_report(
+        token=token, actor=Actor(user=None), now=timezone.now())))
+    approving.start()
+    assert officer_made.wait(10)
+    reporting.start()
+    reporting.join(1.5)  # the report now waits for the account the approval holds
+    release.set()
+    approving.join(10)
+    reporting.join(10)
+
+    assert isinstance(outcome["approve"], Officer) and isinstance(outcome["report"], User), outcome
+    officer = Officer.objects.get(user=applicant)
+    assert officer.status == Officer.Status.SUSPENDED
+    assert ImpersonationReferral.objects.filter(officer=officer).count() == 1
+    assert not User.objects.get(pk=applicant.pk).is_active
