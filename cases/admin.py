@@ -726,9 +726,8 @@ class CaseAdmin(CaseWorkflowPagesMixin, ReadOnlyModelAdmin):
             (PERM_REVIEW, "approvals", f"Approvals ({len(pending)} pending)" if pending else "Approvals",
              bool(case_approvals)),
             (PERM_ASSIGN, "release_hold", "Release the hold", case.on_hold_at is not None),
-            # A freeze and a recovery are fulfilled by their own steps (the freeze's end, the recorded return).
             (PERM_REVIEW, "fulfil", "Mark fulfilled",
-             is_accepted and case.request_type not in (RequestType.FREEZE, RequestType.ASSET_RECOVERY)),
+             is_accepted and case.request_type not in review.FULFILLED_BY_OWN_STEPS),
             # Not while a freeze or preservation hold is in force (the officer may still withdraw or extend).
             (PERM_REVIEW, "close", "Close", status in review.CLOSABLE_STATUSES and not review.case_close_blocker(case, now)),
         ]

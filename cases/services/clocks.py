@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Least
 from django.urls import reverse
+from django.utils import timezone
 
 from cases.models import Case, Freeze, PreservationHold, Reminder, RequestType
 from cases.models.clocks import (
@@ -38,6 +39,7 @@ from leors.access.models import AccessApplication
 from leors.access.services import legal_leads, reviewers_to_tell, told_key
 from leors.core.audit import Actor, AuditEntry, audit_record, audit_record_many
 from leors.core.errors import ActionRefused
+from leors.core.health import CLOCKS_SWEEP, heartbeat_record
 from leors.core.models import OutboxMessage
 from leors.core.outbox import Email, email_enqueue, emails_enqueue
 from leors.core.webhooks import WebhookEvent, webhook_enqueue, webhooks_enqueue
@@ -784,6 +786,14 @@ class SweepResult:
 
     def __iter__(self) -> Iterator[int]:
         return iter((self.holds_lapsed, self.freezes_lifted, self.reminders_sent))
+
+
+def clocks_sweep_run(*, now: datetime) -> SweepResult:
+    """The scheduled run of `clocks_sweep` (the beat's task, the cron command): the sweep, then its heartbeat,
+    the moment it finished, which /healthz/clocks reads to tell that the worker and beat, or cron, still run."""
+    result = clocks_sweep(now=now)
+    heartbeat_record(name=CLOCKS_SWEEP, now=timezone.now())
+    return result
 
 
 def clocks_sweep(*, now: datetime) -> SweepResult:

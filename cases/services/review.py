@@ -324,6 +324,10 @@ def case_notification_record(*, case: Case, decision: str, notified_at: datetime
     return case
 
 
+# Fulfilled by their own steps, never by hand: a freeze by its activation, a recovery by its recorded return.
+FULFILLED_BY_OWN_STEPS = (RequestType.FREEZE, RequestType.ASSET_RECOVERY)
+
+
 def case_fulfil(*, case: Case, actor: Actor, now: datetime) -> Case:
     """The exchange has done what it accepted to do."""
     require_staff(actor, case)
@@ -335,7 +339,7 @@ def case_fulfil(*, case: Case, actor: Actor, now: datetime) -> Case:
         if case.request_type == RequestType.USER_INFORMATION and not case.productions.filter(
                 released_at__isnull=False).exists():
             raise ActionRefused("Release the production to the officer before marking the case fulfilled.")
-        if case.request_type in (RequestType.FREEZE, RequestType.ASSET_RECOVERY):
+        if case.request_type in FULFILLED_BY_OWN_STEPS:
             raise ActionRefused("A freeze is fulfilled by its activation, a recovery by the recorded return; "
                                 "they cannot be marked fulfilled by hand.")
         case_transition(case, allowed_from=Case.ACCEPTED_STATUSES, to=Status.FULFILLED,

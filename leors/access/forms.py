@@ -130,7 +130,7 @@ class AnswerForm(forms.Form):
 class ReferenceCheckForm(forms.Form):
     reference = forms.CharField(max_length=40, help_text="As printed in the message, e.g. LEORS-APP-2026-000123.")
     code = forms.CharField(label="Verification code", max_length=20, help_text="The eight characters printed beside it.")
-    email = forms.EmailField(label="The e-mail address the message was sent to", max_length=254,
+    email = forms.EmailField(label="The e-mail address the message was sent to", max_length=_EMAIL_MAX_LENGTH,
                              help_text="Yours, if it came to you. LEORS confirms a reference and code only to the "
                                        "address it sent them to.")
 

@@ -32,17 +32,17 @@ logger = logging.getLogger(__name__)
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 
-def _keyed_digest(kind: str, value: str) -> str:
-    return hmac.new(settings.SECRET_KEY.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+def _keyed_digest(text: str) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), text.encode(), hashlib.sha256).hexdigest()
 
 
 def _code_digest(code: str) -> str:
-    normalized = code.strip().upper().replace("-", "").replace(" ", "")
-    return hmac.new(settings.SECRET_KEY.encode(), normalized.encode(), hashlib.sha256).hexdigest()
+    return _keyed_digest(code.strip().upper().replace("-", "").replace(" ", ""))
 
 
 def _recipient_digest(address: str) -> str:
-    return _keyed_digest("recipient", address.strip().lower())
+    # Prefixed: an address and a code are never digested to the same value.
+    return _keyed_digest(f"recipient:{address.strip().lower()}")
 
 
 def reference_issue(*, reference: str, purpose: str, recipient: str, now: datetime) -> str:

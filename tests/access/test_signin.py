@@ -367,8 +367,7 @@ def test_r12_verify_page_confirms_a_genuine_reference_and_refuses_a_wrong_code(
     every_application_e_mail: list[Any],
 ) -> None:
     message = every_application_e_mail[-1]
-    reference = re.search(r"^Reference: (\S+)$", message.body, re.MULTILINE).group(1)  # type: ignore[union-attr]
-    code = re.search(r"^Verification code: (\S+)$", message.body, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    reference, code = _pair_in(message)
 
     page = Client().get(reverse("verify"))
     assert page.status_code == 200

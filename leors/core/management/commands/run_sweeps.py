@@ -5,7 +5,6 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from leors.core.health import CLOCKS_SWEEP, heartbeat_record
 from leors.core.outbox import outbox_deliver_due
 
 
@@ -13,11 +12,10 @@ class Command(BaseCommand):
     help = "Run the scheduled sweeps once (for cron-based deployments); the same code Celery beat runs."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from cases.services.clocks import access_review_digest, clocks_sweep
+        from cases.services.clocks import access_review_digest, clocks_sweep_run
 
         now = timezone.now()
-        holds, freezes, reminders = clocks_sweep(now=now)
-        heartbeat_record(name=CLOCKS_SWEEP, now=timezone.now())  # /healthz/clocks: the cron job still runs
+        holds, freezes, reminders = clocks_sweep_run(now=now)
         digests = access_review_digest(now=now)
         sent = outbox_deliver_due(now=now)
         self.stdout.write(f"clocks: {holds} hold(s) lapsed, {freezes} freeze(s) lifted, {reminders} reminder(s); "
