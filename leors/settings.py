@@ -93,6 +93,22 @@ TEMPLATES = [
             ],
         },
     },
+    # The officer portal's case pages (jinja_templates/cases/) and the layout's parts every page shares (jinja_templates/layout/):
+    # why, in leors/core/jinja.py. Second, so that a name Django's engine has is never looked up here.
+    {
+        "BACKEND": "leors.core.jinja.Jinja2",
+        "NAME": "jinja2",
+        "DIRS": [BASE_DIR / "jinja_templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {
+            "environment": "leors.core.jinja.environment",
+            "context_processors": [
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "leors.core.context_processors.leors",
+            ],
+        },
+    },
 ]
 # Form and widget templates: Jinja2 where Django ships them for it (leors/core/renderers.py).
 FORM_RENDERER = "leors.core.renderers.FormRenderer"

@@ -80,12 +80,17 @@ def applications_of_applicant(*, user: Any) -> QuerySet[AccessApplication]:
 def officer_for(*, user: Any) -> Officer | None:
     """The user's officer record, read once per user object — that is, once per request, where
     `request.user` is a new object each time (the access guard, the page and its gates all ask).
-    A change to the record takes effect from the next request."""
+    The signed-in user of a request comes with it, read in the same query (the sign-in backend's
+    `get_user`); another user object reads it here. A change to the record takes effect from the next
+    request."""
     if not user.is_authenticated:
         return None
     cache = user.__dict__
     if "_leors_officer" not in cache:
-        cache["_leors_officer"] = Officer.objects.select_related("agency").filter(user=user).first()
+        if "officer" in user._state.fields_cache:  # joined: None when the user has no officer record
+            cache["_leors_officer"] = user._state.fields_cache["officer"]
+        else:
+            cache["_leors_officer"] = Officer.objects.select_related("agency").filter(user=user).first()
     return cache["_leors_officer"]
 
 

@@ -1,0 +1,92 @@
+"""The officer portal's case pages through Jinja2 (templates in `jinja_templates/`), beside Django's templates.
+
+Why: the case list, the case page and the search are the pages officers use most, and Django's
+template language was the largest part of their server time — each `{% include %}`, variable and
+filter is a node walked at every request (benchmarks/README.md, P1: templates 4.1 of the officer
+list's 11 ms). Jinja2 compiles a template to Python once and renders the same markup several times
+faster. Django supports it as a second template engine; its form widgets already render through it
+(leors/core/renderers.py).
+
+What stays on Django's engine: allauth's pages, the admin and the other portal pages. They share the
+layout's parts with the Jinja2 pages (`jinja_templates/layout/`, included by `templates/base.html` through
+`{% layout_part %}`), so the header, the footer and the never-ask notice are written once.
+
+The filters and globals here are Django's own functions, so a value prints as Django's templates print
+it: dates in the viewer's time zone (`date` converts as Django's `date` filter does), sizes, plurals,
+line breaks, query strings. `template_rendered` is sent as Django's test instrumentation sends it for
+its own engine, so the test client's `response.context` works for these pages too; with no receiver
+(outside tests) a send returns at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.template import defaultfilters, defaulttags
+from django.template.backends.jinja2 import Jinja2 as DjangoJinja2
+from django.template.backends.jinja2 import Template as DjangoJinja2Template
+from django.template.backends.utils import csrf_input_lazy, csrf_token_lazy
+from django.templatetags.static import static
+from django.test.signals import template_rendered
+from django.urls import reverse
+from django.utils import formats
+from django.utils.timezone import template_localtime  # type: ignore[attr-defined]  # unstubbed
+
+
+def _date(value: Any, format_string: str | None = None) -> str:
+    # Django's `date` filter, which its engine hands the value already in the viewer's time zone.
+    return defaultfilters.date(template_localtime(value), format_string)
+
+
+class _QuerystringContext:
+    """What Django's `{% querystring %}` reads of its template context: the request."""
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+
+
+@jinja2.pass_context
+def _querystring(context: Any, **changes: Any) -> str:
+    return defaulttags.querystring(_QuerystringContext(context["request"]), **changes)  # type: ignore[arg-type]
+
+
+def _url(view_name: str, *args: Any, **kwargs: Any) -> str:
+    return reverse(view_name, args=args or None, kwargs=kwargs or None)
+
+
+def environment(**options: Any) -> jinja2.Environment:
+    # Django's backend passes autoescape=True unless a setting says otherwise; none does.
+    env = jinja2.Environment(autoescape=options.pop("autoescape", True), **options)
+    env.globals.update({"url": _url, "static": static, "querystring": _querystring})
+    env.filters.update({
+        "date": _date,
+        "filesizeformat": defaultfilters.filesizeformat,
+        "intcomma": intcomma,
+        "linebreaks": defaultfilters.linebreaks_filter,
+        "linebreaksbr": defaultfilters.linebreaksbr,
+        "localize": formats.localize,
+        "pluralize": defaultfilters.pluralize,
+        "urlencode": defaultfilters.urlencode,
+    })
+    return env
+
+
+class Template(DjangoJinja2Template):
+    def render(self, context: dict[str, Any] | None = None, request: Any = None) -> str:
+        # Django's own, plus the signal its test instrumentation sends for its engine.
+        context = {} if context is None else context
+        if request is not None:
+            context["request"] = request
+            context["csrf_input"] = csrf_input_lazy(request)
+            context["csrf_token"] = csrf_token_lazy(request)
+            for context_processor in self.backend.template_context_processors:
+                context.update(context_processor(request))
+        template_rendered.send(sender=self, template=self, context=context)
+        return self.template.render(context)
+
+
+class Jinja2(DjangoJinja2):
+    def get_template(self, template_name: str) -> Template:
+        return Template(super().get_template(template_name).template, self)
