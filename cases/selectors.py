@@ -9,6 +9,8 @@ filter silently: not being shown a thing in a list is not a refusal.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -24,6 +26,7 @@ from cases.models import (
     CaseMessage,
     CaseUserObjectPermission,
     Production,
+    RequestType,
     SubjectIdentifier,
 )
 from leors.core.audit import audit_history_for
@@ -115,10 +118,32 @@ def _case_is_visible(*, user: Any, case_id: int) -> bool:
     return case_list_for(user=user).filter(pk=case_id).exists()
 
 
-# The columns of the officers' list of cases (templates/cases/_case_results.html), read alone: a
-# case row is wide (request text, checklist, decision), and the list shows seven of its fields.
+@dataclass(frozen=True, slots=True)
+class CaseListRow:
+    """A row of the officers' list of cases (jinja_templates/cases/_case_results.html): the seven fields it
+    shows, read alone — a case row is wide (request text, checklist, decision) — and as values, not as a
+    case, its officer and their user (three model objects a row, a third of the list's read; benchmarks, P1)."""
+
+    reference: str
+    title: str
+    request_type: str
+    status: str
+    submitted_at: datetime
+    case_reference: str
+    officer_user_id: int
+    officer_email: str
+
+    @property
+    def request_type_label(self) -> str:
+        return str(RequestType(self.request_type).label)
+
+    @property
+    def status_label(self) -> str:
+        return str(Case.Status(self.status).label)
+
+
 CASE_LIST_COLUMNS = ("reference", "title", "request_type", "status", "submitted_at", "case_reference",
-                     "officer__user__email")
+                     "officer__user_id", "officer__user__email")
 CASE_LIST_ORDER = ("-submitted_at", "-pk")  # newest first
 
 
@@ -203,11 +228,11 @@ def _in_case_or_its_subjects(fragment: str, *, subject: Q) -> Q:
     return _in_case_columns(fragment) | Q(Exists(SubjectIdentifier.objects.filter(subject, case=OuterRef("pk"))))
 
 
-def case_list_rows(keys: QuerySet[Any]) -> QuerySet[Case]:
+def case_list_rows(keys: QuerySet[Any]) -> list[CaseListRow]:
     """The officers' list as shown, for a page of `case_search_for`'s keys (a subquery of them, which
     carries its permission filter): the list's columns, its officers, in its order."""
-    return Case.objects.filter(pk__in=keys).select_related("officer__user").only(*CASE_LIST_COLUMNS) \
-        .order_by(*CASE_LIST_ORDER)
+    return [CaseListRow(*values) for values in
+            Case.objects.filter(pk__in=keys).order_by(*CASE_LIST_ORDER).values_list(*CASE_LIST_COLUMNS)]
 
 
 def case_messages_for(*, user: Any, case: Case) -> QuerySet[CaseMessage]:

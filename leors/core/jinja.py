@@ -20,6 +20,7 @@ its own engine, so the test client's `response.context` works for these pages to
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import jinja2
@@ -36,8 +37,12 @@ from django.utils.timezone import template_localtime  # type: ignore[attr-define
 
 
 def _date(value: Any, format_string: str | None = None) -> str:
-    # Django's `date` filter, which its engine hands the value already in the viewer's time zone.
-    return defaultfilters.date(template_localtime(value), format_string)
+    # Django's `date` filter, which its engine hands the value already in the viewer's time zone. Its "c"
+    # is the value's isoformat() (django.utils.dateformat), asked for in every <time datetime="…">.
+    value = template_localtime(value)
+    if format_string == "c" and isinstance(value, datetime.date):
+        return value.isoformat()
+    return defaultfilters.date(value, format_string)
 
 
 class _QuerystringContext:

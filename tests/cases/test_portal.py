@@ -503,8 +503,9 @@ def test_r1_the_officer_is_read_once_per_request_and_an_expiry_counts_from_the_n
     officer = approved_officer()
     client = signed_in_client(officer.user)
     client.get(reverse("cases:list"))  # the session's first use writes it
-    # Session, user, second factor, the officer (once, for the guard and the page), the list.
-    with django_assert_num_queries(5):
+    # Session, the user with their officer record (read with the user, once, for the guard and the page),
+    # second factor, the list.
+    with django_assert_num_queries(4):
         page = client.get(reverse("cases:list"))
     assert page.status_code == 200 and "Make a new request" in page.content.decode()
     Officer.objects.filter(pk=officer.pk).update(access_expires_at=timezone.now() - timedelta(seconds=1))
