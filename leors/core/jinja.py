@@ -24,14 +24,17 @@ import datetime
 from typing import Any
 
 import jinja2
+from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.template import defaultfilters, defaulttags
 from django.template.backends.jinja2 import Jinja2 as DjangoJinja2
 from django.template.backends.jinja2 import Template as DjangoJinja2Template
 from django.template.backends.utils import csrf_input_lazy, csrf_token_lazy
 from django.templatetags.static import static
 from django.test.signals import template_rendered
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import formats
 from django.utils.timezone import template_localtime  # type: ignore[attr-defined]  # unstubbed
 
@@ -57,8 +60,24 @@ def _querystring(context: Any, **changes: Any) -> str:
     return defaulttags.querystring(_QuerystringContext(context["request"]), **changes)  # type: ignore[arg-type]
 
 
+# The addresses the layout and the pages name without arguments (home, requests, sign out, verify …): a
+# dozen a page, each a walk of the URL patterns (~30 µs), and the same until the URL configuration changes.
+_fixed_urls: dict[tuple[str, str, str], str] = {}
+
+
+@receiver(setting_changed)
+def _forget_fixed_urls(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ROOT_URLCONF":  # as Django forgets its own URL caches then
+        _fixed_urls.clear()
+
+
 def _url(view_name: str, *args: Any, **kwargs: Any) -> str:
-    return reverse(view_name, args=args or None, kwargs=kwargs or None)
+    if args or kwargs:
+        return reverse(view_name, args=args or None, kwargs=kwargs or None)
+    key = (view_name, str(get_urlconf() or settings.ROOT_URLCONF), get_script_prefix())
+    if key not in _fixed_urls:
+        _fixed_urls[key] = reverse(view_name)
+    return _fixed_urls[key]
 
 
 def environment(**options: Any) -> jinja2.Environment:
