@@ -133,13 +133,17 @@ class CaseListRow:
     officer_user_id: int
     officer_email: str
 
+    # As the model's get_…_display: a stored value that is no longer a choice is shown as it is.
     @property
     def request_type_label(self) -> str:
-        return str(RequestType(self.request_type).label)
+        return str(_REQUEST_TYPE_LABELS.get(self.request_type, self.request_type))
 
     @property
     def status_label(self) -> str:
-        return str(Case.Status(self.status).label)
+        return str(_STATUS_LABELS.get(self.status, self.status))
+
+
+_REQUEST_TYPE_LABELS, _STATUS_LABELS = dict(RequestType.choices), dict(Case.Status.choices)
 
 
 CASE_LIST_COLUMNS = ("reference", "title", "request_type", "status", "submitted_at", "case_reference",

@@ -101,11 +101,10 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "jinja_templates"],
         "APP_DIRS": False,
         "OPTIONS": {
-            "environment": "leors.core.jinja.environment",
+            "environment": "leors.core.jinja.environment",  # the notices are its globals
             "context_processors": [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "leors.core.context_processors.leors",
             ],
         },
     },

@@ -135,7 +135,8 @@ class _Column:
         self.cl, self.name = cl, name
         self.model_admin = cl.model_admin
         self.empty = self.default_empty = self.model_admin.get_empty_value_display()
-        self.classes = [f"field-{_coerce_field_name(name, index)}"]
+        self.base_class = f"field-{_coerce_field_name(name, index)}"
+        self.classes = [self.base_class]
         self.is_link, self.tag = False, "td"
         self.field: Any = None  # the model field, for a column of one
         self.attr: Any = None
@@ -187,9 +188,9 @@ class _Column:
     def cell(self, obj: Any, link_query: _LinkQuery) -> SafeString:
         try:
             content, extra_class = self.show(obj)
-        except ObjectDoesNotExist:  # as Django: the list's empty value, whatever the column's own
-            content, extra_class = self.default_empty, ""
-        classes = " ".join([*self.classes, extra_class]) if extra_class else " ".join(self.classes)
+            classes = " ".join([*self.classes, extra_class]) if extra_class else " ".join(self.classes)
+        except ObjectDoesNotExist:  # as Django: the list's empty value, whatever the column's own, and no more class
+            content, classes = self.default_empty, self.base_class
         content = conditional_escape(content)
         if self.is_link:
             url = link_query.url(obj)

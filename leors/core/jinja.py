@@ -38,6 +38,8 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import formats
 from django.utils.timezone import template_localtime  # type: ignore[attr-defined]  # unstubbed
 
+from leors import policy
+
 
 def _date(value: Any, format_string: str | None = None) -> str:
     # Django's `date` filter, which its engine hands the value already in the viewer's time zone. Its "c"
@@ -83,7 +85,9 @@ def _url(view_name: str, *args: Any, **kwargs: Any) -> str:
 def environment(**options: Any) -> jinja2.Environment:
     # Django's backend passes autoescape=True unless a setting says otherwise; none does.
     env = jinja2.Environment(autoescape=options.pop("autoescape", True), **options)
-    env.globals.update({"url": _url, "static": static, "querystring": _querystring})
+    env.globals.update({"url": _url, "static": static, "querystring": _querystring,
+                        # R11, R12: the notices, on every page, even one rendered without a request (an error page).
+                        "NEVER_ASK_NOTICE": policy.NEVER_ASK_NOTICE, "NO_WAIVER_NOTICE": policy.NO_WAIVER_NOTICE})
     env.filters.update({
         "date": _date,
         "filesizeformat": defaultfilters.filesizeformat,

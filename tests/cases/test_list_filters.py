@@ -38,3 +38,18 @@ def test_a_value_that_is_no_choice_is_shown_as_django_shows_it_and_not_kept() ->
         assert str(form["status"]) == _django_markup(form, "status")
         assert "<script>" not in str(form["status"])
     assert FixedChoicesSelect._rendered == {}
+
+
+def test_a_stored_kind_or_status_that_is_no_longer_a_choice_is_listed_as_it_is() -> None:
+    from django.utils import timezone
+
+    from cases.selectors import CaseListRow
+
+    def row(**values: str) -> CaseListRow:
+        return CaseListRow(**{"reference": "LEORS-2026-000001", "title": "A request", "submitted_at": timezone.now(),
+                              "case_reference": "", "officer_user_id": 1, "officer_email": "a@police.example", **values})
+
+    assert (row(request_type="freeze", status="in_review").request_type_label,
+            row(request_type="freeze", status="in_review").status_label) == ("Freeze of an account", "In review")
+    retired = row(request_type="retired_kind", status="archived")
+    assert (retired.request_type_label, retired.status_label) == ("retired_kind", "archived")

@@ -84,3 +84,38 @@ def test_a_filtered_list_keeps_its_filters_in_each_row_link() -> None:
     assert fast and all("_changelist_filters=status__exact%3Dsubmitted" in row[0] for row in fast)
     # The assigned case is in review, the accepted one decided: the filter kept only the first.
     assert [case.reference for case in change_list.result_list] == [cases[0].reference]
+
+
+def test_columns_of_methods_dates_and_a_gone_object_show_what_django_would(rf: Any) -> None:
+    from cases.admin import CaseAdmin
+
+    lead, _cases = _world()
+
+    class MoreColumns(CaseAdmin):
+        list_display = (*CaseAdmin.list_display, "gone", "submitted_on", "has_reviewer", "officer__user__email")
+
+        @admin.display(description="gone", empty_value="(none)")
+        def gone(self, obj: Case) -> str:
+            raise Case.DoesNotExist  # a related object no longer there: the list's empty value, not the column's
+
+        @admin.display(description="submitted on")
+        def submitted_on(self, obj: Case) -> object:
+            return obj.submitted_at.date()  # a date from a method: "nowrap"
+
+        @admin.display(description="reviewer", boolean=True)
+        def has_reviewer(self, obj: Case) -> bool:
+            return obj.assigned_to_id is not None
+
+    request = rf.get(reverse("admin:cases_case_changelist"))
+    request.user = lead
+    change_list = MoreColumns(Case, admin.site).get_changelist_instance(request)
+    change_list.formset = None  # as the admin's changelist_view sets it for a list not editable in place
+    change_list.result_list = rows = list(change_list.result_list)
+    rows[0]._state.fields_cache.pop("agency")
+    rows[0].agency_id = 987654321  # its agency gone: the list's empty value, without the key column's "nowrap"
+    django_rows = _cells(results(change_list))
+    assert _cells(fast_results(change_list)) == django_rows
+    assert all('<td class="field-gone">-</td>' in row for row in django_rows)
+    assert all(any("field-submitted_on nowrap" in cell for cell in row) for row in django_rows)
+    assert any("icon-yes" in "".join(row) for row in django_rows)
+    assert '<td class="field-agency">-</td>' in django_rows[0]

@@ -51,3 +51,10 @@ def test_an_address_without_arguments_is_worked_out_once_and_again_when_the_url_
 def test_a_page_autoescapes_what_it_prints() -> None:
     html = JINJA.from_string("<p title='{{ text }}'>{{ text }}</p>").render({"text": "<b>\"O'Brien\"</b> & co"})
     assert "<b>" not in html and "&lt;b&gt;" in html and "&amp; co" in html and "O'Brien" not in html
+
+
+def test_r12_the_never_ask_notice_is_in_the_layout_even_of_a_page_rendered_without_a_request() -> None:
+    from leors import policy
+
+    footer = JINJA.get_template("layout/footer.html").render({}, None)
+    assert policy.NEVER_ASK_NOTICE in footer and 'href="/verify/"' in footer
