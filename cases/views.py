@@ -293,7 +293,7 @@ def case_new_document_row(request: HttpRequest) -> HttpResponse:
 
 def _blank_row(request: HttpRequest, *, prefix: str, limit: int, name: str, focus: str,
                build: Callable[[int], Any]) -> HttpResponse:
-    """The next blank row of a formset (`cases/_new_<name>_row.html`), or 204 past the limit."""
+    """The next blank row of a formset (`cases/_new_row.html`, with `cases/_<name>_row.html`), or 204 past the limit."""
     refused = _officer_gate(request, timezone.now())
     if refused is not None:
         return refused
@@ -302,8 +302,8 @@ def _blank_row(request: HttpRequest, *, prefix: str, limit: int, name: str, focu
         return HttpResponse(status=204)
     row = build(index)
     row.fields[focus].widget.attrs["autofocus"] = True  # htmx focuses the new row after the swap
-    return render(request, f"cases/_new_{name}_row.html", {
-        name: row, "prefix": prefix, "total": index + 1, "at_limit": index + 1 >= limit})
+    return render(request, "cases/_new_row.html", {
+        "row": row, "kind": name, "prefix": prefix, "total": index + 1, "at_limit": index + 1 >= limit})
 
 
 # --- One case ---------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 from django.contrib.admin.templatetags.admin_list import (  # type: ignore[attr-defined]  # _coerce_field_name
@@ -29,7 +30,7 @@ from django.contrib.admin.utils import display_for_field, display_for_value, loo
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import models
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch
 from django.utils import dateformat, formats
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
@@ -74,10 +75,7 @@ class _LinkQuery:
         self.context = {"preserved_filters": cl.preserved_filters, "opts": cl.opts}
         self.parts: tuple[str, str] | None = None
         if type(cl).url_for_result is ChangeList.url_for_result:
-            try:
-                url = self._slow(self.STAND_IN)
-            except NoReverseMatch:
-                url = None
+            url = self._slow(SimpleNamespace(**{cl.pk_attname: self.STAND_IN}))
             if url is not None and url.count(self.STAND_IN) == 1:
                 before, after = url.split(self.STAND_IN)
                 self.parts = (before, after)
@@ -86,15 +84,13 @@ class _LinkQuery:
         key = getattr(obj, self.cl.pk_attname)
         if self.parts is not None and isinstance(key, int):  # a text key may need reverse()'s own quoting
             return f"{self.parts[0]}{key}{self.parts[1]}"
+        return self._slow(obj)
+
+    def _slow(self, obj: Any) -> str | None:
         try:
             return add_preserved_filters(self.context, self.cl.url_for_result(obj))
         except NoReverseMatch:
             return None
-
-    def _slow(self, key: str) -> str:
-        url = reverse(f"admin:{self.cl.opts.app_label}_{self.cl.opts.model_name}_change", args=(key,),
-                      current_app=self.cl.model_admin.admin_site.name)
-        return add_preserved_filters(self.context, url)
 
 
 def _place_link(cl: Any, columns: list[_Column]) -> None:
@@ -108,6 +104,16 @@ def _place_link(cl: Any, columns: list[_Column]) -> None:
     first = next((column for column in columns if column.is_link), None)
     if first is not None:
         first.tag = "th"
+
+
+def _blank_as_empty(value: Any) -> Any:
+    # Django's items_for_result: a text of only spaces shows as the empty value.
+    return "" if isinstance(value, str) and value.strip() == "" else value
+
+
+def _nowrap(field: Any) -> str:
+    # Django's items_for_result: dates, times and foreign keys do not wrap.
+    return "nowrap" if isinstance(field, (models.DateField, models.TimeField, models.ForeignKey)) else ""
 
 
 def _model_field(opts: Any, name: Any) -> Any:
@@ -154,8 +160,7 @@ class _Column:
 
     def _plan_field(self, field: Any) -> None:
         self.field = field
-        if isinstance(field, (models.DateField, models.TimeField, models.ForeignKey)):
-            self.classes.append("nowrap")
+        self.classes += [_nowrap(field)] if _nowrap(field) else []
         if isinstance(field.remote_field, models.ManyToOneRel):  # a foreign key or one-to-one: the object
             self.show = self._show_related
         elif getattr(field, "flatchoices", None):
@@ -199,8 +204,7 @@ class _Column:
         return mark_safe(f'<{self.tag} class="{classes}">{content}</{self.tag}>')  # noqa: S308  # escaped above
 
     def _value(self, obj: Any) -> Any:
-        value = getattr(obj, self.name)
-        return "" if isinstance(value, str) and value.strip() == "" else value
+        return _blank_as_empty(getattr(obj, self.name))
 
     def _show_related(self, obj: Any) -> tuple[Any, str]:
         value = getattr(obj, self.field.name)  # type: ignore[union-attr]
@@ -223,25 +227,22 @@ class _Column:
         return display_for_field(self._value(obj), self.field, self.empty, avoid_link=self.is_link), ""
 
     def _show_callable(self, obj: Any) -> tuple[Any, str]:
-        value = self.attr(obj)
-        value = "" if isinstance(value, str) and value.strip() == "" else value
-        return self._shown_value(value, getattr(self.attr, "boolean", False))
+        return self._shown_value(_blank_as_empty(self.attr(obj)), getattr(self.attr, "boolean", False))
 
     def _show_generic(self, obj: Any) -> tuple[Any, str]:
         # Django's `items_for_result` for one cell, as it is.
         field, attr, value = lookup_field(self.name, obj, self.model_admin)
         empty = getattr(attr, "empty_value_display", self.empty)
-        value = "" if isinstance(value, str) and value.strip() == "" else value
+        value = _blank_as_empty(value)
         if field is None or field.auto_created:
             boolean = getattr(attr, "boolean", False)
             if isinstance(attr, property) and hasattr(attr, "fget"):
                 boolean = getattr(attr.fget, "boolean", False)
             return self._shown_value(value, boolean, empty)
-        nowrap = "nowrap" if isinstance(field, (models.DateField, models.TimeField, models.ForeignKey)) else ""
         if isinstance(field.remote_field, models.ManyToOneRel):
             related = getattr(obj, field.name)
-            return (empty if related is None else related), nowrap
-        return display_for_field(value, field, empty, avoid_link=self.is_link), nowrap
+            return (empty if related is None else related), _nowrap(field)
+        return display_for_field(value, field, empty, avoid_link=self.is_link), _nowrap(field)
 
     def _shown_value(self, value: Any, boolean: bool, empty: Any = None) -> tuple[Any, str]:
         extra = "nowrap" if isinstance(value, (datetime.date, datetime.time)) else ""

@@ -31,7 +31,6 @@ from django.dispatch import receiver
 from django.template import defaultfilters, defaulttags
 from django.template.backends.jinja2 import Jinja2 as DjangoJinja2
 from django.template.backends.jinja2 import Template as DjangoJinja2Template
-from django.template.backends.utils import csrf_input_lazy, csrf_token_lazy
 from django.templatetags.static import static
 from django.test.signals import template_rendered
 from django.urls import get_script_prefix, get_urlconf, reverse
@@ -103,16 +102,10 @@ def environment(**options: Any) -> jinja2.Environment:
 
 class Template(DjangoJinja2Template):
     def render(self, context: dict[str, Any] | None = None, request: Any = None) -> str:
-        # Django's own, plus the signal its test instrumentation sends for its engine.
+        # The view's context, as Django's test instrumentation sends it for its own engine; then Django's render.
         context = {} if context is None else context
-        if request is not None:
-            context["request"] = request
-            context["csrf_input"] = csrf_input_lazy(request)
-            context["csrf_token"] = csrf_token_lazy(request)
-            for context_processor in self.backend.template_context_processors:
-                context.update(context_processor(request))
         template_rendered.send(sender=self, template=self, context=context)
-        return self.template.render(context)
+        return super().render(context, request)
 
 
 class Jinja2(DjangoJinja2):

@@ -550,6 +550,27 @@ def test_htmx_adds_a_blank_subject_row_and_counts_it() -> None:
     assert re.search(r'name="subjects-TOTAL_FORMS" value="4"[^>]*hx-swap-oob="true"', html)
 
 
+def test_htmx_adds_a_blank_document_row_up_to_the_limit_and_says_so_at_it() -> None:
+    client = signed_in_client(approved_officer().user)
+    limit = policy.upload_max_files()
+    last = client.get(reverse("cases:new_document_row"), {"documents-TOTAL_FORMS": str(limit - 1)},
+                      HTTP_HX_REQUEST="true").content.decode()
+    assert f'name="documents-{limit - 1}-file"' in last and f"Document {limit}" in last
+    assert re.search(rf'name="documents-TOTAL_FORMS" value="{limit}"[^>]*hx-swap-oob="true"', last)
+    assert '<p id="add-document-row" class="help" hx-swap-oob="true">That is the most documents' in last
+    assert client.get(reverse("cases:new_document_row"), {"documents-TOTAL_FORMS": str(limit)},
+                      HTTP_HX_REQUEST="true").status_code == 204
+
+
+def test_the_new_request_form_offers_one_more_subject_and_one_more_document_through_htmx() -> None:
+    html = signed_in_client(approved_officer().user).get(reverse("cases:new"), {"type": "freeze"}).content.decode()
+    for kind, formset in (("subject", "subjects"), ("document", "documents")):
+        assert f'<fieldset id="{formset}">' in html and f'<div id="{kind}-rows">' in html
+        assert f'hx-get="{reverse(f"cases:new_{kind}_row")}" hx-include="#id_{formset}-TOTAL_FORMS"' in html
+        assert f'hx-target="#{kind}-rows"' in html and f'name="{formset}-0-' in html
+    assert 'id="files-not-kept"' in html and "Give at least one; leave unused rows empty." in html
+
+
 def test_dates_outside_sane_bounds_are_refused_on_their_fields_keeping_what_was_typed() -> None:
     """Year 1 or 9999 is a typing error, and year 9999 overflows the first date arithmetic done with it."""
     officer = approved_officer()
