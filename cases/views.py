@@ -347,6 +347,8 @@ def _deadlines(case: Case, now: datetime) -> dict[str, Any]:
             "freeze_held_until": held_until,
             # Lifted: when it stopped restricting the account (past its end, if a further order kept it).
             "freeze_end": (shown.ended or shown.expires_at) if shown is not None else None,
+            # No freeze yet: still open to review, or accepted and awaiting its activation (R8, R10).
+            "freeze_may_start": case.status in (*Case.OPEN_STATUSES, *Case.ACCEPTED_STATUSES),
         }
     return {}
 

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import dateformat, timezone
 
 from cases.models import Case, Freeze, PreservationHold, Reminder
-from cases.services import clocks, review
+from cases.services import clocks, correspondence, review
 from leors import policy
 from leors.access.models import Officer, User
 from leors.core.audit import Actor
@@ -561,3 +561,14 @@ def test_r7_r8_the_queue_filters_by_clock_and_the_case_page_lists_reminders() ->
             (Reminder.Kind.HOLD_EXPIRY, 14), (Reminder.Kind.HOLD_EXPIRY, 7)]
         assert "Preservation hold expires" in page.content.decode()
     assert freeze.status == Freeze.Status.ACTIVE
+
+
+def test_r8_a_freeze_request_without_a_freeze_says_whether_one_may_still_start() -> None:
+    officer = approved_officer()
+    case = freeze_request(officer)
+    client = signed_in_client(officer.user)
+    assert "Not active yet — it starts when the legal team activates it after review" in \
+        client.get(detail_url(case)).content.decode()  # submitted: it may be accepted, then activated
+    correspondence.case_withdraw(case=case, actor=Actor(user=officer.user), now=timezone.now())
+    html = client.get(detail_url(case)).content.decode()
+    assert "No freeze was activated for this request." in html and "Not active yet" not in html
